@@ -1,0 +1,142 @@
+/**
+ * Starters are generated from the solutions. In a solution file, an exercise is a region:
+ *
+ *     // EXERCISE(rootfs): create the folders, copy busybox ...     <- id and task
+ *     // Hints: ...                                                 <- kept in the starter
+ *     ...the reference code...                                       <- replaced by a stub
+ *     // END EXERCISE
+ *
+ * The starter keeps the markers and the comments, and replaces the code with
+ * `throw notImplemented('01-bundle/rootfs', '<task>')`. Files without regions are copied as
+ * they are. Files only in chapters/ (the lesson README.md) are the chapter's own.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CHAPTERS_DIR, REPO_ROOT, SOLUTIONS_DIR } from '../paths.ts';
+
+const START = /^(\s*)\/\/ EXERCISE\(([a-z0-9-]+)\): (.+)$/;
+const END = /^\s*\/\/ END EXERCISE\s*$/;
+const COMMENT = /^\s*\/\//;
+
+export interface Exercise {
+  /** e.g. "01-bundle/rootfs" */
+  id: string;
+  chapter: string;
+  /** Path relative to the chapter folder, e.g. "rootfs.ts" */
+  file: string;
+  task: string;
+  /** Line of the EXERCISE marker in the starter file. */
+  line: number;
+}
+
+export class MarkerError extends Error {}
+
+/** Turn one solution file's text into its starter; also return the exercises found. */
+export function toStarter(chapter: string, file: string, source: string): { text: string; exercises: Exercise[] } {
+  const lines = source.split('\n');
+  const out: string[] = [];
+  const exercises: Exercise[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const start = START.exec(lines[i]);
+    if (!start) {
+      if (END.test(lines[i])) throw new MarkerError(`${chapter}/${file}:${i + 1}: END EXERCISE without EXERCISE`);
+      out.push(lines[i]);
+      continue;
+    }
+    const [, indent, name, task] = start;
+    const exercise = { id: `${chapter}/${name}`, chapter, file, task, line: i + 1 };
+    if (exercises.some((e) => e.id === exercise.id)) throw new MarkerError(`${chapter}/${file}:${i + 1}: exercise ${name} appears twice`);
+    exercises.push(exercise);
+    out.push(lines[i]);
+    i++;
+    while (i < lines.length && COMMENT.test(lines[i]) && !END.test(lines[i]) && !START.test(lines[i])) out.push(lines[i++]);
+    while (i < lines.length && !END.test(lines[i])) {
+      if (START.test(lines[i])) throw new MarkerError(`${chapter}/${file}:${i + 1}: exercise inside exercise ${name}`);
+      i++;
+    }
+    if (i >= lines.length) throw new MarkerError(`${chapter}/${file}:${exercise.line}: exercise ${name} has no END EXERCISE`);
+    out.push(`${indent}throw notImplemented(${JSON.stringify(exercise.id)}, ${JSON.stringify(task)});`);
+    out.push(lines[i]);
+  }
+  if (exercises.length === 0) return { text: source, exercises };
+  const starter = addImport(out, importPath(chapter, file));
+  // Point each exercise at its line in the starter, where the learner works.
+  for (const exercise of exercises) {
+    exercise.line = starter.findIndex((line) => line.includes(`// EXERCISE(${exercise.id.split('/')[1]}):`)) + 1;
+  }
+  return { text: starter.join('\n'), exercises };
+}
+
+function importPath(chapter: string, file: string): string {
+  const from = path.dirname(path.join(CHAPTERS_DIR, chapter, file));
+  const relative = path.relative(from, path.join(REPO_ROOT, 'lib', 'not-implemented.ts'));
+  return relative.startsWith('.') ? relative : `./${relative}`;
+}
+
+/** Insert the notImplemented import after the file's last top-level import. */
+function addImport(lines: string[], from: string): string[] {
+  const statement = `import { notImplemented } from '${from}';`;
+  let last = -1;
+  for (let i = 0; i < lines.length; i++) {
+    if (/^import\s/.test(lines[i]) || /^\} from ['"].+['"];\s*$/.test(lines[i])) {
+      // a multi-line import ends on its "} from '...';" line
+      let j = i;
+      while (j < lines.length && !/['"];\s*$/.test(lines[j])) j++;
+      last = j;
+      i = j;
+    }
+  }
+  const at = last >= 0 ? last + 1 : 0;
+  return [...lines.slice(0, at), statement, ...lines.slice(at)];
+}
+
+/** Every file of a chapter's solution, relative to its folder. */
+export function solutionFiles(chapter: string): string[] {
+  const root = path.join(SOLUTIONS_DIR, chapter);
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else files.push(path.relative(root, full));
+    }
+  };
+  if (fs.existsSync(root)) walk(root);
+  return files.sort();
+}
+
+/** What chapters/<chapter>/ should hold for each solution file. */
+export function expectedStarters(chapter: string): { file: string; text: string; exercises: Exercise[] }[] {
+  return solutionFiles(chapter).map((file) => {
+    const source = fs.readFileSync(path.join(SOLUTIONS_DIR, chapter, file), 'utf8');
+    return { file, ...toStarter(chapter, file, source) };
+  });
+}
+
+export function exercisesOf(chapter: string): Exercise[] {
+  return expectedStarters(chapter).flatMap((starter) => starter.exercises);
+}
+
+/** Files of chapters/<chapter>/ that differ from what the solutions generate. */
+export function outdatedStarters(chapter: string): string[] {
+  return expectedStarters(chapter)
+    .filter(({ file, text }) => {
+      const target = path.join(CHAPTERS_DIR, chapter, file);
+      return !fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== text;
+    })
+    .map(({ file }) => path.join('chapters', chapter, file));
+}
+
+/** Write the starters of one chapter (all its generated files); returns those written. */
+export function writeStarters(chapter: string, only?: (file: string) => boolean): string[] {
+  const written: string[] = [];
+  for (const { file, text } of expectedStarters(chapter)) {
+    if (only && !only(file)) continue;
+    const target = path.join(CHAPTERS_DIR, chapter, file);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    if (fs.existsSync(target) && fs.readFileSync(target, 'utf8') === text) continue;
+    fs.writeFileSync(target, text);
+    written.push(path.relative(REPO_ROOT, target));
+  }
+  return written;
+}

@@ -1,0 +1,263 @@
+/**
+ * The `workshop` command. `npm start` opens the dashboard; `npm run workshop -- <command>`
+ * runs the others. Every command reads the chapter list from lib/manifest.ts.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { exercisesOf, outdatedStarters, writeStarters } from '../authoring/starters.ts';
+import { startBook } from '../book/server.ts';
+import { runChecks, type ChapterResult } from '../checks/runner.ts';
+import { runDoctor } from '../doctor.ts';
+import { removeStaleRuns } from '../host/hygiene.ts';
+import { availableChapters, CHAPTERS, findChapter, type ChapterInfo } from '../manifest.ts';
+import { REPO_ROOT, targetDir, type Target } from '../paths.ts';
+import { openDashboard } from './dashboard.ts';
+import { loadProgress, recordResults, saveProgress } from './progress.ts';
+import { bold, dim, formatResult, green, red, summaryLine, yellow } from './report.ts';
+
+const USAGE = `usage: npm start                      open the workshop (dashboard; watches your files on a terminal)
+       npm run workshop -- <command>
+
+commands:
+  list                               the chapters and your progress
+  doctor                             can this machine run the workshop? (each problem with its fix)
+  check <NN|all> [--target chapters|solutions] [--json] [--junit FILE] [--verbose]
+                                     run a chapter's checks against your code (or the reference)
+  hint <NN> [exercise]               the next hint for a chapter's exercises
+  reset <NN> [--yes]                 restore a chapter's starter files (your edits are lost)
+  layers <reference|own>             later chapters build on the reference (default) or your own code
+  book [--port 4000] [--host 127.0.0.1]
+                                     the lessons as a website
+  clean                              remove every container, mount, cgroup and state dir of the workshop
+authoring:
+  author [--check]                   regenerate chapters/ starters from solutions/ (--check: only compare)
+  selftest                           type-check and run the whole test suite (what CI runs)`;
+
+class UsageError extends Error {}
+
+function chaptersFor(name: string | undefined): ChapterInfo[] {
+  if (!name) throw new UsageError('which chapter? e.g. `check 01` or `check all`');
+  return name === 'all' ? availableChapters() : [findChapter(name)];
+}
+
+async function check(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      target: { type: 'string', default: 'chapters' },
+      json: { type: 'boolean' },
+      junit: { type: 'string' },
+      verbose: { type: 'boolean' },
+    },
+  });
+  if (values.target !== 'chapters' && values.target !== 'solutions') {
+    throw new UsageError(`--target ${values.target}: use chapters (your code) or solutions (the reference)`);
+  }
+  const target = values.target as Target;
+  const chapters = chaptersFor(positionals[0]);
+  const results = await runChecks(chapters, {
+    targetDir: targetDir(target),
+    ownLayers: loadProgress().ownLayers,
+    junitFile: values.junit,
+    onProgress: values.json ? undefined : (line) => console.error(dim(line)),
+  });
+  if (target === 'chapters') recordResults(results);
+  if (values.json) {
+    for (const result of results) console.log(JSON.stringify(result));
+  } else {
+    for (const result of results) console.log(formatResult(result, { verbose: values.verbose }));
+    console.log(summaryLine(results));
+    if (values.junit) console.log(dim(`JUnit report: ${path.resolve(values.junit)}`));
+  }
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+async function doctor(): Promise<number> {
+  const checks = await runDoctor();
+  for (const c of checks) {
+    console.log(`${c.ok ? green('✓') : red('✗')} ${c.name.padEnd(22)} ${c.detail}`);
+    if (c.fix) console.log(`  ${yellow('fix:')} ${c.fix}`);
+  }
+  const failed = checks.filter((c) => !c.ok).length;
+  console.log(failed ? red(`${failed} problem(s): fix them, then run doctor again`) : green('this machine can run the workshop'));
+  return failed ? 1 : 0;
+}
+
+function list(): number {
+  const progress = loadProgress();
+  for (const chapter of CHAPTERS) {
+    const state = progress.chapters[chapter.folder];
+    const available = availableChapters().includes(chapter);
+    const mark = !available ? ' ' : state?.ok ? green('✓') : state ? red('✗') : '·';
+    const score = !available ? dim('(coming)') : state ? `${state.passed}/${state.passed + state.failed} checks` : dim('not checked yet');
+    console.log(`${mark} ${chapter.number}  ${chapter.title.padEnd(58)} ${score}`);
+  }
+  console.log(dim(`layers: ${progress.ownLayers ? 'your own earlier chapters' : 'the reference solutions'} (change with: layers own|reference)`));
+  return 0;
+}
+
+/** Hints come one at a time: each call shows one more, for the first unfinished exercise. */
+function hint(args: string[]): number {
+  const chapter = chaptersFor(args[0])[0];
+  const exercises = exercisesOf(chapter.folder);
+  const name = args[1];
+  const chosen = name ? exercises.find((e) => e.id.endsWith(`/${name}`)) : firstUnfinished(chapter) ?? exercises[0];
+  if (!chosen) throw new UsageError(`chapter ${chapter.folder} has no exercise "${name}"; it has: ${exercises.map((e) => e.id.split('/')[1]).join(', ')}`);
+  const short = chosen.id.split('/')[1];
+  const hints = chapter.hints[short] ?? [];
+  const progress = loadProgress() as ReturnType<typeof loadProgress> & { hintsShown?: Record<string, number> };
+  const shown = Math.min((progress.hintsShown?.[chosen.id] ?? 0) + 1, hints.length);
+  progress.hintsShown = { ...progress.hintsShown, [chosen.id]: shown };
+  saveProgress(progress);
+  console.log(`${bold(`${chapter.folder} · exercise ${short}`)}  (chapters/${chapter.folder}/${chosen.file}:${chosen.line})`);
+  console.log(`  task: ${chosen.task}`);
+  hints.slice(0, shown).forEach((text, i) => console.log(`  hint ${i + 1}/${hints.length}: ${text}`));
+  if (shown < hints.length) console.log(dim(`  (run hint again for the next one; the other exercises: ${exercises.map((e) => e.id.split('/')[1]).join(', ')})`));
+  else console.log(dim(`  the reference is solutions/${chapter.folder}/${chosen.file} -- try without it first`));
+  return 0;
+}
+
+/** The exercise the last check complained about, if it was this chapter. */
+function firstUnfinished(chapter: ChapterInfo) {
+  const failure = loadProgress().chapters[chapter.folder]?.firstFailure ?? '';
+  const id = /\(exercise ([\w/-]+)\)/.exec(failure)?.[1];
+  return exercisesOf(chapter.folder).find((e) => e.id === id);
+}
+
+async function reset(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { yes: { type: 'boolean' } } });
+  const chapter = chaptersFor(positionals[0])[0];
+  const changed = outdatedStarters(chapter.folder);
+  if (changed.length === 0) {
+    console.log(`chapters/${chapter.folder} is already the starter`);
+    return 0;
+  }
+  console.log(`reset ${chapter.folder}: your changes to these files will be lost:\n  ${changed.join('\n  ')}`);
+  if (!values.yes) {
+    if (!process.stdin.isTTY) throw new UsageError('not a terminal: confirm with --yes');
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+    const answer = await rl.question('type "reset" to confirm: ');
+    rl.close();
+    if (answer.trim() !== 'reset') {
+      console.log('nothing changed');
+      return 1;
+    }
+  }
+  const written = writeStarters(chapter.folder);
+  const progress = loadProgress();
+  delete progress.chapters[chapter.folder];
+  saveProgress(progress);
+  console.log(green(`restored ${written.length} file(s)`));
+  return 0;
+}
+
+function layers(args: string[]): number {
+  const choice = args[0];
+  if (choice !== 'own' && choice !== 'reference') throw new UsageError('layers own (build on your own earlier chapters) or layers reference (default)');
+  const progress = loadProgress();
+  progress.ownLayers = choice === 'own';
+  saveProgress(progress);
+  console.log(progress.ownLayers ? 'later chapters now import your own earlier chapters (#lower/... -> chapters/)' : 'later chapters now import the reference solutions (#lower/... -> solutions/)');
+  return 0;
+}
+
+async function book(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { port: { type: 'string', default: '4000' }, host: { type: 'string', default: '127.0.0.1' } } });
+  const server = await startBook(Number(values.port), values.host);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : values.port;
+  console.log(`the book: http://localhost:${port}/   (Ctrl-C to stop)`);
+  await new Promise(() => {}); // serve until interrupted
+  return 0;
+}
+
+async function clean(): Promise<number> {
+  const removed = await removeStaleRuns({ all: true });
+  for (const item of removed) console.log(`removed ${item}`);
+  console.log(removed.length ? green(`clean: removed ${removed.length} object(s)`) : 'clean: nothing to remove');
+  return 0;
+}
+
+function author(args: string[]): number {
+  const only = args.includes('--check');
+  const chapters = availableChapters();
+  if (only) {
+    const stale = chapters.flatMap((c) => outdatedStarters(c.folder));
+    if (stale.length) {
+      console.log(`out of date with solutions/:\n  ${stale.join('\n  ')}\nrun: npm run workshop -- author`);
+      return 1;
+    }
+    console.log('chapters/ starters match solutions/');
+    return 0;
+  }
+  const written = chapters.flatMap((c) => writeStarters(c.folder));
+  console.log(written.length ? `wrote ${written.join(', ')}` : 'starters already up to date');
+  return 0;
+}
+
+/** What CI runs: the type check, then the whole vitest suite, ending on "Tests: N passed, N failed". */
+async function selftest(args: string[]): Promise<number> {
+  const runNode = (script: string, scriptArgs: string[]) =>
+    new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, script), ...scriptArgs], { cwd: REPO_ROOT, stdio: 'inherit' });
+      child.on('exit', (code) => resolve(code ?? 1));
+    });
+  console.log(bold('type check (tsc --noEmit)'));
+  if ((await runNode('node_modules/typescript/bin/tsc', ['--noEmit', '-p', '.'])) !== 0) return 1;
+  console.log(bold('test suite (vitest)'));
+  return runNode('node_modules/vitest/vitest.mjs', ['run', '--reporter=default', '--reporter=./lib/harness/summary-reporter.ts', ...args]);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case undefined:
+    case 'start':
+      return openDashboard({ check: runDashboardCheck });
+    case 'list':
+      return list();
+    case 'doctor':
+      return doctor();
+    case 'check':
+      return check(args);
+    case 'hint':
+      return hint(args);
+    case 'reset':
+      return reset(args);
+    case 'layers':
+      return layers(args);
+    case 'book':
+      return book(args);
+    case 'clean':
+      return clean();
+    case 'author':
+      return author(args);
+    case 'selftest':
+      return selftest(args);
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+async function runDashboardCheck(chapter: ChapterInfo): Promise<ChapterResult> {
+  const [result] = await runChecks([chapter], { targetDir: targetDir('chapters'), ownLayers: loadProgress().ownLayers });
+  recordResults([result]);
+  return result;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    if (error instanceof UsageError) console.error(`${red('error:')} ${error.message}\n\n${USAGE}`);
+    else console.error(`${red('error:')} ${error.message}`);
+    process.exit(2);
+  },
+);

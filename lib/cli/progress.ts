@@ -1,0 +1,60 @@
+/**
+ * The learner's progress and settings, kept in .workshop/ (never committed) so that they
+ * survive restarts: the last result of each chapter's checks against chapters/, and whether
+ * later chapters build on the learner's own earlier chapters or on the reference.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ChapterResult } from '../checks/runner.ts';
+import { WORKSHOP_STATE_DIR } from '../paths.ts';
+
+export interface ChapterProgress {
+  passed: number;
+  failed: number;
+  ok: boolean;
+  /** ISO time of the check. */
+  at: string;
+  /** The first failure, as shown to the learner. */
+  firstFailure?: string;
+}
+
+export interface Progress {
+  chapters: Record<string, ChapterProgress>;
+  /** Build on my own earlier chapters (true) or on the reference solutions (false, default). */
+  ownLayers: boolean;
+}
+
+const FILE = path.join(WORKSHOP_STATE_DIR, 'progress.json');
+
+export function loadProgress(): Progress {
+  try {
+    const data = JSON.parse(fs.readFileSync(FILE, 'utf8')) as Partial<Progress>;
+    return { chapters: data.chapters ?? {}, ownLayers: data.ownLayers ?? false };
+  } catch {
+    return { chapters: {}, ownLayers: false };
+  }
+}
+
+/** Write atomically (temp file + rename): a crash never leaves half a file. */
+export function saveProgress(progress: Progress): void {
+  fs.mkdirSync(WORKSHOP_STATE_DIR, { recursive: true });
+  const temp = `${FILE}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, JSON.stringify(progress, null, 2) + '\n');
+  fs.renameSync(temp, FILE);
+}
+
+export function recordResults(results: ChapterResult[]): Progress {
+  const progress = loadProgress();
+  for (const result of results) {
+    const first = result.failures[0];
+    progress.chapters[result.chapter] = {
+      passed: result.passed,
+      failed: result.failed,
+      ok: result.ok,
+      at: new Date().toISOString(),
+      firstFailure: first && `${first.test}: ${first.message.split('\n')[0]}`,
+    };
+  }
+  saveProgress(progress);
+  return progress;
+}

@@ -1,0 +1,74 @@
+/**
+ * Runnable lesson blocks. In a chapter's README.md, a fenced block whose info string is
+ * `sh runnable` is executed by the test suite; when the very next block is `text output`,
+ * the command's output must match it:
+ *
+ *     ```sh runnable
+ *     hostname
+ *     ```
+ *     ```text output
+ *     conman-workshop
+ *     ```
+ *
+ * A line "..." in the expected output matches any number of lines. Commands that name
+ * `chapters/NN-slug/` run against the folder under test instead (solutions/ in the suite),
+ * so the lessons are proved on the reference and cannot rot.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import MarkdownIt from 'markdown-it';
+import { REPO_ROOT } from '../paths.ts';
+
+export interface RunnableBlock {
+  /** 1-based line of the block in the README. */
+  line: number;
+  code: string;
+  expected?: string;
+}
+
+export function runnableBlocks(markdownFile: string): RunnableBlock[] {
+  const tokens = new MarkdownIt().parse(fs.readFileSync(markdownFile, 'utf8'), {});
+  const blocks: RunnableBlock[] = [];
+  tokens.forEach((token, i) => {
+    if (token.type !== 'fence' || !/^(sh|bash|console)\s+runnable\b/.test(token.info.trim())) return;
+    const next = tokens[i + 1];
+    const expected = next?.type === 'fence' && /^text\s+output\b/.test(next.info.trim()) ? next.content : undefined;
+    blocks.push({ line: (token.map?.[0] ?? 0) + 1, code: token.content, expected });
+  });
+  return blocks;
+}
+
+/** Does `actual` match `expected`, where an expected line "..." stands for any lines? */
+export function outputMatches(actual: string, expected: string): boolean {
+  const want = expected.trimEnd().split('\n').map((line) => line.trimEnd());
+  const have = actual.trimEnd().split('\n').map((line) => line.trimEnd());
+  const match = (w: number, h: number): boolean => {
+    if (w === want.length) return h === have.length;
+    if (want[w] === '...') return match(w + 1, h) || (h < have.length && match(w, h + 1));
+    return h < have.length && have[h] === want[w] && match(w + 1, h + 1);
+  };
+  return match(0, 0);
+}
+
+export interface BlockResult {
+  exitCode: number;
+  output: string;
+}
+
+/** Run a block with bash (-e: the first failing command fails the block), stdout+stderr merged. */
+export function runBlock(block: RunnableBlock, targetFolder: string, timeoutMs = 60_000): Promise<BlockResult> {
+  const code = block.code.replace(/\bchapters\/(?=\d\d-)/g, `${targetFolder}/`);
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', code], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (exitCode) => resolve({ exitCode: exitCode ?? 1, output }));
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * The chapter ladder: one list that the workshop command, the checks and the book all read
+ * (like rustlings' info.toml). A chapter is "available" once its solution and checks exist.
+ * Hints live here, apart from the lessons, so a learner sees them only when asking.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SOLUTIONS_DIR, TEST_DIR } from './paths.ts';
+
+export interface ChapterInfo {
+  /** "01" */
+  number: string;
+  /** "01-bundle": the folder name in chapters/, solutions/ and test/ */
+  folder: string;
+  title: string;
+  /** One line: what the learner builds. */
+  builds: string;
+  /** Exercise name (as in the EXERCISE(name) marker) -> hints, most gentle first. */
+  hints: Record<string, string[]>;
+}
+
+export const CHAPTERS: ChapterInfo[] = [
+  {
+    number: '00',
+    folder: '00-setup',
+    title: 'Setup: the map of the stack',
+    builds: 'workshop doctor, and a reader of /proc/PID/ns that tells which namespaces two processes share',
+    hints: {
+      'read-ns': [
+        'await fs.readdir(`/proc/${pid}/ns`) gives the names (cgroup, ipc, mnt, net, pid, ...).',
+        'await fs.readlink(`/proc/${pid}/ns/net`) gives "net:[4026531840]": store it under "net".',
+        'Wrap both in try/catch and rethrow new Error(`no process ${pid}: ...`) when the code is ENOENT.',
+      ],
+      'compare-ns': [
+        'new Set([...a.keys(), ...b.keys()]) is every type either process has.',
+        'A type is shared when a.get(type) === b.get(type) and neither is undefined. Sort both lists.',
+      ],
+    },
+  },
+  {
+    number: '01',
+    folder: '01-bundle',
+    title: 'Bundle: a rootfs, a config.json and runc run',
+    builds: 'a busybox rootfs, a typed config.json generator, and runc run in the foreground',
+    hints: {
+      rootfs: [
+        'for (const dir of ROOTFS_DIRS) await fs.mkdir(path.join(rootfsDir, dir), { recursive: true, mode: 0o755 })',
+        'fs.copyFile(busybox, path.join(rootfsDir, "bin/busybox")), then fs.chmod(..., 0o755).',
+        'const { stdout } = await promisify(execFile)(busybox, ["--list"]); then fs.symlink("busybox", path.join(bin, name)) for each name.',
+        'chmod tmp and var/tmp to 0o1777, chown home/learner to 1000:1000, and write the two files in etc/.',
+      ],
+      'config-process': [
+        'Start from `runc spec` (run it in an empty folder and read config.json): the process part is the model.',
+        'env is ["PATH=" + DEFAULT_PATH, "HOME=/root" (or /home/learner), ...Object.entries(options.env).map(...)].',
+        'capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] }',
+      ],
+      'config-isolation': [
+        'The mounts are the ones `runc spec` prints, plus /sys/fs/cgroup (type cgroup, ro) and a tmpfs on /tmp for a read-only root.',
+        'Copy the namespaces (options.namespaces ?? DEFAULT_NAMESPACES): a caller may change the spec afterwards.',
+        'linux: { namespaces, cgroupsPath: options.cgroupsPath, maskedPaths: DEFAULT_MASKED_PATHS, readonlyPaths: DEFAULT_READONLY_PATHS }',
+      ],
+      'config-resources': [
+        'memory: { limit: bytes, swap: bytes } -- swap counts memory + swap, so equal means no swap.',
+        'pids: { limit: count }. Return {} when neither option is set.',
+      ],
+      run: [
+        "const args = ['--root', stateRoot, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundleDir, options.id]",
+        "execa(runtime, args, { reject: false, stdin: 'ignore', timeout }) never throws for a non-zero exit.",
+        'After it returns, readRuntimeErrors(logFile): any error there means the runtime failed: throw new RuntimeError(runtime, errors.join("; "), command).',
+      ],
+    },
+  },
+  { number: '02', folder: '02-lifecycle', title: 'Lifecycle: create, start, exec, kill, delete, and a TTY', builds: 'a typed runc wrapper, detached containers and a PTY received over SCM_RIGHTS', hints: {} },
+  { number: '03', folder: '03-shim', title: 'The shim: conman-shim', builds: 'a per-container daemon that holds stdio, logs, and records the exit status', hints: {} },
+  { number: '04', folder: '04-manager', title: 'The manager: conmand and conman', builds: 'a Manager library, a daemon on a unix socket, and a CLI', hints: {} },
+  { number: '05', folder: '05-images', title: 'Images: pull, store, unpack', builds: 'a registry client, a content store, layer unpacking and overlay snapshots', hints: {} },
+  { number: '06', folder: '06-networking', title: 'Networking: CNI', builds: 'network namespaces, CNI ADD/CHECK/DEL with a result cache, port mappings', hints: {} },
+  { number: '07', folder: '07-pods', title: 'Pods: sandboxes', builds: 'an infra process holding shared namespaces, pod cgroups', hints: {} },
+  { number: '08', folder: '08-cri', title: 'CRI: a Kubernetes runtime endpoint', builds: 'a CRI v1 gRPC server over the manager', hints: {} },
+  { number: '09', folder: '09-orchestration', title: 'Orchestration: a small node agent', builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes', hints: {} },
+];
+
+export function isAvailable(chapter: ChapterInfo): boolean {
+  return fs.existsSync(path.join(SOLUTIONS_DIR, chapter.folder)) && fs.existsSync(testFile(chapter));
+}
+
+export function availableChapters(): ChapterInfo[] {
+  return CHAPTERS.filter(isAvailable);
+}
+
+export function testFile(chapter: ChapterInfo): string {
+  return path.join(TEST_DIR, `${chapter.folder}.test.ts`);
+}
+
+/** Find a chapter by "1", "01" or "01-bundle"; throws a helpful error otherwise. */
+export function findChapter(name: string): ChapterInfo {
+  const wanted = /^\d+$/.test(name) ? name.padStart(2, '0') : name;
+  const chapter = CHAPTERS.find((c) => c.number === wanted || c.folder === wanted);
+  if (!chapter) throw new Error(`no chapter "${name}": use a number 00-09 (workshop list shows them)`);
+  if (!isAvailable(chapter)) throw new Error(`chapter ${chapter.folder} is not written yet: the workshop has ${availableChapters().map((c) => c.number).join(', ')}`);
+  return chapter;
+}

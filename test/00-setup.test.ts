@@ -1,0 +1,67 @@
+/**
+ * Chapter 00 checks: the machine can run containers (doctor), and the learner's namespace
+ * reader tells which namespaces two real processes share.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, describe, expect, test } from 'vitest';
+import { runDoctor } from '../lib/doctor.ts';
+import { importTarget } from '../lib/harness/target.ts';
+import { requireCommand, requireRoot } from '../lib/harness/require.ts';
+
+type Namespaces = typeof import('../solutions/00-setup/namespaces.ts');
+const chapter = () => importTarget<Namespaces>('00-setup/namespaces.ts');
+
+describe('the machine', () => {
+  test('doctor: every requirement is met, or named with its fix', async () => {
+    requireRoot();
+    const failures = (await runDoctor()).filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}\n    fix: ${c.fix}`);
+    expect(failures, `doctor found problems:\n${failures.join('\n')}`).toEqual([]);
+  });
+});
+
+describe('reading /proc/PID/ns', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => children.forEach((child) => child.kill('SIGKILL')));
+
+  /** A process in new uts and ipc namespaces, everything else shared with us. */
+  async function startUnshared(): Promise<number> {
+    requireCommand('unshare', 'util-linux');
+    const child = spawn('unshare', ['--uts', '--ipc', 'sleep', '30'], { stdio: 'ignore' });
+    children.push(child);
+    // unshare execs sleep in the new namespaces: wait until /proc shows sleep.
+    for (let i = 0; i < 100; i++) {
+      const comm = await import('node:fs/promises').then((fs) => fs.readFile(`/proc/${child.pid}/comm`, 'utf8').catch(() => ''));
+      if (comm.trim() === 'sleep') return child.pid!;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('unshare --uts --ipc sleep 30 did not start');
+  }
+
+  test('readNamespaces lists every namespace of a process as type:[inode]', async () => {
+    const { readNamespaces } = await chapter();
+    const links = await readNamespaces('self');
+    for (const type of ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts']) {
+      expect(links.get(type), `/proc/self/ns/${type}`).toMatch(new RegExp(`^${type}:\\[\\d+\\]$`));
+    }
+  });
+
+  test('readNamespaces names the pid of a process that does not exist', async () => {
+    const { readNamespaces } = await chapter();
+    await expect(readNamespaces(4_194_304)).rejects.toThrow(/4194304/);
+  });
+
+  test('compareNamespaces: a process made with `unshare --uts --ipc` shares all but uts and ipc', async () => {
+    const { readNamespaces, compareNamespaces } = await chapter();
+    const pid = await startUnshared();
+    const { shared, separate } = compareNamespaces(await readNamespaces('self'), await readNamespaces(pid));
+    expect(separate).toEqual(['ipc', 'uts']);
+    expect(shared).toEqual(expect.arrayContaining(['cgroup', 'mnt', 'net', 'pid', 'user']));
+    expect(shared).not.toContain('uts');
+  });
+
+  test('compareNamespaces: a process shares every namespace with itself', async () => {
+    const { readNamespaces, compareNamespaces } = await chapter();
+    const links = await readNamespaces('self');
+    expect(compareNamespaces(links, links)).toEqual({ shared: [...links.keys()].sort(), separate: [] });
+  });
+});

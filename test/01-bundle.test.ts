@@ -1,0 +1,194 @@
+/**
+ * Chapter 01 checks: a bundle built by the learner's code runs under runc (and crun) on the
+ * real kernel. Isolation is proved from inside the container: a busybox shell prints what it
+ * sees, and the test reads that.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { caught } from '../lib/harness/caught.ts';
+import { useHostRun } from '../lib/harness/host-run.ts';
+import { importTarget } from '../lib/harness/target.ts';
+import { requireCommand } from '../lib/harness/require.ts';
+import { cgroupLayout } from '../lib/host/cgroups.ts';
+import type { Spec } from '../lib/oci-spec.ts';
+
+type Rootfs = typeof import('../solutions/01-bundle/rootfs.ts');
+type Config = typeof import('../solutions/01-bundle/config.ts');
+type Bundle = typeof import('../solutions/01-bundle/bundle.ts');
+type Run = typeof import('../solutions/01-bundle/run.ts');
+type ContainerOptions = import('../solutions/01-bundle/config.ts').ContainerOptions;
+type RuntimeName = import('../solutions/01-bundle/run.ts').RuntimeName;
+
+const hostRun = useHostRun();
+const MiB = 1024 * 1024;
+
+/** Build a bundle for `options` in a fresh folder of this run and run it in the foreground. */
+async function runInContainer(label: string, options: ContainerOptions, runtime: RuntimeName = 'runc') {
+  requireCommand(runtime, runtime);
+  const { createBundle } = await importTarget<Bundle>('01-bundle/bundle.ts');
+  const { runContainer } = await importTarget<Run>('01-bundle/run.ts');
+  const { id, bundle, cgroupsPath } = hostRun().container(label);
+  await createBundle(bundle, { cgroupsPath, ...options });
+  return runContainer(bundle, { id, runtime, stateRoot: hostRun().stateRoot(runtime) });
+}
+
+const sh = (script: string) => ['sh', '-c', script];
+
+describe('the rootfs', () => {
+  test('has a static busybox, an applet link per command, the usual folders and users', async () => {
+    const { buildRootfs } = await importTarget<Rootfs>('01-bundle/rootfs.ts');
+    const dir = path.join(hostRun().dir, 'rootfs-only');
+    await buildRootfs(dir);
+    expect(fs.statSync(path.join(dir, 'bin/busybox')).mode & 0o777, 'bin/busybox mode').toBe(0o755);
+    for (const applet of ['sh', 'ls', 'id', 'hostname', 'mount']) {
+      expect(fs.readlinkSync(path.join(dir, 'bin', applet)), `bin/${applet}`).toBe('busybox');
+    }
+    for (const folder of ['proc', 'sys', 'dev', 'etc', 'root']) expect(fs.statSync(path.join(dir, folder)).isDirectory(), folder).toBe(true);
+    expect(fs.statSync(path.join(dir, 'tmp')).mode & 0o7777, '/tmp mode (sticky, world-writable)').toBe(0o1777);
+    expect(fs.readFileSync(path.join(dir, 'etc/passwd'), 'utf8')).toMatch(/^learner:x:1000:1000:/m);
+    expect(fs.readFileSync(path.join(dir, 'etc/group'), 'utf8')).toMatch(/^learner:x:1000:/m);
+  });
+});
+
+describe('the config', () => {
+  test('generateConfig makes a valid spec with the requested process, isolation and limits', async () => {
+    const { generateConfig } = await importTarget<Config>('01-bundle/config.ts');
+    const spec = generateConfig({ args: ['sh'], hostname: 'web', env: { A: '1' }, memoryLimitBytes: 64 * MiB, pidsLimit: 20, readonlyRoot: true });
+    expect(spec.ociVersion).toBe('1.0.2');
+    expect(spec.process.args).toEqual(['sh']);
+    expect(spec.process.env?.[0]).toMatch(/^PATH=/);
+    expect(spec.process.env).toContain('A=1');
+    expect(spec.process.capabilities?.bounding).not.toContain('CAP_SYS_ADMIN');
+    expect(spec.root).toEqual({ path: 'rootfs', readonly: true });
+    expect(spec.hostname).toBe('web');
+    expect(spec.linux.namespaces.map((ns) => ns.type).sort()).toEqual(['ipc', 'mount', 'network', 'pid', 'uts']);
+    expect(spec.mounts.map((m) => m.destination)).toEqual(expect.arrayContaining(['/proc', '/dev', '/sys', '/tmp']));
+    expect(spec.linux.resources?.memory?.limit).toBe(64 * MiB);
+    expect(spec.linux.resources?.pids?.limit).toBe(20);
+    expect(generateConfig({ args: ['sh'] }).linux.resources).toEqual({});
+  });
+});
+
+describe('a container, seen from inside', () => {
+  test('has its own hostname, and the host keeps its own', async () => {
+    const result = await runInContainer('hostname', { args: ['hostname'], hostname: 'bundle-demo' });
+    expect(result.stdout.trim()).toBe('bundle-demo');
+    expect(os.hostname()).not.toBe('bundle-demo');
+  });
+
+  test('its command is PID 1 and /proc shows only its own processes', async () => {
+    const result = await runInContainer('pid', { args: sh('echo "pid=$$"; ls -d /proc/[0-9]* | wc -l') });
+    const [pidLine, count] = result.stdout.trim().split('\n');
+    expect(pidLine).toBe('pid=1');
+    // sh itself, plus the ls and wc it started: never the host's hundreds of processes.
+    expect(Number(count)).toBeLessThanOrEqual(3);
+  });
+
+  test('sees its rootfs as / and none of the host\'s files', async () => {
+    const result = await runInContainer('mounts', { args: sh('ls /; test -e /usr/bin/node && echo host-leak; true') });
+    expect(result.stdout.split('\n')).toEqual(expect.arrayContaining(['bin', 'etc', 'proc', 'tmp']));
+    expect(result.stdout).not.toContain('host-leak');
+  });
+
+  test('passes its exit code through', async () => {
+    expect((await runInContainer('exit', { args: sh('exit 42') })).exitCode).toBe(42);
+    expect((await runInContainer('exit', { args: ['true'] })).exitCode).toBe(0);
+  });
+
+  test('gets the requested environment, working directory, uid and gid', async () => {
+    const result = await runInContainer('process', {
+      args: sh('echo "$GREETING|$(pwd)|$(id -u)|$(id -g)|$HOME"'),
+      env: { GREETING: 'hello from the host' },
+      cwd: '/tmp',
+      user: { uid: 1000, gid: 1000 },
+    });
+    expect(result.stdout.trim()).toBe('hello from the host|/tmp|1000|1000|/home/learner');
+  });
+
+  test('with a read-only root refuses writes to / but has a writable /tmp', async () => {
+    const result = await runInContainer('readonly', {
+      args: sh('touch /written 2>&1; echo "root=$?"; touch /tmp/written && echo tmp=ok'),
+      readonlyRoot: true,
+    });
+    expect(result.stdout).toMatch(/Read-only file system/);
+    expect(result.stdout).toMatch(/root=1/);
+    expect(result.stdout).toMatch(/tmp=ok/);
+  });
+
+  test('a memory limit ends a memory hog with an OOM kill', async () => {
+    // `tail` keeps a line until it ends: /dev/zero has no newline, so it grows forever.
+    // The kernel's OOM killer sends it SIGKILL (exit 137) and counts oom_kill in the
+    // container's own cgroup: v2 memory.events, v1 memory.oom_control.
+    const events = cgroupLayout().mode === 'v2' ? '/sys/fs/cgroup/memory.events' : '/sys/fs/cgroup/memory/memory.oom_control';
+    const result = await runInContainer('oom', {
+      args: sh(`tail /dev/zero; echo "hog=$?"; grep oom_kill ${events}`),
+      memoryLimitBytes: 32 * MiB,
+    });
+    expect(result.stdout).toMatch(/hog=137/);
+    expect(result.stdout).toMatch(/^oom_kill [1-9]/m);
+  });
+
+  test('a pids limit stops a fork bomb', async () => {
+    const result = await runInContainer('pids', {
+      args: sh('i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; echo all-forked'),
+      pidsLimit: 10,
+    });
+    expect(result.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+    expect(result.stdout).not.toContain('all-forked');
+  });
+
+  test('without CAP_SYS_ADMIN, mount and sethostname are refused', async () => {
+    const result = await runInContainer('caps', {
+      args: sh('mount -t tmpfs none /mnt 2>&1; hostname changed 2>&1; grep CapEff /proc/self/status'),
+    });
+    expect(result.stdout).toMatch(/mount: .*(operation not permitted|permission denied)/i);
+    expect(result.stdout).toMatch(/sethostname: Operation not permitted/);
+    const capEff = BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(result.stdout)?.[1] ?? 'ffffffffff'}`);
+    expect(capEff & (1n << 21n), 'CAP_SYS_ADMIN (bit 21) in CapEff').toBe(0n);
+  });
+
+  test('the same bundle runs under crun', async () => {
+    const result = await runInContainer('crun', { args: sh('hostname; echo "pid=$$"; exit 7'), hostname: 'crun-demo' }, 'crun');
+    expect(result.stdout.trim()).toBe('crun-demo\npid=1');
+    expect(result.exitCode).toBe(7);
+  });
+});
+
+describe('bad input', () => {
+  async function specError(change: (spec: Spec) => void, withRootfs = true) {
+    const { generateConfig } = await importTarget<Config>('01-bundle/config.ts');
+    const { writeConfig } = await importTarget<Bundle>('01-bundle/bundle.ts');
+    const dir = fs.mkdtempSync(path.join(hostRun().dir, 'bad-'));
+    if (withRootfs) fs.mkdirSync(path.join(dir, 'rootfs'));
+    const spec = generateConfig({ args: ['true'] });
+    change(spec);
+    const error = await caught(writeConfig(dir, spec));
+    expect(fs.existsSync(path.join(dir, 'config.json')), 'config.json written despite the error').toBe(false);
+    return error?.message ?? 'no error';
+  }
+
+  test('an unknown namespace type is refused, naming the field', async () => {
+    expect(await specError((s) => s.linux.namespaces.push({ type: 'time' as never }))).toMatch(/linux\.namespaces\[5\]\.type.*unknown namespace "time"/);
+  });
+
+  test('a missing rootfs is refused before runc runs', async () => {
+    expect(await specError(() => {}, false)).toMatch(/root\.path.*build the rootfs/);
+  });
+
+  test('a negative memory limit is refused, naming the field', async () => {
+    expect(await specError((s) => (s.linux.resources = { memory: { limit: -1 } }))).toMatch(/linux\.resources\.memory\.limit.*positive/);
+  });
+
+  test('a hostname without a uts namespace is refused', async () => {
+    expect(await specError((s) => (s.linux.namespaces = s.linux.namespaces.filter((ns) => ns.type !== 'uts')))).toMatch(/^invalid config\.json: hostname/);
+  });
+
+  test("a runc failure surfaces runc's own message", async () => {
+    const { RuntimeError } = await importTarget<Run>('01-bundle/run.ts');
+    const error = await caught(runInContainer('missing', { args: ['no-such-command'] }));
+    expect(error).toBeInstanceOf(RuntimeError);
+    expect(error?.message).toMatch(/runc failed: .*"no-such-command": executable file not found/);
+  });
+});

@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+
+// WORKSHOP_OWN_LAYERS=1 makes `#lower/...` imports resolve to the learner's own earlier
+// chapters instead of the reference solutions (package.json "imports").
+const conditions = process.env.WORKSHOP_OWN_LAYERS === '1' ? ['workshop-own'] : [];
+
+export default defineConfig({
+  resolve: { conditions: [...conditions, 'node', 'import', 'module', 'default'] },
+  ssr: { resolve: { conditions, externalConditions: conditions } },
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['lib/harness/global-setup.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Containers are cheap but not free: two files at a time on the 2-core machines.
+    maxWorkers: 2,
+  },
+});
