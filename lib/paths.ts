@@ -10,8 +10,13 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const CHAPTERS_DIR = path.join(REPO_ROOT, 'chapters');
 export const SOLUTIONS_DIR = path.join(REPO_ROOT, 'solutions');
 export const TEST_DIR = path.join(REPO_ROOT, 'test');
-/** The learner's own progress and settings; never committed. */
-export const WORKSHOP_STATE_DIR = path.join(REPO_ROOT, '.workshop');
+/**
+ * The learner's own progress and settings; never committed. WORKSHOP_HOME moves it (the
+ * workshop's own tests use a scratch folder, so they never touch a learner's progress).
+ */
+export const WORKSHOP_STATE_DIR = process.env.WORKSHOP_HOME ?? path.join(REPO_ROOT, '.workshop');
+/** Scratch trees of generated starters, inside the repo so that `#lib/...` imports resolve. */
+export const SCRATCH_TREES_DIR = path.join(REPO_ROOT, '.workshop', 'trees');
 
 /** Prefix of every host object (directory, cgroup, container id, netns, bridge, chain). */
 export const WORKSHOP_PREFIX = 'cmw';

@@ -7,7 +7,7 @@
  * is how you tell, from outside, what a container shares with the host.
  */
 import fs from 'node:fs/promises';
-import { notImplemented } from '../../lib/not-implemented.ts';
+import { notImplemented } from '#lib/not-implemented.ts';
 
 /** Namespace type (the file name in /proc/PID/ns, e.g. "net", "pid_for_children") -> its link, e.g. "net:[4026531840]". */
 export type NamespaceLinks = Map<string, string>;

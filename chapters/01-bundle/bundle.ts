@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Spec } from '../../lib/oci-spec.ts';
+import type { Spec } from '#lib/oci-spec.ts';
 import { generateConfig, type ContainerOptions } from './config.ts';
 import { buildRootfs, type RootfsOptions } from './rootfs.ts';
 import { validateSpec } from './validate.ts';

@@ -19,8 +19,8 @@ import {
   type Process,
   type Root,
   type Spec,
-} from '../../lib/oci-spec.ts';
-import { notImplemented } from '../../lib/not-implemented.ts';
+} from '#lib/oci-spec.ts';
+import { notImplemented } from '#lib/not-implemented.ts';
 
 export interface ContainerOptions {
   /** The command and its arguments, e.g. ["sh", "-c", "echo hi"]. */

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { notImplemented } from '../../lib/not-implemented.ts';
+import { notImplemented } from '#lib/not-implemented.ts';
 
 /** Debian's busybox-static package installs it here. */
 export const HOST_BUSYBOX = '/bin/busybox';

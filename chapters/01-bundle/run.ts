@@ -7,8 +7,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { HOST_RUN_DIR } from '../../lib/paths.ts';
-import { notImplemented } from '../../lib/not-implemented.ts';
+import { HOST_RUN_DIR } from '#lib/paths.ts';
+import { notImplemented } from '#lib/not-implemented.ts';
 
 export type RuntimeName = 'runc' | 'crun';
 

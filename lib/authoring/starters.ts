@@ -31,8 +31,17 @@ export interface Exercise {
 
 export class MarkerError extends Error {}
 
-/** Turn one solution file's text into its starter; also return the exercises found. */
-export function toStarter(chapter: string, file: string, source: string): { text: string; exercises: Exercise[] } {
+/**
+ * Turn one solution file's text into its starter; also return the exercises found. With
+ * `stub`, only the exercises it picks are stubbed and the others keep the reference code
+ * (the suite uses this to prove each exercise, on its own, makes the checks fail).
+ */
+export function toStarter(
+  chapter: string,
+  file: string,
+  source: string,
+  stub: (exerciseId: string) => boolean = () => true,
+): { text: string; exercises: Exercise[] } {
   const lines = source.split('\n');
   const out: string[] = [];
   const exercises: Exercise[] = [];
@@ -50,27 +59,24 @@ export function toStarter(chapter: string, file: string, source: string): { text
     out.push(lines[i]);
     i++;
     while (i < lines.length && COMMENT.test(lines[i]) && !END.test(lines[i]) && !START.test(lines[i])) out.push(lines[i++]);
+    const body: string[] = [];
     while (i < lines.length && !END.test(lines[i])) {
       if (START.test(lines[i])) throw new MarkerError(`${chapter}/${file}:${i + 1}: exercise inside exercise ${name}`);
-      i++;
+      body.push(lines[i++]);
     }
     if (i >= lines.length) throw new MarkerError(`${chapter}/${file}:${exercise.line}: exercise ${name} has no END EXERCISE`);
-    out.push(`${indent}throw notImplemented(${JSON.stringify(exercise.id)}, ${JSON.stringify(task)});`);
+    if (body.every((line) => !line.trim())) throw new MarkerError(`${chapter}/${file}:${exercise.line}: exercise ${name} has no reference code`);
+    if (stub(exercise.id)) out.push(`${indent}throw notImplemented(${JSON.stringify(exercise.id)}, ${JSON.stringify(task)});`);
+    else out.push(...body);
     out.push(lines[i]);
   }
-  if (exercises.length === 0) return { text: source, exercises };
-  const starter = addImport(out, importPath(chapter, file));
+  if (!exercises.some((exercise) => stub(exercise.id))) return { text: out.join('\n'), exercises };
+  const starter = addImport(out, '#lib/not-implemented.ts');
   // Point each exercise at its line in the starter, where the learner works.
   for (const exercise of exercises) {
     exercise.line = starter.findIndex((line) => line.includes(`// EXERCISE(${exercise.id.split('/')[1]}):`)) + 1;
   }
   return { text: starter.join('\n'), exercises };
-}
-
-function importPath(chapter: string, file: string): string {
-  const from = path.dirname(path.join(CHAPTERS_DIR, chapter, file));
-  const relative = path.relative(from, path.join(REPO_ROOT, 'lib', 'not-implemented.ts'));
-  return relative.startsWith('.') ? relative : `./${relative}`;
 }
 
 /** Insert the notImplemented import after the file's last top-level import. */
@@ -105,11 +111,11 @@ export function solutionFiles(chapter: string): string[] {
   return files.sort();
 }
 
-/** What chapters/<chapter>/ should hold for each solution file. */
-export function expectedStarters(chapter: string): { file: string; text: string; exercises: Exercise[] }[] {
+/** What chapters/<chapter>/ should hold for each solution file (or, with `stub`, a partial starter). */
+export function expectedStarters(chapter: string, stub?: (exerciseId: string) => boolean): { file: string; text: string; exercises: Exercise[] }[] {
   return solutionFiles(chapter).map((file) => {
     const source = fs.readFileSync(path.join(SOLUTIONS_DIR, chapter, file), 'utf8');
-    return { file, ...toStarter(chapter, file, source) };
+    return { file, ...toStarter(chapter, file, source, stub) };
   });
 }
 
@@ -127,12 +133,14 @@ export function outdatedStarters(chapter: string): string[] {
     .map(({ file }) => path.join('chapters', chapter, file));
 }
 
-/** Write the starters of one chapter (all its generated files); returns those written. */
-export function writeStarters(chapter: string, only?: (file: string) => boolean): string[] {
+/**
+ * Write the starters of one chapter into `root` (default chapters/); returns the files written.
+ * `stub` picks which exercises to stub (default: all).
+ */
+export function writeStarters(chapter: string, root = CHAPTERS_DIR, stub?: (exerciseId: string) => boolean): string[] {
   const written: string[] = [];
-  for (const { file, text } of expectedStarters(chapter)) {
-    if (only && !only(file)) continue;
-    const target = path.join(CHAPTERS_DIR, chapter, file);
+  for (const { file, text } of expectedStarters(chapter, stub)) {
+    const target = path.join(root, chapter, file);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     if (fs.existsSync(target) && fs.readFileSync(target, 'utf8') === text) continue;
     fs.writeFileSync(target, text);

@@ -87,7 +87,7 @@ export async function removeRun(runId: string): Promise<string[]> {
 }
 
 /** Delete the runtimes' containers kept under `dir`, the cgroup subtree, the mounts, the folder. */
-async function removeTree(dir: string, cgroupRelative: string): Promise<string[]> {
+export async function removeTree(dir: string, cgroupRelative: string): Promise<string[]> {
   const removed: string[] = [];
   for (const runtime of RUNTIMES) {
     const stateRoot = path.join(dir, runtime);

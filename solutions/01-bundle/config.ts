@@ -19,7 +19,7 @@ import {
   type Process,
   type Root,
   type Spec,
-} from '../../lib/oci-spec.ts';
+} from '#lib/oci-spec.ts';
 
 export interface ContainerOptions {
   /** The command and its arguments, e.g. ["sh", "-c", "echo hi"]. */

@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { HOST_RUN_DIR } from '../../lib/paths.ts';
+import { HOST_RUN_DIR } from '#lib/paths.ts';
 
 export type RuntimeName = 'runc' | 'crun';
 

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { NAMESPACE_TYPES, type Spec } from '../../lib/oci-spec.ts';
+import { NAMESPACE_TYPES, type Spec } from '#lib/oci-spec.ts';
 
 export class SpecError extends Error {
   constructor(

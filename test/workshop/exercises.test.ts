@@ -1,0 +1,91 @@
+/**
+ * The exercise machinery: chapters/ is generated from solutions/ and up to date; every
+ * exercise has hints; and every exercise is genuine -- stubbing it alone makes its chapter's
+ * checks fail with its own "not implemented yet" message, not a crash or a timeout.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { exercisesOf, MarkerError, outdatedStarters, toStarter, writeStarters } from '../../lib/authoring/starters.ts';
+import { runChecks } from '../../lib/checks/runner.ts';
+import { availableChapters } from '../../lib/manifest.ts';
+import { SCRATCH_TREES_DIR } from '../../lib/paths.ts';
+
+const chapters = availableChapters();
+
+describe('the starter generator', () => {
+  const source = [
+    "import fs from 'node:fs';",
+    'export function f(): number {',
+    '  // EXERCISE(answer): return the answer',
+    '  // Hint: it is 42.',
+    '  const x = 41;',
+    '  return x + 1;',
+    '  // END EXERCISE',
+    '}',
+  ].join('\n');
+
+  test('replaces the code of a region with a stub and keeps its markers and comments', () => {
+    const { text, exercises } = toStarter('99-demo', 'demo.ts', source);
+    expect(text).toBe(
+      [
+        "import fs from 'node:fs';",
+        "import { notImplemented } from '#lib/not-implemented.ts';",
+        'export function f(): number {',
+        '  // EXERCISE(answer): return the answer',
+        '  // Hint: it is 42.',
+        '  throw notImplemented("99-demo/answer", "return the answer");',
+        '  // END EXERCISE',
+        '}',
+      ].join('\n'),
+    );
+    expect(exercises).toEqual([{ id: '99-demo/answer', chapter: '99-demo', file: 'demo.ts', task: 'return the answer', line: 4 }]);
+  });
+
+  test('refuses broken markers', () => {
+    expect(() => toStarter('99-demo', 'demo.ts', source.replace('  // END EXERCISE\n', ''))).toThrow(MarkerError);
+    expect(() => toStarter('99-demo', 'demo.ts', '// END EXERCISE')).toThrow(/without EXERCISE/);
+    expect(() => toStarter('99-demo', 'demo.ts', '// EXERCISE(a): x\n// END EXERCISE')).toThrow(/no reference code/);
+  });
+});
+
+describe.each(chapters.map((c) => [c.folder, c] as const))('%s', (folder, chapter) => {
+  test('chapters/ is up to date with solutions/', () => {
+    const stale = outdatedStarters(folder);
+    expect(stale, 'these starters differ from what solutions/ generate: run `npm run workshop -- author` (a learner who edited them: run the suite on a fresh clone)').toEqual([]);
+  });
+
+  test('has exercises, each with hints, and a lesson that names each one', () => {
+    const exercises = exercisesOf(folder).map((e) => e.id.split('/')[1]);
+    expect(exercises.length).toBeGreaterThan(0);
+    expect(Object.keys(chapter.hints).sort()).toEqual([...exercises].sort());
+    const lesson = fs.readFileSync(path.join('chapters', folder, 'README.md'), 'utf8');
+    for (const exercise of exercises) expect(lesson, `README.md of ${folder} mentions exercise ${exercise}`).toContain(`\`${exercise}\``);
+  });
+});
+
+describe('every exercise is genuine', () => {
+  // Round k stubs the k-th exercise of every chapter at once (the others keep the reference
+  // code), so the number of check runs is the largest exercise count, not their sum.
+  const rounds = Math.max(...chapters.map((c) => exercisesOf(c.folder).length));
+  test.each(Array.from({ length: rounds + 1 }, (_, k) => k))('round %i (0: every exercise stubbed, as in chapters/)', async (round) => {
+    const tree = path.join(SCRATCH_TREES_DIR, `round-${round}`);
+    fs.rmSync(tree, { recursive: true, force: true });
+    const stubbed = new Map<string, string>();
+    for (const chapter of chapters) {
+      const exercise = exercisesOf(chapter.folder)[round - 1];
+      if (round > 0 && exercise) stubbed.set(chapter.folder, exercise.id);
+      writeStarters(chapter.folder, tree, (id) => round === 0 || id === exercise?.id);
+    }
+    const tested = round === 0 ? chapters : chapters.filter((c) => stubbed.has(c.folder));
+    const results = await runChecks(tested, { targetDir: tree });
+    for (const result of results) {
+      const expected = round === 0 ? 'not implemented yet' : `not implemented yet: ${exercisesOf(result.chapter).find((e) => e.id === stubbed.get(result.chapter))?.task}`;
+      expect(result.failed, `${result.chapter}: no check failed with ${round === 0 ? 'every exercise' : stubbed.get(result.chapter)} stubbed`).toBeGreaterThan(0);
+      for (const failure of result.failures) {
+        expect(failure.message, `${result.chapter} › ${failure.test} should fail with "not implemented yet"`).toContain(expected);
+      }
+    }
+    fs.rmSync(tree, { recursive: true, force: true });
+  }, 240_000);
+});
