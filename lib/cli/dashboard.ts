@@ -30,7 +30,7 @@ function ladder(current: ChapterInfo | undefined): string {
   const available = availableChapters();
   return CHAPTERS.map((chapter) => {
     const state = progress.chapters[chapter.folder];
-    if (!available.includes(chapter)) return dim(`    ${chapter.number}  ${chapter.title}  (coming)`);
+    if (!available.includes(chapter)) return dim(`    ${chapter.number}  ${chapter.title.padEnd(58)} (coming)`);
     const mark = state?.ok ? green('✓') : chapter === current ? yellow('▶') : '·';
     const score = state ? `${state.passed}/${state.passed + state.failed}` : '';
     const line = `  ${mark} ${chapter.number}  ${chapter.title.padEnd(58)} ${score}`;
@@ -41,8 +41,8 @@ function ladder(current: ChapterInfo | undefined): string {
 function nextSteps(chapter: ChapterInfo, result: ChapterResult | undefined): string {
   if (result?.ok) return green(`${chapter.folder} passes. On to the next chapter!`);
   return [
-    `Read the lesson: chapters/${chapter.folder}/README.md   (or the book: npm run workshop -- book)`,
-    `Edit the files in chapters/${chapter.folder}/; stuck? npm run workshop -- hint ${chapter.number}`,
+    `Read the lesson: chapters/${chapter.folder}/README.md   (or the book: ./workshop book)`,
+    `Edit the files in chapters/${chapter.folder}/; stuck? ./workshop hint ${chapter.number}`,
   ].join('\n');
 }
 
@@ -88,6 +88,7 @@ export async function openDashboard(options: DashboardOptions): Promise<number> 
     if (note) console.log(note);
   };
   let running = false;
+  let lastChange = current ? newestChange(path.join(CHAPTERS_DIR, current.folder)) : 0;
   const recheck = async () => {
     if (running || !current) return;
     running = true;
@@ -96,13 +97,18 @@ export async function openDashboard(options: DashboardOptions): Promise<number> 
       show(red(error.message));
       return undefined;
     });
-    if (result?.ok) current = currentChapter() ?? current; // move on to the next chapter
+    const passed = result?.ok ? current : undefined;
+    if (passed) {
+      // Move on: the next chapter becomes current, and its checks run right away.
+      current = currentChapter();
+      result = current ? await options.check(current).catch(() => undefined) : undefined;
+      if (current) lastChange = newestChange(path.join(CHAPTERS_DIR, current.folder));
+    }
     running = false;
-    show();
+    show(passed ? green(`✓ ${passed.folder} passes: well done! Now ${current ? current.folder : 'every chapter passes'}.`) : '');
   };
   show();
 
-  let lastChange = current ? newestChange(path.join(CHAPTERS_DIR, current.folder)) : 0;
   const poll = setInterval(() => {
     if (!current || running) return;
     const change = newestChange(path.join(CHAPTERS_DIR, current.folder));
@@ -126,7 +132,7 @@ export async function openDashboard(options: DashboardOptions): Promise<number> 
         const hints = Object.entries(current.hints)
           .map(([exercise, list]) => `  ${exercise}: ${list[0]}`)
           .join('\n');
-        show(`${bold('first hints')} (npm run workshop -- hint ${current.number} shows more):\n${hints}`);
+        show(`${bold('first hints')} (./workshop hint ${current.number} shows more):\n${hints}`);
       }
     });
   });

@@ -1,6 +1,7 @@
 /**
- * The `workshop` command. `npm start` opens the dashboard; `npm run workshop -- <command>`
- * runs the others. Every command reads the chapter list from lib/manifest.ts.
+ * The `workshop` command. `./workshop` (or `npm start`) opens the dashboard; `./workshop
+ * <command>` (or `npm run workshop -- <command>`) runs the others. Every command reads the
+ * chapter list from lib/manifest.ts.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -17,8 +18,8 @@ import { openDashboard } from './dashboard.ts';
 import { loadProgress, recordResults, saveProgress } from './progress.ts';
 import { bold, dim, formatResult, green, red, summaryLine, yellow } from './report.ts';
 
-const USAGE = `usage: npm start                      open the workshop (dashboard; watches your files on a terminal)
-       npm run workshop -- <command>
+const USAGE = `usage: ./workshop                     open the workshop (dashboard; watches your files on a terminal)
+       ./workshop <command>           (or: npm run workshop -- <command>)
 
 commands:
   list                               the chapters and your progress
@@ -108,9 +109,9 @@ function hint(args: string[]): number {
   if (!chosen) throw new UsageError(`chapter ${chapter.folder} has no exercise "${name}"; it has: ${exercises.map((e) => e.id.split('/')[1]).join(', ')}`);
   const short = chosen.id.split('/')[1];
   const hints = chapter.hints[short] ?? [];
-  const progress = loadProgress() as ReturnType<typeof loadProgress> & { hintsShown?: Record<string, number> };
-  const shown = Math.min((progress.hintsShown?.[chosen.id] ?? 0) + 1, hints.length);
-  progress.hintsShown = { ...progress.hintsShown, [chosen.id]: shown };
+  const progress = loadProgress();
+  const shown = Math.min((progress.hintsShown[chosen.id] ?? 0) + 1, hints.length);
+  progress.hintsShown[chosen.id] = shown;
   saveProgress(progress);
   console.log(`${bold(`${chapter.folder} · exercise ${short}`)}  (chapters/${chapter.folder}/${chosen.file}:${chosen.line})`);
   console.log(`  task: ${chosen.task}`);
@@ -187,7 +188,7 @@ function author(args: string[]): number {
   if (only) {
     const stale = chapters.flatMap((c) => outdatedStarters(c.folder));
     if (stale.length) {
-      console.log(`out of date with solutions/:\n  ${stale.join('\n  ')}\nrun: npm run workshop -- author`);
+      console.log(`out of date with solutions/:\n  ${stale.join('\n  ')}\nrun: ./workshop author`);
       return 1;
     }
     console.log('chapters/ starters match solutions/');

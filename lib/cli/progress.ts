@@ -22,6 +22,8 @@ export interface Progress {
   chapters: Record<string, ChapterProgress>;
   /** Build on my own earlier chapters (true) or on the reference solutions (false, default). */
   ownLayers: boolean;
+  /** Exercise id -> how many of its hints the learner has seen. */
+  hintsShown: Record<string, number>;
 }
 
 const FILE = path.join(WORKSHOP_STATE_DIR, 'progress.json');
@@ -29,9 +31,9 @@ const FILE = path.join(WORKSHOP_STATE_DIR, 'progress.json');
 export function loadProgress(): Progress {
   try {
     const data = JSON.parse(fs.readFileSync(FILE, 'utf8')) as Partial<Progress>;
-    return { chapters: data.chapters ?? {}, ownLayers: data.ownLayers ?? false };
+    return { chapters: data.chapters ?? {}, ownLayers: data.ownLayers ?? false, hintsShown: data.hintsShown ?? {} };
   } catch {
-    return { chapters: {}, ownLayers: false };
+    return { chapters: {}, ownLayers: false, hintsShown: {} };
   }
 }
 

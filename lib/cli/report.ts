@@ -22,7 +22,7 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
     if (i === 0 || options.verbose) {
       lines.push(`  ${red('✗')} ${failure.test}`);
       lines.push(...failure.message.split('\n').map((line) => `      ${line}`));
-      if (failure.exercise) lines.push(`      ${yellow('→')} edit ${failure.exercise.location}   (hint: npm run workshop -- hint ${result.chapter.slice(0, 2)})`);
+      if (failure.exercise) lines.push(`      ${yellow('→')} edit ${failure.exercise.location}   (hint: ./workshop hint ${result.chapter.slice(0, 2)})`);
     } else {
       lines.push(`  ${red('✗')} ${failure.test}`);
     }

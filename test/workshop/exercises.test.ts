@@ -68,7 +68,7 @@ describe('every exercise is genuine', () => {
   // Round k stubs the k-th exercise of every chapter at once (the others keep the reference
   // code), so the number of check runs is the largest exercise count, not their sum.
   const rounds = Math.max(...chapters.map((c) => exercisesOf(c.folder).length));
-  test.each(Array.from({ length: rounds + 1 }, (_, k) => k))('round %i (0: every exercise stubbed, as in chapters/)', async (round) => {
+  test.each(Array.from({ length: rounds + 1 }, (_, k) => k))('round %i (round 0 stubs every exercise, as chapters/ does)', async (round) => {
     const tree = path.join(SCRATCH_TREES_DIR, `round-${round}`);
     fs.rmSync(tree, { recursive: true, force: true });
     const stubbed = new Map<string, string>();
