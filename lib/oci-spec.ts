@@ -122,7 +122,8 @@ export interface Spec {
 }
 
 /**
- * The capabilities Docker, containerd and cri-o give a container by default: enough to run
+ * The capabilities Docker and containerd give a container by default (cri-o grants fewer,
+ * e.g. no CAP_MKNOD, CAP_NET_RAW or CAP_AUDIT_WRITE in recent versions): enough to run
  * ordinary programs as root, without CAP_SYS_ADMIN (mount, sethostname, ...), CAP_NET_ADMIN,
  * CAP_SYS_PTRACE or CAP_SYS_MODULE.
  */

@@ -63,7 +63,7 @@ describe('the config', () => {
     expect(spec.process.capabilities?.bounding).not.toContain('CAP_SYS_ADMIN');
     expect(spec.root).toEqual({ path: 'rootfs', readonly: true });
     expect(spec.hostname).toBe('web');
-    expect(spec.linux.namespaces.map((ns) => ns.type).sort()).toEqual(['ipc', 'mount', 'network', 'pid', 'uts']);
+    expect(spec.linux.namespaces.map((ns) => ns.type).sort()).toEqual(['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
     expect(spec.mounts.map((m) => m.destination)).toEqual(expect.arrayContaining(['/proc', '/dev', '/sys', '/tmp']));
     expect(spec.linux.resources?.memory?.limit).toBe(64 * MiB);
     expect(spec.linux.resources?.pids?.limit).toBe(20);
@@ -170,7 +170,7 @@ describe('bad input', () => {
   }
 
   test('an unknown namespace type is refused, naming the field', async () => {
-    expect(await specError((s) => s.linux.namespaces.push({ type: 'time' as never }))).toMatch(/linux\.namespaces\[5\]\.type.*unknown namespace "time"/);
+    expect(await specError((s) => s.linux.namespaces.push({ type: 'time' as never }))).toMatch(/linux\.namespaces\[6\]\.type.*unknown namespace "time"/);
   });
 
   test('a missing rootfs is refused before runc runs', async () => {

@@ -83,7 +83,16 @@ function listRuntimeContainers(runtime: string, stateRoot: string): string[] {
 /** Force-delete the runtime's containers, unmount, remove cgroups and files of one run. */
 export async function removeRun(runId: string): Promise<string[]> {
   const runDir = path.join(RUNS_DIR, runId);
-  return removeTree(runDir, `${CGROUP_PARENT}/${runId}`);
+  const removed = await removeTree(runDir, `${CGROUP_PARENT}/${runId}`);
+  // The shared parent cgroup goes too once no other run uses it (rmdir refuses while it has children).
+  for (const dir of cgroupDirs(CGROUP_PARENT)) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // another run (or the learner's own container) still lives under it
+    }
+  }
+  return removed;
 }
 
 /** Delete the runtimes' containers kept under `dir`, the cgroup subtree, the mounts, the folder. */

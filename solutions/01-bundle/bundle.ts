@@ -18,15 +18,24 @@ export async function writeConfig(bundleDir: string, spec: Spec): Promise<string
   return file;
 }
 
-/** Make a complete bundle in `bundleDir`: a busybox rootfs and a config.json for `options`. */
+/**
+ * Make a complete bundle in `bundleDir`: a busybox rootfs and a config.json for `options`.
+ * On any error (an invalid spec included) the folder is removed again if this call created it.
+ */
 export async function createBundle(
   bundleDir: string,
   options: ContainerOptions,
   rootfs: RootfsOptions = {},
 ): Promise<Spec> {
-  await fs.mkdir(bundleDir, { recursive: true, mode: 0o700 });
-  await buildRootfs(path.join(bundleDir, 'rootfs'), rootfs);
-  const spec = generateConfig(options);
-  await writeConfig(bundleDir, spec);
-  return spec;
+  const created = await fs.mkdir(bundleDir, { recursive: true, mode: 0o700 });
+  try {
+    await buildRootfs(path.join(bundleDir, 'rootfs'), rootfs);
+    const spec = generateConfig(options);
+    await writeConfig(bundleDir, spec);
+    return spec;
+  } catch (error) {
+    // Leave nothing half-built behind: remove the folder if this call made it.
+    if (created) await fs.rm(bundleDir, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -42,7 +42,7 @@ export interface ContainerOptions {
   capabilities?: string[];
   /** Cgroup of the container, e.g. "/conman-workshop/cmw-1234-web". */
   cgroupsPath?: string;
-  /** Namespaces to create (default: pid, mount, ipc, uts, network) or to join (with a path). */
+  /** Namespaces to create (default: pid, mount, ipc, uts, network, cgroup) or to join (with a path). */
   namespaces?: Namespace[];
 }
 
@@ -53,13 +53,17 @@ export const DEFAULT_NAMESPACES: Namespace[] = [
   { type: 'ipc' },
   { type: 'uts' },
   { type: 'network' },
+  // Its own cgroup namespace: /sys/fs/cgroup inside shows the container's cgroup as the root
+  // (Docker's default on cgroup v2), not the host's whole tree.
+  { type: 'cgroup' },
 ];
 
 export function generateConfig(options: ContainerOptions): Spec {
+  const process = processSection(options);
   const { root, mounts, hostname, linux } = isolationSection(options);
   return {
     ociVersion: OCI_VERSION,
-    process: processSection(options),
+    process,
     root,
     hostname,
     mounts,

@@ -86,6 +86,11 @@ export async function runContainer(bundleDir: string, options: RunOptions): Prom
     stdin: 'ignore',
     timeout: options.timeoutMs ?? 30_000,
   });
+  if (result.timedOut) {
+    // runc forwarded our SIGTERM to the container, which may ignore it: make sure it is gone.
+    await execa(runtime, ['--root', stateRoot, 'delete', '--force', options.id], { reject: false });
+    throw new RuntimeError(runtime, `timed out after ${options.timeoutMs ?? 30_000} ms; the container was killed and deleted`, `${runtime} ${args.join(' ')}`);
+  }
   if (result.failed && result.exitCode === undefined) {
     throw new RuntimeError(runtime, `could not start it (${result.code ?? result.shortMessage}): is it installed? apt-get install ${runtime}`, `${runtime} ${args.join(' ')}`);
   }

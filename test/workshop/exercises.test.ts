@@ -3,13 +3,15 @@
  * exercise has hints; and every exercise is genuine -- stubbing it alone makes its chapter's
  * checks fail with its own "not implemented yet" message, not a crash or a timeout.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { exercisesOf, MarkerError, outdatedStarters, toStarter, writeStarters } from '../../lib/authoring/starters.ts';
 import { runChecks } from '../../lib/checks/runner.ts';
 import { availableChapters } from '../../lib/manifest.ts';
-import { SCRATCH_TREES_DIR } from '../../lib/paths.ts';
+import { REPO_ROOT, SCRATCH_TREES_DIR } from '../../lib/paths.ts';
 
 const chapters = availableChapters();
 
@@ -88,4 +90,20 @@ describe('every exercise is genuine', () => {
     }
     fs.rmSync(tree, { recursive: true, force: true });
   }, 240_000);
+});
+
+describe('layers', () => {
+  // Later chapters import earlier ones as `#lower/NN-slug/file.ts` (package.json "imports"):
+  // the reference by default, the learner's own code under the "workshop-own" condition,
+  // which `./workshop layers own` turns on for the checks.
+  const resolveLower = (conditions: string[]) =>
+    execFileSync(process.execPath, [...conditions, '--input-type=module', '-e', "console.log(import.meta.resolve('#lower/01-bundle/run.ts'))"], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
+
+  test('#lower/ resolves to solutions/ by default and to chapters/ with the workshop-own condition', () => {
+    expect(resolveLower([])).toBe(pathToFileURL(path.join(REPO_ROOT, 'solutions/01-bundle/run.ts')).href);
+    expect(resolveLower(['--conditions=workshop-own'])).toBe(pathToFileURL(path.join(REPO_ROOT, 'chapters/01-bundle/run.ts')).href);
+  });
 });
