@@ -84,15 +84,28 @@ function listRuntimeContainers(runtime: string, stateRoot: string): string[] {
 export async function removeRun(runId: string): Promise<string[]> {
   const runDir = path.join(RUNS_DIR, runId);
   const removed = await removeTree(runDir, `${CGROUP_PARENT}/${runId}`);
-  // The shared parent cgroup goes too once no other run uses it (rmdir refuses while it has children).
-  for (const dir of cgroupDirs(CGROUP_PARENT)) {
+  removeEmptySharedParents();
+  return removed;
+}
+
+/**
+ * The folders and the parent cgroup that runs share go too, once nothing else uses them:
+ * rmdir refuses a folder or a cgroup that still has something in it.
+ */
+export function removeEmptySharedParents(): void {
+  const candidates = [
+    ...cgroupDirs(CGROUP_PARENT),
+    ...RUNTIMES.map((runtime) => path.join(HOST_RUN_DIR, runtime)),
+    RUNS_DIR,
+    HOST_RUN_DIR,
+  ];
+  for (const dir of candidates) {
     try {
       fs.rmdirSync(dir);
     } catch {
-      // another run (or the learner's own container) still lives under it
+      // still in use (another run, or the learner's own containers)
     }
   }
-  return removed;
 }
 
 /** Delete the runtimes' containers kept under `dir`, the cgroup subtree, the mounts, the folder. */
