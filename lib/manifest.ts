@@ -70,7 +70,28 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '02', folder: '02-lifecycle', title: 'Lifecycle: create, start, exec, kill, delete, and a TTY', builds: 'a typed runc wrapper, detached containers and a PTY received over SCM_RIGHTS', hints: {} },
+  {
+    number: '02',
+    folder: '02-lifecycle',
+    title: 'Lifecycle: create, start, exec, kill, delete, and a TTY',
+    builds: 'a typed runc wrapper, detached containers and a PTY received over SCM_RIGHTS',
+    hints: {
+      create: [
+        "const args = ['create', '--bundle', options.bundle]; add '--pid-file' and '--console-socket' when given, then the id last.",
+        "this.invoke(args, { stdin: fdOption(stdio.stdin), stdout: fdOption(stdio.stdout), stderr: fdOption(stdio.stderr) })",
+      ],
+      state: ["const { stdout } = await this.invoke(['state', id]); return JSON.parse(stdout) as ContainerState;"],
+      exec: [
+        "Build ['exec', ...(--env K=V for each), ...(--cwd D), ...(--user U:G), id, ...options.args].",
+        'this.invoke(args, { timeout }) resolves with { exitCode, stdout, stderr }: return them.',
+      ],
+      'console-socket': [
+        "connection.on('readable', () => { const message = connection.read(0, 1); ... }) -- read(0, 1) asks for no data bytes and one descriptor.",
+        'When message?.fds?.length, resolve(message.fds[0]) and connection.end(); remember you are done so a later event does nothing.',
+        "connection.on('end', ...) before an fd arrived: reject(new Error('... sent no terminal')).",
+      ],
+    },
+  },
   { number: '03', folder: '03-shim', title: 'The shim: conman-shim', builds: 'a per-container daemon that holds stdio, logs, and records the exit status', hints: {} },
   { number: '04', folder: '04-manager', title: 'The manager: conmand and conman', builds: 'a Manager library, a daemon on a unix socket, and a CLI', hints: {} },
   { number: '05', folder: '05-images', title: 'Images: pull, store, unpack', builds: 'a registry client, a content store, layer unpacking and overlay snapshots', hints: {} },

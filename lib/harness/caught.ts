@@ -1,7 +1,10 @@
+/** Helpers for checks that expect errors, which keep a starter's "not implemented yet" visible. */
+import { NotImplementedError } from '../not-implemented.ts';
+
 /**
- * For checks that expect an error: resolve with the error a promise rejects with. A starter's
- * "not implemented yet" error is rethrown, so the learner sees it rather than "expected
- * NotImplementedError to be an instance of RuntimeError".
+ * Resolve with the error a promise rejects with. A starter's "not implemented yet" error is
+ * rethrown, so the learner sees it rather than "expected NotImplementedError to be an
+ * instance of RuntimeError".
  */
 export async function caught(promise: Promise<unknown>): Promise<Error | undefined> {
   try {
@@ -11,4 +14,16 @@ export async function caught(promise: Promise<unknown>): Promise<Error | undefin
     if ((error as Error)?.name === 'NotImplementedError') throw error;
     return error as Error;
   }
+}
+
+/**
+ * A child process (a learner's program the check started) failed. If it failed on an
+ * unfinished exercise, throw that NotImplementedError here, so the learner sees the same
+ * "not implemented yet" message as everywhere else; otherwise rethrow the error.
+ */
+export function rethrowChildFailure(error: unknown): never {
+  const stderr = String((error as { stderr?: string }).stderr ?? '');
+  const match = /not implemented yet: (.+) \(exercise ([\w/-]+)\)/.exec(stderr);
+  if (match) throw new NotImplementedError(match[2], match[1]);
+  throw error;
 }

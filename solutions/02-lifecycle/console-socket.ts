@@ -1,0 +1,83 @@
+/**
+ * Receiving a container's terminal.
+ *
+ * With `process.terminal: true`, the runtime makes a pseudo-terminal inside the container:
+ * the container's process gets the *slave* side as its stdin/stdout/stderr, and the *master*
+ * side (the "keyboard and screen" end) must go to whoever drives the container. runc cannot
+ * print a file descriptor, so it connects to a unix socket we name with `--console-socket`
+ * and sends the master as an SCM_RIGHTS control message: the kernel copies the open file
+ * into our process, where it arrives as a new fd number.
+ *
+ * Node's `net` module cannot receive descriptors (it drops control messages), so we use
+ * `usocket`, a small, maintained native addon whose sockets return `{ data, fds }`.
+ */
+import fs from 'node:fs';
+import usocket from 'usocket';
+
+export class ConsoleSocket {
+  private readonly server = new usocket.UServer();
+  private received: Promise<number>;
+
+  private constructor(readonly path: string) {
+    this.received = new Promise<number>((resolve, reject) => {
+      this.server.on('error', reject);
+      this.server.on('connection', (connection: InstanceType<typeof usocket.USocket>) => {
+        try {
+          this.onConnection(connection, resolve, reject);
+        } catch (error) {
+          reject(error as Error); // surfaces in receiveMaster(), not as a crash of the process
+        }
+      });
+    });
+    this.received.catch(() => {}); // a rejection is reported by receiveMaster(); never unhandled
+  }
+
+  /** Listen on `path` (removing a stale socket file first). */
+  static async listen(path: string): Promise<ConsoleSocket> {
+    fs.rmSync(path, { force: true });
+    const socket = new ConsoleSocket(path);
+    await new Promise<void>((resolve) => socket.server.listen(path, resolve));
+    return socket;
+  }
+
+  /**
+   * Handle runc's connection: read the message that carries the descriptor and resolve with
+   * the received fd (the PTY master). Reject if the peer closes without sending one.
+   */
+  private onConnection(connection: InstanceType<typeof usocket.USocket>, resolve: (fd: number) => void, reject: (error: Error) => void): void {
+    // EXERCISE(console-socket): read runc's message on the connection and resolve with the PTY master it carries
+    // Hints: usocket emits 'readable'; connection.read(0, 1) returns { data, fds } (null
+    // while nothing has arrived). runc sends the terminal's name as data with one fd; keep
+    // fds[0] and close the connection. If it 'end's first, reject with a clear Error.
+    let done = false;
+    connection.on('readable', () => {
+      const message = connection.read(0, 1) as { fds?: number[] } | null;
+      if (done || !message?.fds?.length) return;
+      done = true;
+      resolve(message.fds[0]);
+      connection.end();
+    });
+    connection.on('end', () => {
+      if (!done) reject(new Error(`${this.path}: the runtime connected but sent no terminal`));
+    });
+    // END EXERCISE
+  }
+
+  /** The PTY master's fd, once the runtime has sent it (during `create`). */
+  async receiveMaster(timeoutMs = 10_000): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no terminal arrived on ${this.path} within ${timeoutMs} ms: is process.terminal true in config.json?`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.received, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): void {
+    this.server.close();
+    fs.rmSync(this.path, { force: true });
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Driving a container's terminal through its PTY master: what you type goes in with write(),
+ * what the container prints (and the terminal's echo of what you typed) comes out of
+ * `output`. When the last process holding the slave side exits, reading the master fails
+ * with EIO: for a terminal, that is the normal end of the stream.
+ */
+import fs from 'node:fs';
+import { EventEmitter } from 'node:events';
+import tty from 'node:tty';
+
+export class Terminal extends EventEmitter {
+  private readonly input: tty.ReadStream;
+  private text = '';
+  /** Settles when the terminal's last user has gone (even if that happened before you asked). */
+  readonly ended: Promise<void>;
+
+  constructor(readonly masterFd: number) {
+    super();
+    this.ended = new Promise((resolve) => this.once('end', resolve));
+    // tty.ReadStream reads a terminal fd without blocking libuv's thread pool.
+    this.input = new tty.ReadStream(masterFd);
+    this.input.on('data', (chunk: Buffer) => {
+      this.text += chunk.toString('utf8');
+      this.emit('data', chunk);
+    });
+    this.input.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EIO') this.emit('end');
+      else this.emit('error', error);
+    });
+  }
+
+  /** Everything read so far. */
+  get output(): string {
+    return this.text;
+  }
+
+  write(text: string): void {
+    fs.writeSync(this.masterFd, text);
+  }
+
+  /** Wait until the output contains `pattern` (typing is asynchronous: the echo comes later). */
+  waitFor(pattern: string | RegExp, timeoutMs = 5000): Promise<string> {
+    const matches = () => (typeof pattern === 'string' ? this.text.includes(pattern) : pattern.test(this.text));
+    if (matches()) return Promise.resolve(this.text);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('data', check);
+        reject(new Error(`the terminal did not show ${pattern} within ${timeoutMs} ms; it shows:\n${this.text}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!matches()) return;
+        clearTimeout(timer);
+        this.off('data', check);
+        resolve(this.text);
+      };
+      this.on('data', check);
+    });
+  }
+
+  close(): void {
+    this.input.destroy(); // closes the master fd too
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Chapter 02 checks: the container lifecycle step by step, through the learner's OciRuntime,
+ * on the real runc (and crun): state transitions, a container that outlives its creator,
+ * exec, signals, a terminal received over SCM_RIGHTS, and a delete that leaves nothing.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, test } from 'vitest';
+import { caught, rethrowChildFailure } from '../lib/harness/caught.ts';
+import { useHostRun } from '../lib/harness/host-run.ts';
+import { importTarget, targetPath } from '../lib/harness/target.ts';
+import { cgroupDirs } from '../lib/host/cgroups.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
+// Earlier chapters: the reference by default, the learner's own after `workshop layers own`.
+import { createBundle, writeConfig } from '#lower/01-bundle/bundle.ts';
+import type { ContainerOptions } from '#lower/01-bundle/config.ts';
+
+type Runtime = typeof import('../solutions/02-lifecycle/runtime.ts');
+type Console = typeof import('../solutions/02-lifecycle/console-socket.ts');
+type TerminalModule = typeof import('../solutions/02-lifecycle/terminal.ts');
+type RuntimeName = import('../solutions/02-lifecycle/runtime.ts').RuntimeName;
+
+const hostRun = useHostRun();
+
+/** A bundle (built with the reference chapter 01) and an OciRuntime of the learner's. */
+async function prepare(label: string, options: ContainerOptions, runtimeName: RuntimeName = 'runc') {
+  const { OciRuntime } = await importTarget<Runtime>('02-lifecycle/runtime.ts');
+  const { id, bundle, cgroupsPath } = hostRun().container(label);
+  const spec = await createBundle(bundle, { cgroupsPath, hostname: 'lifecycle', ...options });
+  const runtime = new OciRuntime({ runtime: runtimeName, stateRoot: hostRun().stateRoot(runtimeName) });
+  return { id, bundle, spec, runtime, cgroupsPath };
+}
+
+/** Poll until `check` holds (a container's state changes asynchronously after a signal). */
+async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe.each(['runc', 'crun'] as const)('with %s', (runtimeName) => {
+  test('created → running → stopped → deleted, as `state` reports it', async () => {
+    const { id, bundle, runtime, cgroupsPath } = await prepare('states', { args: ['sleep', '60'] }, runtimeName);
+    const pidFile = path.join(bundle, 'container.pid');
+    await runtime.create(id, { bundle, pidFile });
+    const created = await runtime.state(id);
+    expect(created).toMatchObject({ id, status: 'created', bundle });
+    expect(created.pid).toBeGreaterThan(0);
+    expect(Number(fs.readFileSync(pidFile, 'utf8')), 'the pid file').toBe(created.pid);
+
+    await runtime.start(id);
+    expect((await runtime.state(id)).status).toBe('running');
+    expect(await runtime.ps(id)).toContain(created.pid);
+
+    await runtime.kill(id, 'SIGKILL');
+    await eventually('status after SIGKILL', async () => (await runtime.state(id)).status, (status) => status === 'stopped');
+
+    await runtime.delete(id);
+    const error = await caught(runtime.state(id));
+    expect(error?.message).toMatch(/does not exist|not found|No such file/i);
+    expect(fs.existsSync(path.join(hostRun().stateRoot(runtimeName), id)), 'the runtime state folder').toBe(false);
+    expect(cgroupDirs(cgroupsPath.slice(1)), 'the container cgroup').toEqual([]);
+  });
+});
+
+test('a detached container outlives the process that created it', async () => {
+  const { id, bundle, runtime } = await prepare('detached', { args: ['sh', '-c', 'echo up; sleep 60'] });
+  // Another process creates and starts it, then exits: like `docker run -d` returning.
+  const script = `
+    import { OciRuntime } from ${JSON.stringify(targetPath('02-lifecycle/runtime.ts'))};
+    import fs from 'node:fs';
+    const runtime = new OciRuntime({ stateRoot: ${JSON.stringify(runtime.stateRoot)} });
+    const log = fs.openSync(${JSON.stringify(path.join(bundle, 'output.log'))}, 'a');
+    await runtime.create(${JSON.stringify(id)}, { bundle: ${JSON.stringify(bundle)}, stdio: { stdout: log, stderr: log } });
+    await runtime.start(${JSON.stringify(id)});
+    console.log(process.pid);`;
+  const scriptFile = path.join(bundle, 'creator.mts');
+  fs.writeFileSync(scriptFile, script);
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), scriptFile], { cwd: REPO_ROOT, timeout: 20_000 }).catch(rethrowChildFailure);
+  const creator = Number(stdout.trim());
+  expect(fs.existsSync(`/proc/${creator}`), 'the creator has exited').toBe(false);
+  const state = await runtime.state(id);
+  expect(state.status).toBe('running');
+  await eventually('output.log', async () => fs.readFileSync(path.join(bundle, 'output.log'), 'utf8'), (text) => text === 'up\n');
+  await runtime.delete(id, { force: true });
+});
+
+test('exec runs in the container\'s namespaces, with its own exit code, env, cwd and user', async () => {
+  const { id, bundle, runtime } = await prepare('exec', { args: ['sleep', '60'], hostname: 'exec-box' });
+  await runtime.create(id, { bundle });
+  await runtime.start(id);
+  const result = await runtime.exec(id, {
+    args: ['sh', '-c', 'hostname; cat /proc/1/comm; echo "$WHO $(pwd) $(id -u)"; exit 5'],
+    env: ['WHO=exec'],
+    cwd: '/tmp',
+    user: { uid: 1000, gid: 1000 },
+  });
+  expect(result.exitCode).toBe(5);
+  expect(result.stdout.trim().split('\n')).toEqual(['exec-box', 'sleep', 'exec /tmp 1000']);
+  const missing = await caught(runtime.exec(id, { args: ['no-such-tool'] }));
+  expect(missing?.message ?? 'no error', 'exec of a missing command').toMatch(/no-such-tool.*(not found|no such file)/i);
+  await runtime.delete(id, { force: true });
+});
+
+test('kill sends the chosen signal', async () => {
+  const { id, bundle, runtime } = await prepare('kill', {
+    args: ['sh', '-c', 'trap "echo got USR1; exit 0" USR1; echo ready; while :; do sleep 0.1; done'],
+  });
+  const output = path.join(bundle, 'output.log');
+  const log = fs.openSync(output, 'a');
+  await runtime.create(id, { bundle, stdio: { stdout: log, stderr: log } });
+  fs.closeSync(log);
+  await runtime.start(id);
+  await eventually('output.log', async () => fs.readFileSync(output, 'utf8'), (text) => text.includes('ready'));
+  await runtime.kill(id, 'SIGUSR1');
+  await eventually('status after SIGUSR1', async () => (await runtime.state(id)).status, (status) => status === 'stopped');
+  expect(fs.readFileSync(output, 'utf8')).toBe('ready\ngot USR1\n');
+  await runtime.delete(id);
+});
+
+test('a terminal: the PTY master arrives over the console socket, typing is echoed and answered', async () => {
+  const { ConsoleSocket } = await importTarget<Console>('02-lifecycle/console-socket.ts');
+  const { Terminal } = await importTarget<TerminalModule>('02-lifecycle/terminal.ts');
+  const { id, bundle, spec, runtime } = await prepare('tty', { args: ['sh'], hostname: 'tty-box' });
+  spec.process.terminal = true;
+  await writeConfig(bundle, spec);
+  const socket = await ConsoleSocket.listen(path.join(bundle, 'console.sock'));
+  try {
+    await runtime.create(id, { bundle, consoleSocket: socket.path });
+    const terminal = new Terminal(await socket.receiveMaster());
+    await runtime.start(id);
+    terminal.write('echo "$(hostname) says $((6*7))"\n');
+    await terminal.waitFor('tty-box says 42');
+    expect(terminal.output, 'the terminal echoes what was typed').toContain('echo "$(hostname) says $((6*7))"');
+    terminal.write('exit 3\n');
+    await terminal.ended;
+    await eventually('status after exit', async () => (await runtime.state(id)).status, (status) => status === 'stopped');
+    terminal.close();
+  } finally {
+    socket.close();
+    await runtime.delete(id, { force: true }).catch(() => {});
+  }
+});
+
+test('errors carry the runtime\'s own message', async () => {
+  const { id, bundle, runtime } = await prepare('errors', { args: ['sleep', '60'] });
+  expect((await caught(runtime.state('no-such-container')))?.message).toMatch(/runc failed: .*(does not exist|not exist)/);
+  await runtime.create(id, { bundle });
+  expect((await caught(runtime.create(id, { bundle })))?.message).toMatch(/already exists/);
+  await runtime.delete(id, { force: true });
+});
