@@ -92,7 +92,37 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '03', folder: '03-shim', title: 'The shim: conman-shim', builds: 'a per-container daemon that holds stdio, logs, and records the exit status', hints: {} },
+  {
+    number: '03',
+    folder: '03-shim',
+    title: 'The shim: conman-shim',
+    builds: 'a per-container daemon that holds stdio, logs, and records the exit status',
+    hints: {
+      'wait-status': [
+        'const signal = status & 0x7f; when it is 0 the process exited, with code (status >> 8) & 0xff.',
+        'Otherwise return { exitCode: 128 + signal, signal: signalName(signal) }.',
+      ],
+      reap: [
+        'for (const child of childrenOf(process.pid)): skip those whose state is not "Z", and those whose pid is one of this.spawnedByNode.',
+        'const raw = waitpidNoHang(child.pid); if it is undefined, someone else reaped it: skip.',
+        "Decode it with decodeWaitStatus(raw), collect { pid, status } and this.emit('exit', pid, status).",
+      ],
+      'log-format': [
+        'Concatenate this.pending[stream] and the chunk; then loop on data.indexOf(0x0a) (a newline byte).',
+        "For each complete line: while it is longer than MAX_RECORD_BYTES, this.record(stream, 'P', first MAX bytes); then this.record(stream, 'F', rest).",
+        'After the last newline, cut off P records while more than MAX_RECORD_BYTES remain, and keep the rest in this.pending[stream].',
+      ],
+      'exit-file': [
+        'const temp = `${target}.${process.pid}.tmp`; open it with fs.openSync(temp, "w"), writeSync the JSON, fsyncSync, closeSync.',
+        'fs.renameSync(temp, target): the name appears only once the content is complete.',
+      ],
+      control: [
+        "switch (request.op) { case 'state': return { ok: true, ...api.state() }; case 'wait': return { ok: true, exit: await api.wait() }; ... }",
+        "kill: the signal defaults to 'SIGTERM' and must be a string; resize: rows and cols positive integers (Number.isInteger).",
+        'Wrap it all in try/catch: return { ok: false, error: error.message } -- and name the op in the default case.',
+      ],
+    },
+  },
   { number: '04', folder: '04-manager', title: 'The manager: conmand and conman', builds: 'a Manager library, a daemon on a unix socket, and a CLI', hints: {} },
   { number: '05', folder: '05-images', title: 'Images: pull, store, unpack', builds: 'a registry client, a content store, layer unpacking and overlay snapshots', hints: {} },
   { number: '06', folder: '06-networking', title: 'Networking: CNI', builds: 'network namespaces, CNI ADD/CHECK/DEL with a result cache, port mappings', hints: {} },

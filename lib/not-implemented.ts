@@ -17,3 +17,12 @@ export class NotImplementedError extends Error {
 export function notImplemented(exercise: string, task: string): NotImplementedError {
   return new NotImplementedError(exercise, task);
 }
+
+/**
+ * The "not implemented yet" error a child process reported in `text` (its stderr or log),
+ * rebuilt here: a learner sees the same message whichever process hit the stub.
+ */
+export function notImplementedIn(text: string): NotImplementedError | undefined {
+  const match = /not implemented yet: (.+?) \(exercise ([\w/-]+)\)/.exec(text);
+  return match ? new NotImplementedError(match[2], match[1]) : undefined;
+}

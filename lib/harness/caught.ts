@@ -1,5 +1,5 @@
 /** Helpers for checks that expect errors, which keep a starter's "not implemented yet" visible. */
-import { NotImplementedError } from '../not-implemented.ts';
+import { notImplementedIn } from '../not-implemented.ts';
 
 /**
  * Resolve with the error a promise rejects with. A starter's "not implemented yet" error is
@@ -22,8 +22,5 @@ export async function caught(promise: Promise<unknown>): Promise<Error | undefin
  * "not implemented yet" message as everywhere else; otherwise rethrow the error.
  */
 export function rethrowChildFailure(error: unknown): never {
-  const stderr = String((error as { stderr?: string }).stderr ?? '');
-  const match = /not implemented yet: (.+) \(exercise ([\w/-]+)\)/.exec(stderr);
-  if (match) throw new NotImplementedError(match[2], match[1]);
-  throw error;
+  throw notImplementedIn(String((error as { stderr?: string }).stderr ?? '')) ?? error;
 }

@@ -12,8 +12,12 @@ export function useHostRun(): () => HostRun {
     requireRoot();
     run = new HostRun();
   });
-  afterEach(() => {
-    if (run) expect(run.leaks(), 'the test left these on the host').toEqual([]);
+  afterEach(async (context) => {
+    if (!run) return;
+    // A test that already failed has said what is wrong; just stop what it left running,
+    // so the next test starts clean.
+    if (context.task.result?.state === 'fail') await run.removeLeftovers();
+    else expect(run.leaks(), 'the test left these on the host').toEqual([]);
   });
   afterAll(async () => {
     await run?.cleanup();

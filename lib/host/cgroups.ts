@@ -100,3 +100,21 @@ function killAll(dir: string): void {
     }
   }
 }
+
+/**
+ * How many times the kernel's OOM killer struck in a cgroup (e.g. "conman-workshop/x"):
+ * v2 counts it in memory.events, v1 in memory.oom_control (both as "oom_kill N").
+ */
+export function oomKillCount(relative: string, layout = cgroupLayout()): number {
+  for (const dir of cgroupDirs(relative, layout)) {
+    for (const file of ['memory.events', 'memory.oom_control']) {
+      try {
+        const match = /^oom_kill (\d+)$/m.exec(fs.readFileSync(path.join(dir, file), 'utf8'));
+        if (match) return Number(match[1]);
+      } catch {
+        // not this hierarchy
+      }
+    }
+  }
+  return 0;
+}

@@ -50,6 +50,11 @@ export class HostRun {
   async cleanup(): Promise<string[]> {
     return removeRun(this.id);
   }
+
+  /** Stop what a failed test left running (containers, daemons, cgroups, mounts); keep the files. */
+  async removeLeftovers(): Promise<string[]> {
+    return removeTree(this.dir, `${CGROUP_PARENT}/${this.id}`, { keepFiles: true });
+  }
 }
 
 /** Containers still known to a runtime, mounts, and container cgroups left by a run. */
@@ -60,6 +65,7 @@ export function findLeaks(runDir: string, cgroupRelative: string): string[] {
       leaks.push(`${runtime} container ${id}`);
     }
   }
+  for (const pid of processesMentioning(runDir)) leaks.push(`process ${pid} (${commandLine(pid).slice(0, 80)})`);
   for (const mount of mountsUnder(runDir)) leaks.push(`mount ${mount}`);
   for (const dir of cgroupDirs(cgroupRelative)) {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -78,6 +84,25 @@ function listRuntimeContainers(runtime: string, stateRoot: string): string[] {
     // The runtime is missing or cannot read the folder: fall back to its folder names.
     return fs.readdirSync(stateRoot);
   }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Processes (other than us) whose command line names `dir` or something inside it. */
+export function processesMentioning(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const words = commandLine(Number(entry)).split(' ');
+    if (words.some((word) => word === dir || word.startsWith(dir + '/'))) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 /** Force-delete the runtime's containers, unmount, remove cgroups and files of one run. */
@@ -109,7 +134,7 @@ export function removeEmptySharedParents(): void {
 }
 
 /** Delete the runtimes' containers kept under `dir`, the cgroup subtree, the mounts, the folder. */
-export async function removeTree(dir: string, cgroupRelative: string): Promise<string[]> {
+export async function removeTree(dir: string, cgroupRelative: string, options: { keepFiles?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
   for (const runtime of RUNTIMES) {
     const stateRoot = path.join(dir, runtime);
@@ -122,12 +147,21 @@ export async function removeTree(dir: string, cgroupRelative: string): Promise<s
       removed.push(`${runtime} container ${id}`);
     }
   }
+  // Daemons the run started (shims, a registry...) name its folder on their command line.
+  for (const pid of processesMentioning(dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+      removed.push(`process ${pid}`);
+    } catch {
+      // already gone
+    }
+  }
   removed.push(...(await removeCgroupTree(cgroupRelative)).map((cgroup) => `cgroup ${cgroup}`));
   for (const mount of mountsUnder(dir)) {
     execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
     removed.push(`mount ${mount}`);
   }
-  if (fs.existsSync(dir)) {
+  if (!options.keepFiles && fs.existsSync(dir)) {
     fs.rmSync(dir, { recursive: true, force: true });
     removed.push(`dir ${dir}`);
   }

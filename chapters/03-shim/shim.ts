@@ -1,0 +1,230 @@
+/**
+ * conman-shim: one small daemon per container, between the manager and the runtime.
+ *
+ * The runtime (runc) exits as soon as the container runs, and the manager must be free to
+ * crash or be upgraded. Someone must still be the container's parent, hold its stdio or
+ * terminal, write its logs and learn its exit code: the shim. In order, run():
+ *
+ *   1. becomes a child subreaper (the container's init will be handed to it),
+ *   2. opens the stdio FIFOs (or a console socket for a terminal) and the CRI log file,
+ *   3. `runtime create` + `runtime start`, then tells its starter "running" (or the
+ *      runtime's error) through the handshake pipe: fd 3,
+ *   4. serves the control socket, copies output to the log and to attached clients,
+ *   5. reaps the container, writes exit.json atomically (with OOM-killed or not),
+ *   6. waits for `delete` (or a bounded time), deletes the runtime's state and exits.
+ *
+ * The files it keeps in its folder (--dir): shim.json (its PID and start time), control.sock,
+ * container.log, exit.json, container.pid, and the FIFOs or console.sock.
+ */
+import fs from 'node:fs';
+import type net from 'node:net';
+import path from 'node:path';
+import { ConsoleSocket } from '#lower/02-lifecycle/console-socket.ts';
+import { OciRuntime, type RuntimeName } from '#lower/02-lifecycle/runtime.ts';
+import { Terminal } from '#lower/02-lifecycle/terminal.ts';
+import { oomKillCount } from '#lib/host/cgroups.ts';
+import type { Spec } from '#lib/oci-spec.ts';
+import { ControlServer, type ShimApi, type ShimState } from './control.ts';
+import { writeExitStatus, type ExitStatus } from './exit-status.ts';
+import { writeOwnIdentity } from './identity.ts';
+import { CriLogWriter } from './log-writer.ts';
+import { Reaper } from './reaper.ts';
+import { openContainerStdio } from './stdio.ts';
+import { setWindowSize } from './syscalls.ts';
+import type { DecodedStatus } from './wait-status.ts';
+
+export interface ShimOptions {
+  id: string;
+  bundle: string;
+  /** The shim's own folder: sockets, FIFOs, log, exit status. */
+  dir: string;
+  runtime: RuntimeName;
+  stateRoot: string;
+  /** Give the container stdin (attach can type into it). A terminal always has one. */
+  stdin: boolean;
+  /** How long to stay after the container exited when nobody says delete. */
+  lingerMs: number;
+  /** Where to send the handshake line; fd 3 when started by startShim(). */
+  handshakeFd?: number;
+}
+
+export class Shim implements ShimApi {
+  private readonly runtime: OciRuntime;
+  private readonly reaper = new Reaper();
+  private readonly attached = new Set<net.Socket>();
+  private control?: ControlServer;
+  private log?: CriLogWriter;
+  private terminal?: Terminal;
+  private stdinWriter?: number;
+  private status: ShimState['status'] = 'created';
+  private pid = 0;
+  private exit?: ExitStatus;
+  private readonly exited: Promise<ExitStatus>;
+  private resolveExit!: (status: ExitStatus) => void;
+  private readonly done: Promise<void>;
+  private finish!: () => void;
+  private tty = false;
+
+  constructor(readonly options: ShimOptions) {
+    this.runtime = new OciRuntime({ runtime: options.runtime, stateRoot: options.stateRoot });
+    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+    this.done = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  /** The whole life of the shim; resolves when it may exit. */
+  async run(): Promise<void> {
+    const { id, bundle, dir } = this.options;
+    this.reaper.start();
+    writeOwnIdentity(dir);
+    this.reaper.on('exit', (pid: number, status: DecodedStatus) => {
+      if (pid === this.pid) this.onContainerExit(status);
+    });
+
+    const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+    this.tty = spec.process.terminal === true;
+    this.log = new CriLogWriter(path.join(dir, 'container.log'));
+    try {
+      await this.createAndStart();
+    } catch (error) {
+      await this.runtime.delete(id, { force: true }).catch(() => {});
+      this.cleanupFiles();
+      this.handshake({ ok: false, error: (error as Error).message });
+      return;
+    }
+    this.control = new ControlServer(path.join(dir, 'control.sock'), this, (connection) => this.attach(connection));
+    await this.control.listen();
+    if (!this.exit) this.status = 'running'; // (a quick container may have exited already)
+    this.handshake({ ok: true, pid: this.pid });
+    this.reaper.reapZombies(); // the container may have exited before we listened for SIGCHLD
+
+    await this.exited;
+    const linger = setTimeout(() => this.finish(), this.options.lingerMs);
+    await this.done;
+    clearTimeout(linger);
+    this.control.close();
+    this.reaper.stop();
+  }
+
+  /** create (with FIFOs or a console socket), read the container's PID, start. */
+  private async createAndStart(): Promise<void> {
+    const { id, bundle, dir } = this.options;
+    const pidFile = path.join(dir, 'container.pid');
+    if (this.tty) {
+      const socket = await ConsoleSocket.listen(path.join(dir, 'console.sock'));
+      try {
+        await this.runtime.create(id, { bundle, pidFile, consoleSocket: socket.path });
+        this.terminal = new Terminal(await socket.receiveMaster());
+      } finally {
+        socket.close();
+      }
+      this.terminal.on('data', (chunk: Buffer) => this.output('stdout', chunk));
+      this.terminal.on('error', () => {}); // the end of a terminal is EIO: handled as 'end'
+    } else {
+      const stdio = openContainerStdio(dir, { stdin: this.options.stdin });
+      try {
+        await this.runtime.create(id, { bundle, pidFile, stdio: stdio.forContainer });
+      } finally {
+        stdio.closeContainerEnds();
+      }
+      this.stdinWriter = stdio.stdinWriter;
+      stdio.stdout.on('data', (chunk: Buffer) => this.output('stdout', chunk));
+      stdio.stderr.on('data', (chunk: Buffer) => this.output('stderr', chunk));
+      stdio.stdout.on('end', () => this.log?.end('stdout'));
+      stdio.stderr.on('end', () => this.log?.end('stderr'));
+    }
+    this.pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    await this.runtime.start(id);
+  }
+
+  /** The shim is dying of `error`: if the starter still waits for the handshake, tell it why. */
+  reportFatal(error: string): void {
+    this.handshake({ ok: false, error });
+  }
+
+  private handshake(message: object): void {
+    if (this.options.handshakeFd === undefined) return;
+    try {
+      fs.writeSync(this.options.handshakeFd, JSON.stringify(message) + '\n');
+      fs.closeSync(this.options.handshakeFd);
+    } catch {
+      // the starter is gone (killed?): nothing to tell
+    }
+    this.options.handshakeFd = undefined;
+  }
+
+  /** The container printed something: to the log, and to every attached client. */
+  private output(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    this.log?.write(stream, chunk);
+    for (const client of this.attached) client.write(chunk);
+  }
+
+  private attach(connection: net.Socket): void {
+    this.attached.add(connection);
+    connection.on('close', () => this.attached.delete(connection));
+    connection.on('data', (chunk: Buffer) => {
+      if (this.terminal) this.terminal.write(chunk.toString('utf8'));
+      else if (this.stdinWriter !== undefined) fs.writeSync(this.stdinWriter, chunk);
+    });
+    connection.resume(); // the control server paused it for us
+    if (this.exit) connection.end(); // nothing more will come
+  }
+
+  private onContainerExit(decoded: DecodedStatus): void {
+    if (this.exit) return;
+    const spec = JSON.parse(fs.readFileSync(path.join(this.options.bundle, 'config.json'), 'utf8')) as Spec;
+    const cgroup = (spec.linux.cgroupsPath ?? `/${this.options.id}`).replace(/^\//, '');
+    this.exit = {
+      exitCode: decoded.exitCode,
+      ...(decoded.signal ? { signal: decoded.signal } : {}),
+      oomKilled: oomKillCount(cgroup) > 0,
+      finishedAt: new Date().toISOString(),
+    };
+    this.status = 'stopped';
+    // Let the pipes drain into the log before saying "exited": a reader of exit.json
+    // expects the whole output to be in the log already.
+    setTimeout(() => {
+      this.log?.close();
+      this.log = undefined;
+      writeExitStatus(this.options.dir, this.exit!);
+      for (const client of this.attached) client.end();
+      if (this.stdinWriter !== undefined) fs.closeSync(this.stdinWriter);
+      this.resolveExit(this.exit!);
+    }, 50);
+  }
+
+  // ----- ShimApi: what the control socket can ask -----
+
+  state(): ShimState {
+    return { id: this.options.id, status: this.status, pid: this.pid, ...(this.exit && this.status === 'stopped' ? { exit: this.exit } : {}) };
+  }
+
+  wait(): Promise<ExitStatus> {
+    return this.exited;
+  }
+
+  async kill(signal: string): Promise<void> {
+    if (this.status === 'stopped') throw new Error('the container has already exited');
+    await this.runtime.kill(this.options.id, signal as NodeJS.Signals);
+  }
+
+  resize(rows: number, cols: number): void {
+    if (!this.terminal) throw new Error('resize: this container has no terminal');
+    setWindowSize(this.terminal.masterFd, rows, cols);
+  }
+
+  async delete(): Promise<void> {
+    if (this.status !== 'stopped') throw new Error('delete: the container is still running; kill it first');
+    await this.exited;
+    await this.runtime.delete(this.options.id, { force: true });
+    this.terminal?.close();
+    this.cleanupFiles();
+    setImmediate(() => this.finish());
+  }
+
+  /** Remove the sockets and FIFOs; keep the log and exit.json for whoever reads them later. */
+  private cleanupFiles(): void {
+    for (const name of ['stdout.fifo', 'stderr.fifo', 'stdin.fifo', 'console.sock', 'container.pid']) {
+      fs.rmSync(path.join(this.options.dir, name), { force: true });
+    }
+  }
+}

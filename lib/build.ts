@@ -1,0 +1,67 @@
+/**
+ * Precompiling a program that must start fast, such as the shim: esbuild bundles a
+ * TypeScript entry point and everything it imports (the `#lib/` and `#lower/` ones included)
+ * into one JavaScript file, so `node file.mjs` starts without a TypeScript loader. Native
+ * addons stay outside the bundle. The result is cached in .workshop/build/ and rebuilt only
+ * when one of its source files changed, so a learner's edit is always picked up.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+import { REPO_ROOT } from './paths.ts';
+
+const BUILD_DIR = path.join(REPO_ROOT, '.workshop', 'build');
+/** Packages with native code: loaded from node_modules at run time, never bundled. */
+const NATIVE = ['koffi', 'usocket'];
+
+interface Manifest {
+  inputs: Record<string, number>; // file -> mtimeMs
+}
+
+function upToDate(manifestFile: string): boolean {
+  try {
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest;
+    return Object.entries(manifest.inputs).every(([file, mtime]) => fs.statSync(file).mtimeMs === mtime);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The compiled JavaScript for `entry` (a .ts file); `ownLayers` resolves `#lower/` to the
+ * learner's own chapters, as the checks do.
+ */
+export async function compiled(entry: string, options: { ownLayers?: boolean } = {}): Promise<string> {
+  const key = createHash('sha256').update(`${path.resolve(entry)}|${options.ownLayers ? 'own' : 'reference'}`).digest('hex').slice(0, 16);
+  const outfile = path.join(BUILD_DIR, `${path.basename(entry, '.ts')}-${key}.mjs`);
+  const manifestFile = `${outfile}.inputs.json`;
+  if (fs.existsSync(outfile) && upToDate(manifestFile)) return outfile;
+
+  fs.mkdirSync(BUILD_DIR, { recursive: true });
+  const temp = `${outfile}.${process.pid}.tmp`;
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    outfile: temp,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: NATIVE,
+    conditions: options.ownLayers ? ['workshop-own'] : [],
+    // Bundled CommonJS code may call require(): give the ES module one.
+    banner: { js: "import { createRequire as __workshopRequire } from 'node:module'; const require = __workshopRequire(import.meta.url);" },
+    metafile: true,
+    logLevel: 'silent',
+    absWorkingDir: REPO_ROOT,
+  });
+  const inputs: Record<string, number> = {};
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const file = path.resolve(REPO_ROOT, input);
+    if (fs.existsSync(file)) inputs[file] = fs.statSync(file).mtimeMs;
+  }
+  // Rename into place: concurrent starters never run a half-written file.
+  fs.renameSync(temp, outfile);
+  fs.writeFileSync(manifestFile, JSON.stringify({ inputs }));
+  return outfile;
+}

@@ -1,0 +1,206 @@
+/**
+ * The other side of the shim: how a manager starts one and talks to it.
+ *
+ * startShim() starts `conman-shim` as a detached daemon (its own session, stdio to its own
+ * log file, unref'd), waits for the handshake line on fd 3 ("running", or the runtime's
+ * error), and returns. From then on the shim lives on its own: the starter may exit or be
+ * killed. ShimClient speaks the control socket (control.ts); a brand-new process can make
+ * one from the folder alone.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compiled } from '#lib/build.ts';
+import { notImplementedIn } from '#lib/not-implemented.ts';
+import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
+import type { ShimState } from './control.ts';
+import type { ExitStatus } from './exit-status.ts';
+import { readIdentity, type ProcessIdentity } from './identity.ts';
+
+export interface StartShimOptions {
+  id: string;
+  bundle: string;
+  /** The shim's folder (created here); keep its path short: it holds unix sockets (108 bytes). */
+  dir: string;
+  runtime?: RuntimeName;
+  stateRoot: string;
+  stdin?: boolean;
+  lingerMs?: number;
+  timeoutMs?: number;
+}
+
+export class ShimStartError extends Error {}
+
+/** The program: conman-shim.ts next to this file, precompiled to JavaScript (lib/build.ts). */
+async function shimProgram(): Promise<string> {
+  const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), 'conman-shim.ts');
+  return compiled(entry, { ownLayers: process.env.WORKSHOP_OWN_LAYERS === '1' });
+}
+
+/** Start a shim for one container; resolves once the container runs. */
+export async function startShim(options: StartShimOptions): Promise<{ shim: ProcessIdentity; pid: number }> {
+  fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  const program = await shimProgram();
+  const args = [
+    program,
+    '--id', options.id,
+    '--bundle', options.bundle,
+    '--dir', options.dir,
+    '--runtime', options.runtime ?? 'runc',
+    '--state-root', options.stateRoot,
+    '--linger-ms', String(options.lingerMs ?? 5 * 60_000),
+    ...(options.stdin ? ['--stdin'] : []),
+  ];
+  const logFd = fs.openSync(path.join(options.dir, 'shim.log'), 'a');
+  // A small heap and no JIT warm-up to pay for: the shim is idle most of its life.
+  const child = spawn(process.execPath, ['--max-old-space-size=32', '--max-semi-space-size=1', ...args], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'pipe'],
+  });
+  fs.closeSync(logFd);
+  const handshake = child.stdio[3] as net.Socket;
+
+  const line = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new ShimStartError(`the shim for ${options.id} said nothing within ${options.timeoutMs ?? 15_000} ms`)), options.timeoutMs ?? 15_000);
+    handshake.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) {
+        clearTimeout(timer);
+        resolve(text.slice(0, text.indexOf('\n')));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!text.includes('\n')) reject(shimDied(options.dir, `the shim for ${options.id} exited (${code}) before the container ran`));
+    });
+  });
+  handshake.destroy();
+  child.unref(); // the shim must not keep us alive, nor we it
+
+  const message = JSON.parse(line) as { ok: boolean; pid?: number; error?: string };
+  if (!message.ok) {
+    fs.rmSync(options.dir, { recursive: true, force: true }); // nothing left behind
+    throw notImplementedIn(message.error ?? '') ?? new ShimStartError(message.error ?? 'the shim failed');
+  }
+  return { shim: readIdentity(options.dir)!, pid: message.pid! };
+}
+
+/** A shim's own log (its stderr): why it died, if it did. */
+function shimLog(dir: string): string {
+  try {
+    return fs.readFileSync(path.join(dir, 'shim.log'), 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The error for a shim that died: its "not implemented yet" if it hit one, else its last words. */
+function shimDied(dir: string, what: string): Error {
+  const log = shimLog(dir);
+  const tail = log.split('\n').slice(-8).join('\n');
+  return notImplementedIn(log) ?? new ShimStartError(tail ? `${what}; the shim's log ends with:\n${tail}` : what);
+}
+
+/** Talks to a shim through its control socket. */
+export class ShimClient {
+  constructor(readonly dir: string) {}
+
+  get socketPath(): string {
+    return path.join(this.dir, 'control.sock');
+  }
+
+  /** One request, one reply. */
+  async request(request: object, timeoutMs = 10_000): Promise<{ ok: boolean; error?: string; [key: string]: unknown }> {
+    const connection = net.connect(this.socketPath);
+    try {
+      return await new Promise((resolve, reject) => {
+        let text = '';
+        const timer = timeoutMs > 0 ? setTimeout(() => reject(new Error(`${this.socketPath}: no reply to ${JSON.stringify(request)} within ${timeoutMs} ms`)), timeoutMs) : undefined;
+        connection.on('error', (error) => {
+          clearTimeout(timer);
+          reject(this.failure(`cannot reach the shim at ${this.socketPath}: ${error.message}`));
+        });
+        connection.on('close', () => {
+          clearTimeout(timer);
+          if (!text.includes('\n')) reject(this.failure(`the shim closed ${this.socketPath} without a reply`));
+        });
+        connection.on('connect', () => connection.write(JSON.stringify(request) + '\n'));
+        connection.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (!text.includes('\n')) return;
+          clearTimeout(timer);
+          resolve(JSON.parse(text.slice(0, text.indexOf('\n'))));
+        });
+      });
+    } finally {
+      connection.destroy();
+    }
+  }
+
+  /** An error for a shim that does not answer: its own last words when it left some. */
+  private failure(what: string): Error {
+    return shimDied(this.dir, what);
+  }
+
+  private async ok(request: object, timeoutMs?: number): Promise<Record<string, unknown>> {
+    const reply = await this.request(request, timeoutMs);
+    if (!reply.ok) throw new Error(`shim: ${reply.error}`);
+    return reply;
+  }
+
+  async state(): Promise<ShimState> {
+    return (await this.ok({ op: 'state' })) as unknown as ShimState;
+  }
+
+  /** Resolves with the exit status once the container has exited. */
+  async wait(): Promise<ExitStatus> {
+    return (await this.ok({ op: 'wait' }, 0)).exit as ExitStatus;
+  }
+
+  async kill(signal = 'SIGTERM'): Promise<void> {
+    await this.ok({ op: 'kill', signal });
+  }
+
+  async resize(rows: number, cols: number): Promise<void> {
+    await this.ok({ op: 'resize', rows, cols });
+  }
+
+  async delete(): Promise<void> {
+    await this.ok({ op: 'delete' });
+  }
+
+  /**
+   * A raw two-way stream to the container: its output in, our input out. It comes paused:
+   * listen for 'data' and call resume().
+   */
+  async attach(): Promise<net.Socket> {
+    const connection = net.connect(this.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      connection.once('error', (error) => reject(this.failure(`cannot reach the shim at ${this.socketPath}: ${error.message}`)));
+      connection.once('connect', () => resolve());
+    });
+    connection.write(JSON.stringify({ op: 'attach' }) + '\n');
+    // The first line is the reply; the rest is the container's output.
+    await new Promise<void>((resolve, reject) => {
+      let text = '';
+      const onData = (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        const newline = text.indexOf('\n');
+        if (newline === -1) return;
+        connection.off('data', onData);
+        // Paused until the caller listens: not a byte of output may fall on the floor.
+        connection.pause();
+        const reply = JSON.parse(text.slice(0, newline)) as { ok: boolean; error?: string };
+        if (!reply.ok) return reject(new Error(`shim: ${reply.error}`));
+        const rest = Buffer.from(text.slice(newline + 1), 'latin1');
+        if (rest.length) connection.unshift(rest);
+        resolve();
+      };
+      connection.on('data', onData);
+    });
+    return connection;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The shim's control socket: how the manager talks to a running shim, today or after its own
+ * restart. One unix socket per container; on it, newline-delimited JSON requests, each
+ * answered by one JSON line:
+ *
+ *   {"op":"state"}                      -> {"ok":true,"status":"running","pid":123}
+ *   {"op":"wait"}                       -> (when the container has exited) {"ok":true,"exit":{...}}
+ *   {"op":"kill","signal":"SIGTERM"}    -> {"ok":true}
+ *   {"op":"resize","rows":40,"cols":120}-> {"ok":true}
+ *   {"op":"delete"}                     -> {"ok":true}   (then the shim cleans up and exits)
+ *   {"op":"attach"}                     -> {"ok":true}, then the connection carries raw bytes:
+ *                                          the container's output to us, our input to it
+ *   anything else                       -> {"ok":false,"error":"..."}
+ *
+ * containerd's shims speak ttrpc (protobuf) with the same verbs (State, Wait, Kill,
+ * ResizePty, Delete); conmon has an attach socket and a "ctl" FIFO for resizes.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import type { ExitStatus } from './exit-status.ts';
+
+export interface ShimState {
+  id: string;
+  status: 'created' | 'running' | 'stopped';
+  pid: number;
+  exit?: ExitStatus;
+}
+
+/** What the control socket can ask of the shim. */
+export interface ShimApi {
+  state(): ShimState;
+  /** Resolves when the container has exited (at once if it already has). */
+  wait(): Promise<ExitStatus>;
+  kill(signal: string): Promise<void>;
+  resize(rows: number, cols: number): void;
+  delete(): Promise<void>;
+}
+
+export type Request = { op: string; [key: string]: unknown };
+export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: string };
+
+/**
+ * Answer one request (all but attach, which ControlServer handles). Errors become
+ * { ok: false, error } replies: a bad request must never bring the shim down.
+ */
+export async function handleRequest(api: ShimApi, request: Request): Promise<Reply> {
+  // EXERCISE(control): answer state, wait, kill, resize and delete requests; any error becomes { ok: false, error }
+  // Hints: a switch on request.op. Check the arguments' types (signal a string, rows and
+  // cols positive integers) and name what is wrong: the client may be someone's typo in nc.
+  try {
+    switch (request.op) {
+      case 'state':
+        return { ok: true, ...api.state() };
+      case 'wait':
+        return { ok: true, exit: await api.wait() };
+      case 'kill': {
+        const signal = request.signal ?? 'SIGTERM';
+        if (typeof signal !== 'string') return { ok: false, error: 'kill: "signal" must be a signal name like "SIGTERM"' };
+        await api.kill(signal);
+        return { ok: true };
+      }
+      case 'resize': {
+        const { rows, cols } = request;
+        if (!Number.isInteger(rows) || !Number.isInteger(cols) || (rows as number) <= 0 || (cols as number) <= 0) {
+          return { ok: false, error: 'resize: "rows" and "cols" must be positive integers' };
+        }
+        api.resize(rows as number, cols as number);
+        return { ok: true };
+      }
+      case 'delete':
+        await api.delete();
+        return { ok: true };
+      default:
+        return { ok: false, error: `unknown op ${JSON.stringify(request.op)}: use state, wait, kill, resize, delete or attach` };
+    }
+  } catch (error) {
+    return { ok: false, error: (error as Error).message };
+  }
+  // END EXERCISE
+}
+
+/** Serves the control socket: JSON lines, and the switch of a connection to attach mode. */
+export class ControlServer {
+  private readonly server: net.Server;
+  private readonly connections = new Set<net.Socket>();
+
+  constructor(
+    readonly path: string,
+    private readonly api: ShimApi,
+    private readonly onAttach: (connection: net.Socket) => void,
+  ) {
+    this.server = net.createServer((connection) => this.serve(connection));
+  }
+
+  async listen(): Promise<void> {
+    fs.rmSync(this.path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.path, resolve);
+    });
+    fs.chmodSync(this.path, 0o600); // root only: the socket can kill the container
+  }
+
+  private serve(connection: net.Socket): void {
+    this.connections.add(connection);
+    connection.on('close', () => this.connections.delete(connection));
+    connection.on('error', () => connection.destroy());
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      for (let newline = buffer.indexOf('\n'); newline !== -1; newline = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        let request: Request;
+        try {
+          request = JSON.parse(line) as Request;
+        } catch {
+          connection.write(JSON.stringify({ ok: false, error: `not JSON: ${line.slice(0, 80)}` }) + '\n');
+          continue;
+        }
+        if (request.op === 'attach') {
+          // From now on the connection is a raw byte stream, not JSON lines. Pause it so
+          // nothing is read before the attach handler listens (it resumes the stream).
+          connection.off('data', onData);
+          connection.pause();
+          if (buffer) connection.unshift(Buffer.from(buffer));
+          connection.write(JSON.stringify({ ok: true }) + '\n');
+          this.onAttach(connection);
+          return;
+        }
+        void handleRequest(this.api, request).then((reply) => {
+          if (!connection.destroyed) connection.write(JSON.stringify(reply) + '\n');
+        });
+      }
+    };
+    connection.on('data', onData);
+  }
+
+  close(): void {
+    this.server.close();
+    for (const connection of this.connections) connection.destroy();
+    fs.rmSync(this.path, { force: true });
+  }
+}

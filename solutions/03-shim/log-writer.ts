@@ -1,0 +1,66 @@
+/**
+ * Writing the container's output as a CRI log file (format and parser: lib/cri-log.ts).
+ *
+ * Output arrives in chunks that do not respect lines: one chunk may hold three lines and the
+ * start of a fourth. Each complete line becomes an F record; a line longer than
+ * MAX_RECORD_BYTES is cut into P records of that size (the rest waits for more data); what
+ * is left when the stream ends becomes a last F record.
+ */
+import fs from 'node:fs';
+import { nowEpochNanoseconds, rfc3339Nano, type LogStream } from '#lib/cri-log.ts';
+
+/** The kubelet's limit for one record's message (16 KiB). */
+export const MAX_RECORD_BYTES = 16 * 1024;
+
+export class CriLogWriter {
+  private readonly fd: number;
+  private readonly pending: Record<LogStream, Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+
+  constructor(
+    readonly path: string,
+    private readonly now: () => bigint = nowEpochNanoseconds,
+  ) {
+    this.fd = fs.openSync(path, 'a', 0o640);
+  }
+
+  /** One record: "<time> <stream> <P|F> <message>\n", appended in a single write. */
+  private record(stream: LogStream, tag: 'P' | 'F', message: Buffer): void {
+    const head = Buffer.from(`${rfc3339Nano(this.now())} ${stream} ${tag} `);
+    fs.writeSync(this.fd, Buffer.concat([head, message, Buffer.from('\n')]));
+  }
+
+  /** Add a chunk of the container's output on `stream`. */
+  write(stream: LogStream, chunk: Buffer): void {
+    // EXERCISE(log-format): turn a chunk into F records for complete lines and P records for over-long pieces
+    // Hints: keep what follows the last "\n" in this.pending[stream] for the next chunk.
+    // Work on Buffers, not strings: a UTF-8 character may be split between two chunks.
+    let data = Buffer.concat([this.pending[stream], chunk]);
+    for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a)) {
+      let line = data.subarray(0, newline);
+      while (line.length > MAX_RECORD_BYTES) {
+        this.record(stream, 'P', line.subarray(0, MAX_RECORD_BYTES));
+        line = line.subarray(MAX_RECORD_BYTES);
+      }
+      this.record(stream, 'F', line);
+      data = data.subarray(newline + 1);
+    }
+    while (data.length > MAX_RECORD_BYTES) {
+      this.record(stream, 'P', data.subarray(0, MAX_RECORD_BYTES));
+      data = data.subarray(MAX_RECORD_BYTES);
+    }
+    this.pending[stream] = Buffer.from(data);
+    // END EXERCISE
+  }
+
+  /** The stream ended: what is left is its last line, even without a newline. */
+  end(stream: LogStream): void {
+    if (this.pending[stream].length > 0) this.record(stream, 'F', this.pending[stream]);
+    this.pending[stream] = Buffer.alloc(0);
+  }
+
+  close(): void {
+    this.end('stdout');
+    this.end('stderr');
+    fs.closeSync(this.fd);
+  }
+}

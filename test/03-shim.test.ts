@@ -1,0 +1,268 @@
+/**
+ * Chapter 03 checks: conman-shim, on the real runtime. The shim outlives its starter, reaps
+ * the container, records its exit atomically, logs in the CRI format, serves attach and
+ * resize to brand-new processes, and leaves nothing behind.
+ */
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, test } from 'vitest';
+import { joinPartials, parseLog } from '../lib/cri-log.ts';
+import { caught, rethrowChildFailure } from '../lib/harness/caught.ts';
+import { useHostRun } from '../lib/harness/host-run.ts';
+import { importTarget, targetPath } from '../lib/harness/target.ts';
+import { cgroupDirs } from '../lib/host/cgroups.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
+// Earlier chapters: the reference by default, the learner's own after `workshop layers own`.
+import { createBundle, writeConfig } from '#lower/01-bundle/bundle.ts';
+import type { ContainerOptions } from '#lower/01-bundle/config.ts';
+import { OciRuntime } from '#lower/02-lifecycle/runtime.ts';
+
+type Client = typeof import('../solutions/03-shim/client.ts');
+type WaitStatus = typeof import('../solutions/03-shim/wait-status.ts');
+type Reaper = typeof import('../solutions/03-shim/reaper.ts');
+type Identity = typeof import('../solutions/03-shim/identity.ts');
+
+const hostRun = useHostRun();
+/** Run a TypeScript file in one process (the tsx command would fork a second one). */
+const WITH_TSX = ['--import', 'tsx'];
+
+/** A bundle for `options`, and where its shim lives. */
+async function prepare(label: string, options: ContainerOptions & { tty?: boolean }) {
+  const { id, bundle, cgroupsPath } = hostRun().container(label);
+  const spec = await createBundle(bundle, { cgroupsPath, hostname: 'shimmed', ...options });
+  if (options.tty) {
+    spec.process.terminal = true;
+    await writeConfig(bundle, spec);
+  }
+  const dir = path.join(hostRun().dir, 'shims', id);
+  return { id, bundle, dir, cgroupsPath, stateRoot: hostRun().stateRoot('runc') };
+}
+
+async function startContainer(label: string, options: ContainerOptions & { tty?: boolean; stdin?: boolean }) {
+  const { startShim, ShimClient } = await importTarget<Client>('03-shim/client.ts');
+  const prepared = await prepare(label, options);
+  const started = await startShim({ id: prepared.id, bundle: prepared.bundle, dir: prepared.dir, stateRoot: prepared.stateRoot, stdin: options.stdin });
+  return { ...prepared, ...started, client: new ShimClient(prepared.dir) };
+}
+
+/** Write a small TypeScript program, run it with tsx, return its stdout. */
+async function runProgram(file: string, source: string, timeoutMs = 20_000): Promise<string> {
+  fs.writeFileSync(file, source);
+  const { stdout } = await promisify(execFile)(process.execPath, [...WITH_TSX, file], { cwd: REPO_ROOT, timeout: timeoutMs }).catch(rethrowChildFailure);
+  return stdout;
+}
+
+function exists(pid: number): boolean {
+  return fs.existsSync(`/proc/${pid}`);
+}
+
+async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not true after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('exit status', () => {
+  test('decodeWaitStatus: exit codes, and 128 + N for a signal', async () => {
+    const { decodeWaitStatus } = await importTarget<WaitStatus>('03-shim/wait-status.ts');
+    expect(decodeWaitStatus(3 << 8)).toEqual({ exitCode: 3 });
+    expect(decodeWaitStatus(0)).toEqual({ exitCode: 0 });
+    expect(decodeWaitStatus(9)).toEqual({ exitCode: 137, signal: 'SIGKILL' });
+    expect(decodeWaitStatus(15 | 0x80)).toEqual({ exitCode: 143, signal: 'SIGTERM' }); // with a core-dump bit
+  });
+
+  test('exit 3, SIGKILL (137) and an OOM kill (137, OOM-killed) are recorded in exit.json', async () => {
+    const { readExitStatus } = await importTarget<typeof import('../solutions/03-shim/exit-status.ts')>('03-shim/exit-status.ts');
+    const three = await startContainer('exit3', { args: ['sh', '-c', 'exit 3'] });
+    const killed = await startContainer('killed', { args: ['sleep', '60'] });
+    const oom = await startContainer('oom', { args: ['tail', '/dev/zero'], memoryLimitBytes: 16 * 1024 * 1024 });
+    await killed.client.kill('SIGKILL');
+    expect(await three.client.wait()).toMatchObject({ exitCode: 3, oomKilled: false });
+    expect(await killed.client.wait()).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: false });
+    expect(await oom.client.wait()).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: true });
+    const onDisk = readExitStatus(three.dir);
+    expect(onDisk?.exitCode, 'exit.json').toBe(3);
+    expect(Date.parse(onDisk!.finishedAt)).toBeGreaterThan(Date.now() - 60_000);
+    for (const c of [three, killed, oom]) await c.client.delete();
+  });
+
+  test('a container that exits at once still reports its status', async () => {
+    const quick = await startContainer('quick', { args: ['true'] });
+    expect(await quick.client.wait()).toMatchObject({ exitCode: 0 });
+    await quick.client.delete();
+  });
+});
+
+describe('the shim outlives its starter', () => {
+  test('SIGKILL the process that started the shim: the container runs on, and its exit is recorded', async () => {
+    const prepared = await prepare('orphan', { args: ['sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 42'] });
+    // A starter in its own process: start the shim, report, then hang around to be killed.
+    const starterFile = path.join(prepared.bundle, 'starter.mts');
+    fs.writeFileSync(
+      starterFile,
+      `import { startShim } from ${JSON.stringify(targetPath('03-shim/client.ts'))};
+       const started = await startShim(${JSON.stringify({ id: prepared.id, bundle: prepared.bundle, dir: prepared.dir, stateRoot: prepared.stateRoot })});
+       console.log(JSON.stringify(started));
+       setInterval(() => {}, 1000);`,
+    );
+    const starter = spawn(process.execPath, [...WITH_TSX, starterFile], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    starter.stdout.on('data', (chunk) => (out += chunk));
+    starter.stderr.on('data', (chunk) => (err += chunk));
+    await new Promise<void>((resolve, reject) => {
+      starter.stdout.on('data', () => out.includes('\n') && resolve());
+      starter.once('exit', () => (out.includes('\n') ? resolve() : reject(Object.assign(new Error(`the starter failed:\n${err}`), { stderr: err }))));
+    }).catch(rethrowChildFailure);
+    const { shim, pid } = JSON.parse(out) as { shim: { pid: number }; pid: number };
+    starter.kill('SIGKILL');
+    await new Promise((resolve) => starter.once('exit', resolve));
+
+    const runtime = new OciRuntime({ stateRoot: prepared.stateRoot });
+    expect((await runtime.state(prepared.id)).status, 'the container after its starter died').toBe('running');
+    expect(exists(shim.pid), 'the shim after its starter died').toBe(true);
+    await runtime.exec(prepared.id, { args: ['touch', '/tmp/go'] });
+    const { ShimClient } = await importTarget<Client>('03-shim/client.ts');
+    const client = new ShimClient(prepared.dir);
+    expect(await client.wait()).toMatchObject({ exitCode: 42 });
+    expect(JSON.parse(fs.readFileSync(path.join(prepared.dir, 'exit.json'), 'utf8')).exitCode).toBe(42);
+    expect(exists(pid)).toBe(false);
+    await client.delete();
+    await eventually('the shim exits after delete', () => !exists(shim.pid));
+  });
+
+  test('shim.json holds the shim\'s PID and start time, and tells a live shim from a reused PID', async () => {
+    const { readIdentity, isAlive } = await importTarget<Identity>('03-shim/identity.ts');
+    const c = await startContainer('identity', { args: ['sleep', '60'] });
+    const identity = readIdentity(c.dir)!;
+    expect(identity.pid).toBe(c.shim.pid);
+    expect(isAlive(identity)).toBe(true);
+    expect(isAlive({ ...identity, startTime: identity.startTime - 1 }), 'same PID, other start time').toBe(false);
+    await c.client.kill('SIGKILL');
+    await c.client.wait();
+    await c.client.delete();
+    await eventually('the shim exits', () => !isAlive(identity));
+  });
+});
+
+describe('stdio and logs', () => {
+  test('the container\'s stdout is a FIFO, so `echo > /dev/stdout` works; output lands in the CRI log', async () => {
+    const c = await startContainer('fifo', { args: ['sh', '-c', 'echo hello; echo oops >&2; echo reopened > /dev/stdout; stat -L -c %F /proc/self/fd/1'] });
+    await c.client.wait();
+    const records = parseLog(fs.readFileSync(path.join(c.dir, 'container.log'), 'utf8'));
+    const stdout = records.filter((r) => r.stream === 'stdout').map((r) => r.message);
+    expect(stdout).toEqual(['hello', 'reopened', 'fifo']);
+    expect(records.filter((r) => r.stream === 'stderr').map((r) => r.message)).toEqual(['oops']);
+    expect(records.every((r) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/.test(r.time)), 'RFC 3339 times with nanoseconds').toBe(true);
+    await c.client.delete();
+  });
+
+  test('a 100 KiB line is cut into partial records and comes back whole', async () => {
+    const c = await startContainer('longline', { args: ['sh', '-c', "head -c 102400 /dev/zero | tr '\\0' x; echo; echo short"] });
+    await c.client.wait();
+    const records = parseLog(fs.readFileSync(path.join(c.dir, 'container.log'), 'utf8'));
+    expect(records.filter((r) => r.partial).length, 'P records').toBeGreaterThanOrEqual(6);
+    expect(Math.max(...records.map((r) => Buffer.byteLength(r.message))), 'largest record').toBeLessThanOrEqual(16 * 1024);
+    const lines = joinPartials(records);
+    expect(lines.map((l) => l.text.length)).toEqual([102400, 5]);
+    expect(lines[0].text).toBe('x'.repeat(102400));
+    await c.client.delete();
+  });
+
+  test('no zombie is left under the shim', async () => {
+    const { childrenOf } = await importTarget<Reaper>('03-shim/reaper.ts');
+    // The init exits; the kernel kills its two children, which are handed to the shim.
+    const c = await startContainer('zombies', { args: ['sh', '-c', 'sleep 30 & sleep 30 & sleep 0.2; exit 0'] });
+    await c.client.wait();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(childrenOf(c.shim.pid).filter((child) => child.state === 'Z'), 'zombies under the shim').toEqual([]);
+    await c.client.delete();
+  });
+});
+
+describe('terminal and attach', () => {
+  test('a brand-new process attaches to a running TTY container, types, sees the echo and resizes it', async () => {
+    const c = await startContainer('tty', { args: ['sh'], tty: true });
+    const output = await runProgram(
+      path.join(c.bundle, 'attacher.mts'),
+      `import { ShimClient } from ${JSON.stringify(targetPath('03-shim/client.ts'))};
+       const client = new ShimClient(${JSON.stringify(c.dir)});
+       await client.resize(40, 123);
+       const stream = await client.attach();
+       let seen = '';
+       stream.on('data', (chunk) => (seen += chunk.toString()));
+       stream.resume();
+       stream.write('echo "$((6*7)) from attach"; stty size\\n');
+       const deadline = Date.now() + 5000;
+       while (!/40 123/.test(seen) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+       stream.destroy();
+       console.log(JSON.stringify(seen));`,
+    );
+    const seen = JSON.parse(output) as string;
+    expect(seen, 'the terminal echoes what was typed').toContain('echo "$((6*7)) from attach"');
+    expect(seen).toContain('42 from attach');
+    expect(seen, 'stty size after resize').toMatch(/40 123/);
+    // Attach again, from here: a second client sees the same terminal.
+    const stream = await c.client.attach();
+    stream.write('exit 5\n');
+    expect(await c.client.wait()).toMatchObject({ exitCode: 5 });
+    stream.destroy();
+    const log = joinPartials(parseLog(fs.readFileSync(path.join(c.dir, 'container.log'), 'utf8')));
+    expect(log.some((line) => line.text.includes('42 from attach')), 'the terminal output is logged').toBe(true);
+    await c.client.delete();
+  });
+
+  test('without a terminal, attach streams stdout and feeds stdin', async () => {
+    const c = await startContainer('stdin', { args: ['sh', '-c', 'read line; echo "got: $line"'], stdin: true });
+    const stream = await c.client.attach();
+    let seen = '';
+    stream.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    stream.resume();
+    stream.write('hello shim\n');
+    expect(await c.client.wait()).toMatchObject({ exitCode: 0 });
+    await eventually('attach output', () => seen.includes('got: hello shim'));
+    stream.destroy();
+    await c.client.delete();
+  });
+});
+
+describe('errors and clean-up', () => {
+  test('a command that does not exist: the runtime\'s error comes through the handshake, nothing is left behind', async () => {
+    const { startShim } = await importTarget<Client>('03-shim/client.ts');
+    const prepared = await prepare('missing', { args: ['no-such-command'] });
+    const error = await caught(startShim({ id: prepared.id, bundle: prepared.bundle, dir: prepared.dir, stateRoot: prepared.stateRoot }));
+    expect(error?.message).toMatch(/"no-such-command": executable file not found/);
+    expect(fs.existsSync(prepared.dir), 'the shim folder').toBe(false);
+    expect(fs.existsSync(path.join(prepared.stateRoot, prepared.id)), 'runtime state').toBe(false);
+    expect(cgroupDirs(prepared.cgroupsPath.slice(1)), 'cgroups').toEqual([]);
+    // The shim itself has exited: no process names the container's folder any more.
+    expect(hostRun().leaks()).toEqual([]);
+  });
+
+  test('bad control requests get clear errors and do not hurt the shim', async () => {
+    const c = await startContainer('control', { args: ['sleep', '60'] });
+    expect(await c.client.request({ op: 'explode' })).toMatchObject({ ok: false, error: expect.stringMatching(/unknown op "explode"/) });
+    expect(await c.client.request({ op: 'resize', rows: 0, cols: 80 })).toMatchObject({ ok: false, error: expect.stringMatching(/positive integers/) });
+    expect(await c.client.request({ op: 'resize', rows: 24, cols: 80 })).toMatchObject({ ok: false, error: expect.stringMatching(/no terminal/) });
+    expect(await c.client.request({ op: 'delete' })).toMatchObject({ ok: false, error: expect.stringMatching(/still running/) });
+    expect((await c.client.state()).status).toBe('running');
+    await c.client.kill('SIGKILL');
+    await c.client.wait();
+    await c.client.delete();
+  });
+
+  test('20 shims run at once', async () => {
+    const containers = await Promise.all(Array.from({ length: 20 }, (_, i) => startContainer(`many${i}`, { args: ['sleep', '60'] })));
+    expect(new Set(containers.map((c) => c.shim.pid)).size).toBe(20);
+    for (const c of containers) expect((await c.client.state()).status).toBe('running');
+    await Promise.all(containers.map((c) => c.client.kill('SIGKILL')));
+    const statuses = await Promise.all(containers.map((c) => c.client.wait()));
+    expect(statuses.every((s) => s.exitCode === 137)).toBe(true);
+    await Promise.all(containers.map((c) => c.client.delete()));
+    await eventually('every shim exits', () => containers.every((c) => !exists(c.shim.pid)), 10_000);
+  }, 120_000);
+});
