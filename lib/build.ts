@@ -35,11 +35,22 @@ function upToDate(manifestFile: string): boolean {
 export async function compiled(entry: string, options: { ownLayers?: boolean } = {}): Promise<string> {
   const key = createHash('sha256').update(`${path.resolve(entry)}|${options.ownLayers ? 'own' : 'reference'}`).digest('hex').slice(0, 16);
   const outfile = path.join(BUILD_DIR, `${path.basename(entry, '.ts')}-${key}.mjs`);
-  const manifestFile = `${outfile}.inputs.json`;
-  if (fs.existsSync(outfile) && upToDate(manifestFile)) return outfile;
+  if (fs.existsSync(outfile) && upToDate(`${outfile}.inputs.json`)) return outfile;
+  // Twenty shims started at once need one build, not twenty.
+  let build = building.get(outfile);
+  if (!build) {
+    build = buildOnce(entry, outfile, options).finally(() => building.delete(outfile));
+    building.set(outfile, build);
+  }
+  return build;
+}
 
+const building = new Map<string, Promise<string>>();
+
+async function buildOnce(entry: string, outfile: string, options: { ownLayers?: boolean }): Promise<string> {
+  const manifestFile = `${outfile}.inputs.json`;
   fs.mkdirSync(BUILD_DIR, { recursive: true });
-  const temp = `${outfile}.${process.pid}.tmp`;
+  const temp = `${outfile}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   const result = await esbuild.build({
     entryPoints: [entry],
     outfile: temp,
