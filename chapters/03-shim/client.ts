@@ -17,7 +17,7 @@ import { notImplementedIn } from '#lib/not-implemented.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
 import type { ExitStatus } from './exit-status.ts';
-import { readIdentity, type ProcessIdentity } from './identity.ts';
+import { isAlive, readIdentity, type ProcessIdentity } from './identity.ts';
 
 export interface StartShimOptions {
   id: string;
@@ -168,8 +168,14 @@ export class ShimClient {
     await this.ok({ op: 'resize', rows, cols });
   }
 
+  /** Delete the container's runtime state; resolves once the shim itself has exited. */
   async delete(): Promise<void> {
+    const identity = readIdentity(this.dir);
     await this.ok({ op: 'delete' });
+    for (let waited = 0; identity && isAlive(identity); waited += 10) {
+      if (waited > 5000) throw new Error(`the shim (pid ${identity.pid}) did not exit after delete`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /**
