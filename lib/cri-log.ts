@@ -5,8 +5,8 @@
  *   2026-11-26T14:01:02.123456789Z stdout F hello world
  *   <RFC 3339 time, nanoseconds>   <stream> <tag> <message>
  *
- * The tag is F for a full line, P for a partial one: a long line (over 16 KiB in the
- * kubelet) is cut into P records and ends with an F record; joining them gives the line
+ * The tag is F for a full line, P for a partial one: a long line (over 16 KiB by
+ * containerd's default) is cut into P records and ends with an F record; joining them gives the line
  * back. `kubectl logs` and `crictl logs` read these files; the workshop's `conman logs` (04)
  * and CRI endpoint (08) use this parser.
  */

@@ -243,9 +243,19 @@ describe('errors and clean-up', () => {
     expect(hostRun().leaks()).toEqual([]);
   });
 
+  test('a shim folder too long for a unix socket path is refused before anything starts', async () => {
+    const { startShim } = await importTarget<Client>('03-shim/client.ts');
+    const prepared = await prepare('longpath', { args: ['true'] });
+    const dir = path.join(prepared.dir, 'x'.repeat(80));
+    const error = await caught(startShim({ id: prepared.id, bundle: prepared.bundle, dir, stateRoot: prepared.stateRoot }));
+    expect(error?.message).toMatch(/too long for a unix socket/);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   test('bad control requests get clear errors and do not hurt the shim', async () => {
     const c = await startContainer('control', { args: ['sleep', '60'] });
     expect(await c.client.request({ op: 'explode' })).toMatchObject({ ok: false, error: expect.stringMatching(/unknown op "explode"/) });
+    expect(await c.client.request(null as never)).toMatchObject({ ok: false, error: expect.stringMatching(/not a JSON object/) });
     expect(await c.client.request({ op: 'resize', rows: 0, cols: 80 })).toMatchObject({ ok: false, error: expect.stringMatching(/positive integers/) });
     expect(await c.client.request({ op: 'resize', rows: 24, cols: 80 })).toMatchObject({ ok: false, error: expect.stringMatching(/no terminal/) });
     expect(await c.client.request({ op: 'delete' })).toMatchObject({ ok: false, error: expect.stringMatching(/still running/) });

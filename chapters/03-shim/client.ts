@@ -41,6 +41,11 @@ async function shimProgram(): Promise<string> {
 
 /** Start a shim for one container; resolves once the container runs. */
 export async function startShim(options: StartShimOptions): Promise<{ shim: ProcessIdentity; pid: number }> {
+  // Node binds an over-long unix socket path to a truncated name instead of failing: refuse it here.
+  const longest = path.join(options.dir, 'control.sock');
+  if (Buffer.byteLength(longest) > 107) {
+    throw new ShimStartError(`the shim folder's path is too long for a unix socket (${Buffer.byteLength(longest)} > 107 bytes): ${longest}; use a shorter --dir`);
+  }
   fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const program = await shimProgram();
   const args = [

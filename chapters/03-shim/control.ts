@@ -88,7 +88,10 @@ export class ControlServer {
         try {
           request = JSON.parse(line) as Request;
         } catch {
-          connection.write(JSON.stringify({ ok: false, error: `not JSON: ${line.slice(0, 80)}` }) + '\n');
+          request = undefined as unknown as Request;
+        }
+        if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+          connection.write(JSON.stringify({ ok: false, error: `not a JSON object: ${line.slice(0, 80)}` }) + '\n');
           continue;
         }
         if (request.op === 'attach') {

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { nowEpochNanoseconds, rfc3339Nano, type LogStream } from '#lib/cri-log.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
-/** The kubelet's limit for one record's message (16 KiB). */
+/** The longest message of one record: containerd's default max_container_log_line_size (16 KiB). */
 export const MAX_RECORD_BYTES = 16 * 1024;
 
 export class CriLogWriter {

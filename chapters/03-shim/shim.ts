@@ -64,6 +64,8 @@ export class Shim implements ShimApi {
   private readonly done: Promise<void>;
   private finish!: () => void;
   private tty = false;
+  /** Resolves when the container's output streams have ended (all its writers are gone). */
+  private outputEnded: Promise<unknown> = Promise.resolve();
 
   constructor(readonly options: ShimOptions) {
     this.runtime = new OciRuntime({ runtime: options.runtime, stateRoot: options.stateRoot });
@@ -92,7 +94,15 @@ export class Shim implements ShimApi {
       return;
     }
     this.control = new ControlServer(path.join(dir, 'control.sock'), this, (connection) => this.attach(connection));
-    await this.control.listen();
+    try {
+      await this.control.listen();
+    } catch (error) {
+      // Without a control socket nobody could reach the container: do not leave it running.
+      await this.runtime.delete(id, { force: true }).catch(() => {});
+      this.cleanupFiles();
+      this.handshake({ ok: false, error: `control socket: ${(error as Error).message}` });
+      return;
+    }
     if (!this.exit) this.status = 'running'; // (a quick container may have exited already)
     this.handshake({ ok: true, pid: this.pid });
     this.reaper.reapZombies(); // the container may have exited before we listened for SIGCHLD
@@ -119,6 +129,7 @@ export class Shim implements ShimApi {
       }
       this.terminal.on('data', (chunk: Buffer) => this.output('stdout', chunk));
       this.terminal.on('error', () => {}); // the end of a terminal is EIO: handled as 'end'
+      this.outputEnded = this.terminal.ended;
     } else {
       const stdio = openContainerStdio(dir, { stdin: this.options.stdin });
       try {
@@ -129,8 +140,9 @@ export class Shim implements ShimApi {
       this.stdinWriter = stdio.stdinWriter;
       stdio.stdout.on('data', (chunk: Buffer) => this.output('stdout', chunk));
       stdio.stderr.on('data', (chunk: Buffer) => this.output('stderr', chunk));
-      stdio.stdout.on('end', () => this.log?.end('stdout'));
-      stdio.stderr.on('end', () => this.log?.end('stderr'));
+      const ended = (stream: typeof stdio.stdout, name: 'stdout' | 'stderr') =>
+        new Promise<void>((resolve) => stream.once('end', () => (this.log?.end(name), resolve())));
+      this.outputEnded = Promise.all([ended(stdio.stdout, 'stdout'), ended(stdio.stderr, 'stderr')]);
     }
     this.pid = Number(fs.readFileSync(pidFile, 'utf8'));
     await this.runtime.start(id);
@@ -181,15 +193,17 @@ export class Shim implements ShimApi {
     };
     this.status = 'stopped';
     // Let the pipes drain into the log before saying "exited": a reader of exit.json
-    // expects the whole output to be in the log already.
-    setTimeout(() => {
+    // expects the whole output to be in the log already. (A process that escaped the
+    // container and still holds its stdout must not keep us waiting forever.)
+    const drained = Promise.race([this.outputEnded, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    void drained.then(() => {
       this.log?.close();
       this.log = undefined;
       writeExitStatus(this.options.dir, this.exit!);
       for (const client of this.attached) client.end();
       if (this.stdinWriter !== undefined) fs.closeSync(this.stdinWriter);
       this.resolveExit(this.exit!);
-    }, 50);
+    });
   }
 
   // ----- ShimApi: what the control socket can ask -----
