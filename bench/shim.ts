@@ -31,10 +31,12 @@
  *      all N containers, as the CRI plugin does per pod) is given for reference; in 1.6 the
  *      default is one containerd-shim-runc-v2 process per container.
  *
- * Options: --runs N (10)  --containers N (20)  --settle-ms N (4000: idle time before memory is
- * read)  --no-grouped  --node-flags (extra, ≈ 2-3 minutes: conman-shim's compiled program with
- * other node/V8 flags, latency + memory, and a timeline of where its start time goes)
- * --keep (leave the folder for inspection; containers are still removed).
+ * Options: --runs N (10)  --containers N (20)  --settle-ms N (12000: idle time before memory
+ * is read; V8's memory reducer shrinks a node shim's heap 8-10 s after its last activity, by
+ * ≈ 2 MiB)  --no-grouped  --node-flags (extra, ≈ 1.5 minutes more: conman-shim's compiled
+ * program under other node/V8 flags, latency and memory, a bare node process as the floor,
+ * and a timeline of where its start time goes)  --keep (leave the folder for inspection;
+ * containers are still removed).
  *
  * Everything lives under /run/conman-workshop/bench-<random>/ and the cgroup
  * /conman-workshop/bench-<random>/; all of it, containerd included (stopped by its PID), is
@@ -67,7 +69,7 @@ const { values: opts } = parseArgs({
   options: {
     runs: { type: 'string', default: '10' },
     containers: { type: 'string', default: '20' },
-    'settle-ms': { type: 'string', default: '4000' },
+    'settle-ms': { type: 'string', default: '12000' },
     'no-grouped': { type: 'boolean', default: false },
     'node-flags': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -595,9 +597,13 @@ interface LatencyResult {
 }
 
 async function measureLatency(kinds: Kind[]): Promise<LatencyResult[]> {
+  return measureLatencyRounds(kinds, RUNS);
+}
+
+async function measureLatencyRounds(kinds: Kind[], rounds: number): Promise<LatencyResult[]> {
   const results = kinds.map((kind) => ({ kind, ms: [] as number[], phases: {} as Record<string, number[]> }));
   // Round 0 warms caches (page cache, the compiled shim, containerd's first shim) and is dropped.
-  for (let round = 0; round <= RUNS; round++) {
+  for (let round = 0; round <= rounds; round++) {
     for (const result of results) {
       const id = `${result.kind.tag}-l${round}`;
       const started = await startTracked(result.kind, id);
@@ -751,7 +757,9 @@ async function startShimWithFlags(id: string, flags: string[], env: Record<strin
   const phases: Record<string, number> = {};
   const timeline = env.BENCH_TIMELINE;
   if (timeline && fs.existsSync(timeline)) {
+    // Contiguous phases from "startShim() called" to "resolved": they add up to the total.
     const events = JSON.parse(fs.readFileSync(timeline, 'utf8')) as Array<[string, number]>;
+    phases['starter: compiled() check, mkdir, open log'] = spawnedAt - (performance.timeOrigin + t0);
     let previous = spawnedAt;
     for (const [name, at] of events) {
       phases[name] = at - previous;
@@ -794,6 +802,7 @@ fs.writeSync = function (fd, ...rest) {
 interface FlagVariant {
   label: string;
   flags: string[];
+  env?: Record<string, string>;
 }
 
 const BASE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1']; // what startShim() passes
@@ -805,34 +814,66 @@ const VARIANTS: FlagVariant[] = [
   { label: '+ --jitless', flags: [...BASE_FLAGS, '--jitless'] },
   { label: '+ --no-opt', flags: [...BASE_FLAGS, '--no-opt'] },
   { label: '+ --lite-mode', flags: [...BASE_FLAGS, '--lite-mode'] },
-  { label: '+ --max-semi-space-size=0.5 --max-old-space-size=16', flags: ['--max-old-space-size=16', '--max-semi-space-size=0.5'] },
-  { label: '+ --single-threaded --jitless --max-lazy', flags: [...BASE_FLAGS, '--single-threaded', '--jitless', '--max-lazy'] },
-  { label: '+ --single-threaded --no-opt --optimize-for-size', flags: [...BASE_FLAGS, '--single-threaded', '--no-opt', '--optimize-for-size'] },
+  { label: '+ --optimize-for-size', flags: [...BASE_FLAGS, '--optimize-for-size'] },
+  { label: '--max-old-space-size=16 --max-semi-space-size=1', flags: ['--max-old-space-size=16', '--max-semi-space-size=1'] },
+  { label: '+ UV_THREADPOOL_SIZE=1 (env)', flags: BASE_FLAGS, env: { UV_THREADPOOL_SIZE: '1' } },
+  { label: '+ --single-threaded --lite-mode --v8-pool-size=0', flags: [...BASE_FLAGS, '--single-threaded', '--lite-mode', '--v8-pool-size=0'] },
 ];
 
+/** The floor any node-based shim starts from: a bare node process (no shim code) to exit. */
+async function bareNodeLatency(rounds: number): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i <= rounds; i++) {
+    const t0 = now();
+    await runDetachedStdio(process.execPath, [...BASE_FLAGS, '-e', '0']);
+    if (i > 0) ms.push(now() - t0);
+  }
+  return median(ms);
+}
+
+/** Idle bare node processes listening on a unix socket (their last argument names our folder, for the sweep). */
+function startIdleBareNodes(count: number): ChildProcess[] {
+  return Array.from({ length: count }, (_, i) =>
+    spawn(process.execPath, [...BASE_FLAGS, '-e', "require('net').createServer().listen(process.argv[1]); setInterval(() => {}, 1e9)", path.join(BASE, `bare-${i}.sock`)], { stdio: 'ignore' }),
+  );
+}
+
 async function nodeFlagExperiments(): Promise<void> {
-  const latencyRuns = Math.max(3, Math.min(RUNS, 6));
-  const memCount = CONTAINERS;
-  console.log(`\n5. conman-shim's compiled program under other node flags (startShim() emulated; ${latencyRuns} runs, ${memCount} containers)`);
-  console.log(`   ${pad('flags', 52)}${lpad('start', 8)}${lpad('RSS', 8)}${lpad('PSS', 8)}${lpad('USS', 8)}${lpad('thr', 5)}`);
-  for (const variant of VARIANTS) {
-    const kind: Kind = {
-      name: `flags ${variant.label}`,
-      tag: 'fx',
-      includes: '',
-      start: (id) => startShimWithFlags(id, variant.flags),
-      stop: conmanShim.stop,
-    };
-    const ms: number[] = [];
-    for (let i = 0; i <= latencyRuns; i++) {
-      const id = `fx-l${i}`;
-      const started = await startTracked(kind, id);
-      await stopTracked(id);
-      if (i > 0) ms.push(started.ms);
+  const rounds = Math.max(3, Math.min(RUNS, 6));
+  const perVariant = 2; // all variants idle at once: ~20 node shims share the node binary, as in part 2
+  const kinds: Kind[] = VARIANTS.map((variant, index) => ({
+    name: variant.label,
+    tag: `f${index}`,
+    includes: '',
+    start: (id) => startShimWithFlags(id, variant.flags, variant.env),
+    stop: conmanShim.stop,
+  }));
+  process.stderr.write(`node flags: latency (${rounds + 1} rounds) `);
+  const latency = await measureLatencyRounds(kinds, rounds);
+  process.stderr.write('node flags: memory...\n');
+  const floorMs = await bareNodeLatency(rounds);
+  const floorChildren = startIdleBareNodes(perVariant);
+  const ids = kinds.flatMap((kind) => Array.from({ length: perVariant }, (_, i) => ({ kind, id: `${kind.tag}-m${i}` })));
+  const memory = new Map<Kind, Memory>();
+  let floorMemory: Memory | undefined;
+  try {
+    for (const { kind, id } of ids) await startTracked(kind, id);
+    await sleep(SETTLE_MS);
+    for (const kind of kinds) {
+      memory.set(kind, averageMemory(ids.filter((x) => x.kind === kind).map((x) => memoryOf(live.get(x.id)!.started.shimPid))));
     }
-    const mem = await measureMemory(kind, memCount);
-    const m = mem.perShim;
-    console.log(`   ${pad(variant.label, 52)}${lpad(fmt(median(ms)), 8)}${lpad(mib(m.rss), 8)}${lpad(mib(m.pss), 8)}${lpad(mib(m.uss), 8)}${lpad(fmt(m.threads, 0), 5)}`);
+    floorMemory = averageMemory(floorChildren.map((child) => memoryOf(child.pid!)));
+  } finally {
+    for (const child of floorChildren) child.kill('SIGKILL');
+    await pool(ids.map((x) => x.id), 5, (id) => stopTracked(id));
+  }
+
+  console.log(`\n5. conman-shim's compiled program under other node flags (startShim() emulated; latency: median of ${rounds}; memory: ${perVariant} idle shims per variant, all variants at once, ${SETTLE_MS} ms idle)`);
+  console.log(`   ${pad('node flags', 52)}${lpad('start', 8)}${lpad('RSS', 8)}${lpad('PSS', 8)}${lpad('USS', 8)}${lpad('thr', 5)}   (ms, MiB)`);
+  console.log(`   ${pad('floor: bare node, no shim code (node -e 0 / idle)', 52)}${lpad(fmt(floorMs), 8)}${lpad(mib(floorMemory!.rss), 8)}${lpad(mib(floorMemory!.pss), 8)}${lpad(mib(floorMemory!.uss), 8)}${lpad(fmt(floorMemory!.threads, 0), 5)}`);
+  for (const result of latency) {
+    const m = memory.get(result.kind)!;
+    console.log(`   ${pad(result.kind.name, 52)}${lpad(fmt(median(result.ms)), 8)}${lpad(mib(m.rss), 8)}${lpad(mib(m.pss), 8)}${lpad(mib(m.uss), 8)}${lpad(fmt(m.threads, 0), 5)}`);
   }
 
   // Where the start time goes: a preload timestamps node's bootstrap, the first runtime
@@ -849,7 +890,7 @@ async function nodeFlagExperiments(): Promise<void> {
     start: (id) => startShimWithFlags(id, [...BASE_FLAGS, '--import', preload], { BENCH_TIMELINE: path.join(BASE, 's', id, 'timeline.json') }),
     stop: conmanShim.stop,
   };
-  for (let i = 0; i <= latencyRuns; i++) {
+  for (let i = 0; i <= rounds; i++) {
     const id = `tl-${i}`;
     const started = await startTracked(timelineKind, id);
     await stopTracked(id);
@@ -857,10 +898,9 @@ async function nodeFlagExperiments(): Promise<void> {
     totals.push(started.ms);
     for (const [phase, ms] of Object.entries(started.phases ?? {})) (phases[phase] ??= []).push(ms);
   }
-  console.log(`\n6. Where conman-shim's start time goes (startShim flags + a timestamping preload; median of ${latencyRuns}, ms)`);
-  console.log(`   ${pad('bench: compiled() check + mkdir + spawn() call', 52)}${lpad(fmt(median(totals) - Object.values(phases).reduce((sum, xs) => sum + median(xs), 0)), 8)}   (the rest of the total)`);
+  console.log(`\n6. Where conman-shim's start time goes (startShim flags + a timestamping --import preload; median of ${rounds}, ms)`);
   for (const [phase, ms] of Object.entries(phases)) console.log(`   ${pad(phase, 52)}${lpad(fmt(median(ms)), 8)}`);
-  console.log(`   ${pad('total', 52)}${lpad(fmt(median(totals)), 8)}`);
+  console.log(`   ${pad('total (medians of the phases need not add up to it)', 52)}${lpad(fmt(median(totals)), 8)}`);
 }
 
 // ---------------------------------------------------------------------------------------

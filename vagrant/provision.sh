@@ -45,6 +45,7 @@ packages=(
   skopeo umoci                   # copy and unpack OCI images
   procps util-linux psmisc       # ps, nsenter/unshare/mount, fuser/killall
   ca-certificates curl git
+  g++ make python3               # node-gyp builds the usocket addon at npm ci (chapter 02)
 )
 # Vagrant is only needed outside the VM, so the test suite can validate
 # vagrant/Vagrantfile. Inside the VM it would be dead weight.

@@ -36,8 +36,15 @@ export class ConsoleSocket {
   /** Listen on `path` (removing a stale socket file first). */
   static async listen(path: string): Promise<ConsoleSocket> {
     fs.rmSync(path, { force: true });
+    if (Buffer.byteLength(path) > 107) throw new Error(`console socket path too long for a unix socket (over 107 bytes): ${path}`);
     const socket = new ConsoleSocket(path);
-    await new Promise<void>((resolve) => socket.server.listen(path, resolve));
+    await new Promise<void>((resolve, reject) => {
+      socket.server.once('error', reject);
+      socket.server.listen(path, () => {
+        socket.server.off('error', reject);
+        resolve();
+      });
+    });
     return socket;
   }
 

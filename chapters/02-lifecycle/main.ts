@@ -37,7 +37,8 @@ async function main(): Promise<number> {
         await runtime.create(id, { bundle, pidFile: path.join(bundle, 'container.pid'), stdio: { stdout: log, stderr: log } });
         fs.closeSync(log);
         await runtime.start(id);
-        console.log((await runtime.state(id)).pid);
+        // The pid file, not `state`: a quick container may already be gone (state says pid 0).
+        console.log(fs.readFileSync(path.join(bundle, 'container.pid'), 'utf8').trim());
         return 0;
       }
       spec.process.terminal = true;

@@ -51,7 +51,7 @@ export interface CreateOptions {
 
 export interface ExecOptions {
   args: string[];
-  /** KEY=value entries added to the container's environment. */
+  /** KEY=value entries for the process (runc adds them to the container's environment; crun 1.8 replaces it). */
   env?: string[];
   cwd?: string;
   user?: { uid: number; gid: number };

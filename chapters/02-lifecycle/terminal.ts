@@ -2,7 +2,7 @@
  * Driving a container's terminal through its PTY master: what you type goes in with write(),
  * what the container prints (and the terminal's echo of what you typed) comes out of
  * `output`. When the last process holding the slave side exits, reading the master fails
- * with EIO: for a terminal, that is the normal end of the stream.
+ * with EIO (or, at times, simply ends): for a terminal, that is the normal end of the stream.
  */
 import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
@@ -23,8 +23,15 @@ export class Terminal extends EventEmitter {
       this.text += chunk.toString('utf8');
       this.emit('data', chunk);
     });
+    // The end of a terminal shows up as EIO (usually) or as a plain end of file (when the
+    // last writer closed before our read): both mean "nobody is left on the other side".
+    let ended = false;
+    const end = () => {
+      if (!ended) (ended = true), this.emit('end');
+    };
+    this.input.on('end', end);
     this.input.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EIO') this.emit('end');
+      if (error.code === 'EIO') end();
       else this.emit('error', error);
     });
   }

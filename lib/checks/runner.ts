@@ -50,6 +50,8 @@ interface VitestJson {
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
+/** The full output of the last check run, for when the summary is not enough. */
+export const LAST_CHECK_LOG = path.join(WORKSHOP_STATE_DIR, 'last-check.log');
 
 /** The part of a vitest failure a learner needs: the error line, not the stack. */
 export function firstLines(raw: string): string {
@@ -62,7 +64,7 @@ export function firstLines(raw: string): string {
 export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptions): Promise<ChapterResult[]> {
   fs.mkdirSync(WORKSHOP_STATE_DIR, { recursive: true });
   const jsonFile = path.join(WORKSHOP_STATE_DIR, `check-${process.pid}.json`);
-  const logFile = path.join(WORKSHOP_STATE_DIR, 'last-check.log');
+  const logFile = LAST_CHECK_LOG;
   const reporters = ['--reporter=json', `--outputFile.json=${jsonFile}`];
   if (options.junitFile) reporters.push('--reporter=junit', `--outputFile.junit=${path.resolve(options.junitFile)}`);
   const files = chapters.map((chapter) => path.relative(REPO_ROOT, testFile(chapter)));
@@ -110,7 +112,7 @@ function summarise(chapter: ChapterInfo, report: VitestJson, targetDir: string, 
   };
   if (!file) {
     result.failed = 1;
-    result.failures.push({ test: chapter.folder, message: 'vitest reported nothing for this chapter: see .workshop/last-check.log' });
+    result.failures.push({ test: chapter.folder, message: `vitest reported nothing for this chapter: see ${LAST_CHECK_LOG}` });
     return result;
   }
   if (file.assertionResults.length === 0 && file.message) {

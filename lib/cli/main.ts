@@ -103,7 +103,9 @@ function list(): number {
 /** Hints come one at a time: each call shows one more, for the first unfinished exercise. */
 function hint(args: string[]): number {
   const chapter = chaptersFor(args[0])[0];
-  const exercises = exercisesOf(chapter.folder);
+  // In the order the manifest lists them: the order the checks meet them.
+  const order = Object.keys(chapter.hints);
+  const exercises = exercisesOf(chapter.folder).sort((a, b) => order.indexOf(a.id.split('/')[1]) - order.indexOf(b.id.split('/')[1]));
   const name = args[1];
   const chosen = name ? exercises.find((e) => e.id.endsWith(`/${name}`)) : firstUnfinished(chapter) ?? exercises[0];
   if (!chosen) throw new UsageError(`chapter ${chapter.folder} has no exercise "${name}"; it has: ${exercises.map((e) => e.id.split('/')[1]).join(', ')}`);

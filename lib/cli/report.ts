@@ -1,5 +1,6 @@
 /** How check results are shown: to a learner on a terminal, and as JSON for instructors. */
-import type { ChapterResult } from '../checks/runner.ts';
+import path from 'node:path';
+import { LAST_CHECK_LOG, type ChapterResult } from '../checks/runner.ts';
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (useColor ? `\u001b[${code}m${text}\u001b[0m` : text);
@@ -27,7 +28,7 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
       lines.push(`  ${red('✗')} ${failure.test}`);
     }
   });
-  if (!options.verbose && result.failures.length > 1) lines.push(dim('  (--verbose shows every message; .workshop/last-check.log has the full output)'));
+  if (!options.verbose && result.failures.length > 1) lines.push(dim(`  (--verbose shows every message; ${path.relative(process.cwd(), LAST_CHECK_LOG) || LAST_CHECK_LOG} has the full output)`));
   return lines.join('\n');
 }
 
