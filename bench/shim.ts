@@ -1,7 +1,7 @@
 /**
  * Benchmark: conman-shim against its two peers, on the same busybox bundle, in one run.
  *
- *   npx tsx bench/shim.ts                 (as root; ≈ 1 minute)
+ *   npx tsx bench/shim.ts                 (as root; ≈ 1.5 minutes)
  *   npm run bench:shim                    (once package.json has "bench:shim": "tsx bench/shim.ts")
  *
  * The three shims:
@@ -426,19 +426,39 @@ const runcOnly: Kind = {
   },
 };
 
+/** Set once the cleanup begins: nothing new may start after it. */
+let aborted = false;
+/** Starts in progress, which the cleanup lets finish (or fail) before it sweeps. */
+const inflight = new Set<Promise<unknown>>();
+
 async function startTracked(kind: Kind, id: string): Promise<Started & { ms: number }> {
+  if (aborted) throw new Error('interrupted');
   // Register before starting, so that a failure half-way is still cleaned up by its id.
   live.set(id, { kind, started: { id, shimPid: 0, containerPid: 0 } });
-  const started = await kind.start(id);
-  live.set(id, { kind, started });
-  return started;
+  const starting = kind.start(id);
+  inflight.add(starting);
+  try {
+    const started = await starting;
+    live.set(id, { kind, started });
+    return started;
+  } finally {
+    inflight.delete(starting);
+  }
 }
 
-async function stopTracked(id: string): Promise<void> {
+/** Stops in progress: the main flow and the cleanup may both ask for one; it runs once. */
+const stopping = new Map<string, Promise<void>>();
+
+function stopTracked(id: string): Promise<void> {
   const entry = live.get(id);
-  if (!entry) return;
-  await entry.kind.stop(entry.started);
-  live.delete(id);
+  if (!entry) return Promise.resolve();
+  let stop = stopping.get(id);
+  if (!stop) {
+    stop = entry.kind.stop(entry.started).then(() => void live.delete(id));
+    stopping.set(id, stop);
+    stop.finally(() => stopping.delete(id)).catch(() => {});
+  }
+  return stop;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -472,8 +492,8 @@ async function startContainerd(): Promise<void> {
       '  address = ""',
       '[metrics]',
       '  address = ""',
-      '[plugins."io.containerd.runtime.v2.task"]',
-      '  platforms = ["linux/amd64"]',
+      // The v2 task plugin keeps its bundles under root/state above; runc's own state goes
+      // to STATE.ctr through `ctr run --runc-root` (default /run/containerd/runc).
       '',
     ].join('\n'),
   );
@@ -507,6 +527,8 @@ let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    aborted = true;
+    await Promise.race([Promise.allSettled([...inflight]), sleep(20_000)]);
     const problems: string[] = [];
     const attempt = async (what: string, action: () => unknown) => {
       try {
@@ -531,7 +553,8 @@ function cleanup(): Promise<void> {
     await attempt('stop containerd', stopContainerd);
     // 3. runc state left in our roots.
     for (const root of Object.values(STATE)) {
-      for (const sub of fs.existsSync(root) ? [root, ...fs.readdirSync(root).map((ns) => path.join(root, ns))] : []) {
+      const subdirs = fs.existsSync(root) ? fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(root, e.name)) : [];
+      for (const sub of fs.existsSync(root) ? [root, ...subdirs] : []) {
         await attempt(`runc list ${sub}`, async () => {
           const out = await run(RUNC, ['--root', sub, 'list', '-q']);
           for (const id of out.stdout.split('\n').filter(Boolean)) await run(RUNC, ['--root', sub, 'delete', '--force', id]);
@@ -848,10 +871,22 @@ async function nodeFlagExperiments(): Promise<void> {
     start: (id) => startShimWithFlags(id, variant.flags, variant.env),
     stop: conmanShim.stop,
   }));
+  // Where the start time goes: a preload timestamps node's bootstrap, the first runtime call
+  // (everything before it is loading the bundle, koffi and the shim's setup), each runc call
+  // and the handshake. It runs interleaved with the variants, under the same load.
+  const preload = path.join(BASE, 'timeline-preload.mjs');
+  fs.writeFileSync(preload, TIMELINE_PRELOAD);
+  const timelineKind: Kind = {
+    name: 'timeline',
+    tag: 'tl',
+    includes: '',
+    start: (id) => startShimWithFlags(id, [...BASE_FLAGS, '--import', preload], { BENCH_TIMELINE: path.join(BASE, 's', id, 'timeline.json') }),
+    stop: conmanShim.stop,
+  };
   process.stderr.write(`node flags: latency (${rounds + 1} rounds) `);
-  const latency = await measureLatencyRounds(kinds, rounds);
-  process.stderr.write('node flags: memory...\n');
+  const latency = await measureLatencyRounds([...kinds, timelineKind], rounds);
   const floorMs = await bareNodeLatency(rounds);
+  process.stderr.write('node flags: memory...\n');
   const floorChildren = startIdleBareNodes(perVariant);
   const ids = kinds.flatMap((kind) => Array.from({ length: perVariant }, (_, i) => ({ kind, id: `${kind.tag}-m${i}` })));
   const memory = new Map<Kind, Memory>();
@@ -872,35 +907,15 @@ async function nodeFlagExperiments(): Promise<void> {
   console.log(`   ${pad('node flags', 52)}${lpad('start', 8)}${lpad('RSS', 8)}${lpad('PSS', 8)}${lpad('USS', 8)}${lpad('thr', 5)}   (ms, MiB)`);
   console.log(`   ${pad('floor: bare node, no shim code (node -e 0 / idle)', 52)}${lpad(fmt(floorMs), 8)}${lpad(mib(floorMemory!.rss), 8)}${lpad(mib(floorMemory!.pss), 8)}${lpad(mib(floorMemory!.uss), 8)}${lpad(fmt(floorMemory!.threads, 0), 5)}`);
   for (const result of latency) {
-    const m = memory.get(result.kind)!;
+    const m = memory.get(result.kind);
+    if (!m) continue;
     console.log(`   ${pad(result.kind.name, 52)}${lpad(fmt(median(result.ms)), 8)}${lpad(mib(m.rss), 8)}${lpad(mib(m.pss), 8)}${lpad(mib(m.uss), 8)}${lpad(fmt(m.threads, 0), 5)}`);
   }
 
-  // Where the start time goes: a preload timestamps node's bootstrap, the first runtime
-  // call (everything before it is loading the bundle, koffi and the shim's setup), each
-  // runc call, and the handshake.
-  const preload = path.join(BASE, 'timeline-preload.mjs');
-  fs.writeFileSync(preload, TIMELINE_PRELOAD);
-  const phases: Record<string, number[]> = {};
-  const totals: number[] = [];
-  const timelineKind: Kind = {
-    name: 'timeline',
-    tag: 'tl',
-    includes: '',
-    start: (id) => startShimWithFlags(id, [...BASE_FLAGS, '--import', preload], { BENCH_TIMELINE: path.join(BASE, 's', id, 'timeline.json') }),
-    stop: conmanShim.stop,
-  };
-  for (let i = 0; i <= rounds; i++) {
-    const id = `tl-${i}`;
-    const started = await startTracked(timelineKind, id);
-    await stopTracked(id);
-    if (i === 0) continue;
-    totals.push(started.ms);
-    for (const [phase, ms] of Object.entries(started.phases ?? {})) (phases[phase] ??= []).push(ms);
-  }
+  const timeline = latency.find((r) => r.kind === timelineKind)!;
   console.log(`\n6. Where conman-shim's start time goes (startShim flags + a timestamping --import preload; median of ${rounds}, ms)`);
-  for (const [phase, ms] of Object.entries(phases)) console.log(`   ${pad(phase, 52)}${lpad(fmt(median(ms)), 8)}`);
-  console.log(`   ${pad('total (medians of the phases need not add up to it)', 52)}${lpad(fmt(median(totals)), 8)}`);
+  for (const [phase, ms] of Object.entries(timeline.phases)) console.log(`   ${pad(phase, 52)}${lpad(fmt(median(ms)), 8)}`);
+  console.log(`   ${pad('total (the medians of the phases need not add up)', 52)}${lpad(fmt(median(timeline.ms)), 8)}`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -912,6 +927,7 @@ async function main(): Promise<void> {
     if (!fs.existsSync(tool)) throw new Error(`${tool} is missing (apt-get install runc conmon containerd)`);
   }
   const startedAt = Date.now();
+  const loadAtStart = os.loadavg()[0];
   console.log(`conman-shim benchmark: conman-shim vs conmon vs containerd-shim-runc-v2, busybox \`sleep 600\``);
   for (const line of machineFacts()) console.log(line);
 
@@ -948,7 +964,11 @@ async function main(): Promise<void> {
   );
 
   if (opts['node-flags']) await nodeFlagExperiments();
-  console.log(`\ntotal time ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+  const busiest = Math.max(loadAtStart, os.loadavg()[0]);
+  console.log(`\ntotal time ${((Date.now() - startedAt) / 1000).toFixed(0)} s; load avg (1 min) ${loadAtStart.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end`);
+  if (busiest > 0.75 * os.availableParallelism()) {
+    console.log(`WARNING: the machine was busy (load ${busiest.toFixed(2)} on ${os.availableParallelism()} cores): absolute times are inflated; the ratios, from interleaved runs, hold better. Rerun on an idle machine for absolute figures.`);
+  }
 }
 
 let interrupted = false;
@@ -964,7 +984,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 try {
   await main();
 } catch (error) {
-  console.error(`\nbenchmark failed: ${(error as Error).stack ?? error}`);
+  if (!interrupted) console.error(`\nbenchmark failed: ${(error as Error).stack ?? error}`);
   process.exitCode = 1;
 } finally {
   await cleanup();

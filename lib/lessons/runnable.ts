@@ -14,10 +14,11 @@
  * `chapters/NN-slug/` run against the folder under test instead (solutions/ in the suite),
  * so the lessons are proved on the reference and cannot rot.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import MarkdownIt from 'markdown-it';
-import { REPO_ROOT } from '../paths.ts';
+import { REPO_ROOT, WORKSHOP_STATE_DIR } from '../paths.ts';
 
 export interface RunnableBlock {
   /** 1-based line of the block in the README. */
@@ -55,13 +56,29 @@ export interface BlockResult {
   output: string;
 }
 
+/**
+ * A directory with an `npx` that runs `npx tsx ARGS` as `node --import tsx ARGS`: the same
+ * program, without npx's own second of start-up for each of the lessons' many calls (the
+ * suite runs on two cores). Anything else goes to the real npx.
+ */
+function fastNpxDir(): string {
+  const dir = path.join(WORKSHOP_STATE_DIR, 'lesson-bin');
+  const file = path.join(dir, 'npx');
+  const realNpx = execFileSync('sh', ['-c', 'command -v npx'], { encoding: 'utf8' }).trim();
+  const script = `#!/bin/sh\nif [ "$1" = tsx ]; then shift; exec "${process.execPath}" --import tsx "$@"; fi\nexec "${realNpx}" "$@"\n`;
+  fs.mkdirSync(dir, { recursive: true });
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== script) fs.writeFileSync(file, script, { mode: 0o755 });
+  return dir;
+}
+
 /** Run a block with bash (-e: the first failing command fails the block), stdout+stderr merged. */
 export function runBlock(block: RunnableBlock, targetFolder: string, timeoutMs = 60_000): Promise<BlockResult> {
   const code = block.code.replace(/\bchapters\/(?=\d\d-)/g, `${targetFolder}/`);
+  const PATH = `${fastNpxDir()}:${process.env.PATH}`;
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', code], {
       cwd: REPO_ROOT,
-      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+      env: { ...process.env, PATH, FORCE_COLOR: '0', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,
     });

@@ -10,7 +10,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import { startBook } from '../../lib/book/server.ts';
-import { availableChapters } from '../../lib/manifest.ts';
 import { REPO_ROOT } from '../../lib/paths.ts';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cmw-home-'));
@@ -31,11 +30,13 @@ async function workshop(...args: string[]): Promise<{ code: number; stdout: stri
 }
 
 describe('check', () => {
-  test('check all --target solutions --json: exit 0, one passing summary per chapter', async () => {
+  // (Every chapter's checks already run on solutions/ in this suite: here one chapter is
+  // enough to prove the command, its JSON and its JUnit report.)
+  test('check 01 --target solutions --json --junit: exit 0, a passing summary, a JUnit report', async () => {
     const junit = path.join(home, 'class.xml');
-    const { code, stdout } = await workshop('check', 'all', '--target', 'solutions', '--json', '--junit', junit);
+    const { code, stdout } = await workshop('check', '01', '--target', 'solutions', '--json', '--junit', junit);
     const results = stdout.trim().split('\n').map((line) => JSON.parse(line));
-    expect(results.map((r) => r.chapter)).toEqual(availableChapters().map((c) => c.folder));
+    expect(results.map((r) => r.chapter)).toEqual(['01-bundle']);
     for (const result of results) expect(result, result.chapter).toMatchObject({ ok: true, failed: 0, failures: [] });
     expect(code).toBe(0);
     const xml = fs.readFileSync(junit, 'utf8');
@@ -50,7 +51,7 @@ describe('check', () => {
       expect(result.failed, result.chapter).toBeGreaterThan(0);
       for (const failure of result.failures) {
         expect(failure.message).toMatch(/^NotImplementedError: not implemented yet: .+ \(exercise \d\d-[\w-]+\/[\w-]+\)$/);
-        expect(failure.exercise.location).toMatch(new RegExp(`^chapters/${result.chapter}/\\w+\\.ts:\\d+$`));
+        expect(failure.exercise.location).toMatch(new RegExp(`^chapters/${result.chapter}/[\\w-]+\\.ts:\\d+$`));
       }
     }
     // The result is remembered: progress survives restarts.
