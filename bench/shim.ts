@@ -527,8 +527,10 @@ let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    const began = Date.now();
     aborted = true;
-    await Promise.race([Promise.allSettled([...inflight]), sleep(20_000)]);
+    // (An unref'd timer: it must not keep the process alive once all is done.)
+    await Promise.race([Promise.allSettled([...inflight]), new Promise((resolve) => setTimeout(resolve, 20_000).unref())]);
     const problems: string[] = [];
     const attempt = async (what: string, action: () => unknown) => {
       try {
@@ -605,6 +607,7 @@ function cleanup(): Promise<void> {
       }
     }
     if (problems.length) console.error(`cleanup problems:\n  ${problems.join('\n  ')}`);
+    console.error(`cleaned up ${BASE} in ${((Date.now() - began) / 1000).toFixed(1)} s`);
     if (opts.keep) console.error(`kept ${BASE}`);
   })();
   return cleaning;
@@ -828,7 +831,7 @@ interface FlagVariant {
   env?: Record<string, string>;
 }
 
-const BASE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1']; // what startShim() passes
+const BASE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1']; // what startShim() passed when the flags were compared
 const VARIANTS: FlagVariant[] = [
   { label: 'no flags', flags: [] },
   { label: 'startShim flags (current)', flags: BASE_FLAGS },
