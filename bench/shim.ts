@@ -59,8 +59,7 @@ import { cgroupDirs, cgroupLayout, removeCgroupTree } from '../lib/host/cgroups.
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { CGROUP_PARENT, HOST_RUN_DIR } from '../lib/paths.ts';
 import { createBundle } from '../solutions/01-bundle/bundle.ts';
-import { ShimClient, startShim } from '../solutions/03-shim/client.ts';
-import { readIdentity } from '../solutions/03-shim/identity.ts';
+import { LEAN_NODE_FLAGS, ShimClient, startShim } from '../solutions/03-shim/client.ts';
 
 // ---------------------------------------------------------------------------------------
 // Options and the run's folders
@@ -746,54 +745,26 @@ function printSummary(latency: LatencyResult[], memory: MemoryResult[]): void {
 // ---------------------------------------------------------------------------------------
 // --node-flags: the compiled shim under other node/V8 flags, and where its start time goes
 
-/** What startShim() does, but with our own node flags (and an optional preload). */
+/** startShim() with other node flags (and an optional preload), timed. */
 async function startShimWithFlags(id: string, flags: string[], env: Record<string, string> = {}): Promise<Started & { ms: number }> {
   const bundle = bundleFor(id);
   const dir = path.join(BASE, 's', id);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const t0 = now();
-  const program = await compiled(SHIM_ENTRY);
-  const args = [...flags, program, '--id', id, '--bundle', bundle, '--dir', dir, '--runtime', 'runc', '--state-root', STATE.shim, '--linger-ms', '300000'];
-  const logFd = fs.openSync(path.join(dir, 'shim.log'), 'a');
-  const spawnedAt = performance.timeOrigin + now();
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: { ...process.env, ...env } });
-  fs.closeSync(logFd);
-  const handshake = child.stdio[3] as net.Socket;
-  const line = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`shim ${id}: no handshake within 15 s`)), 15_000);
-    handshake.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('\n')) {
-        clearTimeout(timer);
-        resolve(text.slice(0, text.indexOf('\n')));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (!text.includes('\n')) reject(new Error(`shim ${id} exited (${code}): ${fs.readFileSync(path.join(dir, 'shim.log'), 'utf8').slice(-500)}`));
-    });
-  });
-  handshake.destroy();
-  child.unref();
-  const message = JSON.parse(line) as { ok: boolean; pid?: number; error?: string };
-  if (!message.ok) throw new Error(`shim ${id}: ${message.error}`);
-  const identity = readIdentity(dir)!;
+  const message = await startShim({ id, bundle, dir, runtime: 'runc', stateRoot: STATE.shim, lingerMs: 300_000, nodeFlags: flags, env });
   const ms = now() - t0;
   const phases: Record<string, number> = {};
   const timeline = env.BENCH_TIMELINE;
   if (timeline && fs.existsSync(timeline)) {
     // Contiguous phases from "startShim() called" to "resolved": they add up to the total.
     const events = JSON.parse(fs.readFileSync(timeline, 'utf8')) as Array<[string, number]>;
-    phases['starter: compiled() check, mkdir, open log'] = spawnedAt - (performance.timeOrigin + t0);
-    let previous = spawnedAt;
+    let previous = performance.timeOrigin + t0;
     for (const [name, at] of events) {
       phases[name] = at - previous;
       previous = at;
     }
     phases['handshake -> startShim() resolves'] = performance.timeOrigin + now() - previous;
   }
-  return { id, ms, shimPid: identity.pid, containerPid: message.pid!, phases };
+  return { id, ms, shimPid: message.shim.pid, containerPid: message.pid, phases };
 }
 
 /** A preload (--import) that timestamps the shim's life without touching its source. */
@@ -831,19 +802,15 @@ interface FlagVariant {
   env?: Record<string, string>;
 }
 
-const BASE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1']; // what startShim() passed when the flags were compared
+const BASE_FLAGS = LEAN_NODE_FLAGS; // what startShim() passes
 const VARIANTS: FlagVariant[] = [
   { label: 'no flags', flags: [] },
+  { label: 'heap limits only (the flags before the lean ones)', flags: ['--max-old-space-size=32', '--max-semi-space-size=1'] },
   { label: 'startShim flags (current)', flags: BASE_FLAGS },
-  { label: '+ --single-threaded', flags: [...BASE_FLAGS, '--single-threaded'] },
   { label: '+ --v8-pool-size=0', flags: [...BASE_FLAGS, '--v8-pool-size=0'] },
   { label: '+ --jitless', flags: [...BASE_FLAGS, '--jitless'] },
-  { label: '+ --no-opt', flags: [...BASE_FLAGS, '--no-opt'] },
-  { label: '+ --lite-mode', flags: [...BASE_FLAGS, '--lite-mode'] },
   { label: '+ --optimize-for-size', flags: [...BASE_FLAGS, '--optimize-for-size'] },
-  { label: '--max-old-space-size=16 --max-semi-space-size=1', flags: ['--max-old-space-size=16', '--max-semi-space-size=1'] },
   { label: '+ UV_THREADPOOL_SIZE=1 (env)', flags: BASE_FLAGS, env: { UV_THREADPOOL_SIZE: '1' } },
-  { label: '+ --single-threaded --lite-mode --v8-pool-size=0', flags: [...BASE_FLAGS, '--single-threaded', '--lite-mode', '--v8-pool-size=0'] },
 ];
 
 /** The floor any node-based shim starts from: a bare node process (no shim code) to exit. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { crunBlockedByHybrid, cgroupLayout } from './host/cgroups.ts';
 import { HostRun } from './host/hygiene.ts';
+import { writeTinyBundle } from './host/tiny-bundle.ts';
 import { REPO_ROOT } from './paths.ts';
 
 const run = promisify(execFile);
@@ -93,14 +94,7 @@ async function smokeTest(runtime: string): Promise<DoctorCheck> {
   const hostRun = new HostRun();
   const { id, bundle, cgroupsPath } = hostRun.container('doctor');
   try {
-    fs.mkdirSync(path.join(bundle, 'rootfs', 'bin'), { recursive: true });
-    fs.copyFileSync('/bin/busybox', path.join(bundle, 'rootfs', 'bin', 'busybox'));
-    await run(runtime, ['spec', '--bundle', bundle]).catch(() => run('runc', ['spec', '--bundle', bundle]));
-    const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
-    spec.process.terminal = false;
-    spec.process.args = ['/bin/busybox', 'true'];
-    spec.linux.cgroupsPath = cgroupsPath;
-    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    writeTinyBundle(bundle, ['true'], cgroupsPath);
     const started = Date.now();
     await run(runtime, ['--root', hostRun.stateRoot(runtime), 'run', '--bundle', bundle, id], { timeout: 20_000 });
     return check(name, true, `busybox true exited 0 in ${Date.now() - started} ms`);

@@ -29,7 +29,17 @@ export interface StartShimOptions {
   stdin?: boolean;
   lingerMs?: number;
   timeoutMs?: number;
+  /** Node's flags for the shim; default LEAN_NODE_FLAGS (bench/shim.ts compares others). */
+  nodeFlags?: string[];
+  /** Extra environment for the shim process. */
+  env?: Record<string, string>;
 }
+
+/**
+ * The shim is idle most of its life: no optimizing compiler (--lite-mode) and no V8 helper
+ * threads (--single-threaded) save about 1 MiB of private memory each (bench/shim.ts).
+ */
+export const LEAN_NODE_FLAGS = ['--lite-mode', '--single-threaded', '--max-old-space-size=32'];
 
 export class ShimStartError extends Error {}
 
@@ -59,11 +69,10 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
     ...(options.stdin ? ['--stdin'] : []),
   ];
   const logFd = fs.openSync(path.join(options.dir, 'shim.log'), 'a');
-  // The shim is idle most of its life: no optimizing compiler (--lite-mode) and no V8 helper
-  // threads (--single-threaded) save about 1 MiB of private memory each (bench/shim.ts).
-  const child = spawn(process.execPath, ['--lite-mode', '--single-threaded', '--max-old-space-size=32', ...args], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? LEAN_NODE_FLAGS), ...args], {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   fs.closeSync(logFd);
   const handshake = child.stdio[3] as net.Socket;

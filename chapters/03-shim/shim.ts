@@ -64,6 +64,8 @@ export class Shim implements ShimApi {
   private readonly done: Promise<void>;
   private finish!: () => void;
   private tty = false;
+  /** The container's cgroup (relative to each hierarchy), read from config.json at start. */
+  private cgroup = '';
   /** Resolves when the container's output streams have ended (all its writers are gone). */
   private outputEnded: Promise<unknown> = Promise.resolve();
 
@@ -84,6 +86,7 @@ export class Shim implements ShimApi {
 
     const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
     this.tty = spec.process.terminal === true;
+    this.cgroup = (spec.linux.cgroupsPath ?? `/${id}`).replace(/^\//, '');
     this.log = new CriLogWriter(path.join(dir, 'container.log'));
     try {
       await this.createAndStart();
@@ -183,12 +186,10 @@ export class Shim implements ShimApi {
 
   private onContainerExit(decoded: DecodedStatus): void {
     if (this.exit) return;
-    const spec = JSON.parse(fs.readFileSync(path.join(this.options.bundle, 'config.json'), 'utf8')) as Spec;
-    const cgroup = (spec.linux.cgroupsPath ?? `/${this.options.id}`).replace(/^\//, '');
     this.exit = {
       exitCode: decoded.exitCode,
       ...(decoded.signal ? { signal: decoded.signal } : {}),
-      oomKilled: oomKillCount(cgroup) > 0,
+      oomKilled: oomKillCount(this.cgroup) > 0,
       finishedAt: new Date().toISOString(),
     };
     this.status = 'stopped';

@@ -61,14 +61,16 @@ export interface BlockResult {
  * program, without npx's own second of start-up for each of the lessons' many calls (the
  * suite runs on two cores). Anything else goes to the real npx.
  */
+let npxDir: string | undefined;
 function fastNpxDir(): string {
+  if (npxDir) return npxDir; // once per process, not once per block
   const dir = path.join(WORKSHOP_STATE_DIR, 'lesson-bin');
   const file = path.join(dir, 'npx');
   const realNpx = execFileSync('sh', ['-c', 'command -v npx'], { encoding: 'utf8' }).trim();
   const script = `#!/bin/sh\nif [ "$1" = tsx ]; then shift; exec "${process.execPath}" --import tsx "$@"; fi\nexec "${realNpx}" "$@"\n`;
   fs.mkdirSync(dir, { recursive: true });
   if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== script) fs.writeFileSync(file, script, { mode: 0o755 });
-  return dir;
+  return (npxDir = dir);
 }
 
 /** Run a block with bash (-e: the first failing command fails the block), stdout+stderr merged. */

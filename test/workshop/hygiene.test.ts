@@ -9,6 +9,7 @@ import { expect, test } from 'vitest';
 import { cgroupDirs } from '../../lib/host/cgroups.ts';
 import { HostRun, removeStaleRuns, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { mountsUnder } from '../../lib/host/mountinfo.ts';
+import { writeTinyBundle } from '../../lib/host/tiny-bundle.ts';
 import { requireRoot } from '../../lib/harness/require.ts';
 import { CGROUP_PARENT } from '../../lib/paths.ts';
 
@@ -22,13 +23,7 @@ test('a crashed run is found and removed: its running container, cgroups, mount 
   const run = new HostRun();
   const { id, bundle, cgroupsPath } = run.container('crashed');
   // A real detached container, made with runc's own sample config.
-  fs.mkdirSync(path.join(bundle, 'rootfs/bin'), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(bundle, 'rootfs/bin/busybox'));
-  execFileSync('runc', ['spec', '--bundle', bundle]);
-  const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
-  Object.assign(spec.process, { terminal: false, args: ['/bin/busybox', 'sleep', '300'] });
-  spec.linux.cgroupsPath = cgroupsPath;
-  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+  writeTinyBundle(bundle, ['sleep', '300'], cgroupsPath);
   execFileSync('runc', ['--root', run.stateRoot('runc'), 'run', '--detach', '--bundle', bundle, id], { stdio: 'ignore' });
   const scratch = path.join(run.dir, 'scratch');
   fs.mkdirSync(scratch);
