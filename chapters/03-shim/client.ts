@@ -93,13 +93,19 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
     });
   });
   handshake.destroy();
-  child.unref(); // the shim must not keep us alive, nor we it
-
   const message = JSON.parse(line) as { ok: boolean; pid?: number; error?: string };
   if (!message.ok) {
-    fs.rmSync(options.dir, { recursive: true, force: true }); // nothing left behind
+    // Nothing left behind: the shim exits after saying why; wait for it, then remove its folder.
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => (child.kill('SIGKILL'), resolve()), 5000);
+        child.once('exit', () => (clearTimeout(timer), resolve()));
+      });
+    }
+    fs.rmSync(options.dir, { recursive: true, force: true });
     throw notImplementedIn(message.error ?? '') ?? new ShimStartError(message.error ?? 'the shim failed');
   }
+  child.unref(); // the shim must not keep us alive, nor we it
   return { shim: readIdentity(options.dir)!, pid: message.pid! };
 }
 
