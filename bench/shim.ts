@@ -54,7 +54,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { compiled } from '../lib/build.ts';
+import { compiled } from '../lib/build.mjs';
 import { cgroupDirs, cgroupLayout, removeCgroupTree } from '../lib/host/cgroups.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { CGROUP_PARENT, HOST_RUN_DIR } from '../lib/paths.ts';

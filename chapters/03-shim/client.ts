@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compiled } from '#lib/build.ts';
+import { compiled } from '#lib/build.mjs';
 import { notImplementedIn } from '#lib/not-implemented.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
@@ -28,6 +28,8 @@ export interface StartShimOptions {
   stateRoot: string;
   stdin?: boolean;
   lingerMs?: number;
+  /** The container's CRI log file; default <dir>/container.log. */
+  logFile?: string;
   timeoutMs?: number;
   /** Node's flags for the shim; default LEAN_NODE_FLAGS (bench/shim.ts compares others). */
   nodeFlags?: string[];
@@ -43,7 +45,7 @@ export const LEAN_NODE_FLAGS = ['--lite-mode', '--single-threaded', '--max-old-s
 
 export class ShimStartError extends Error {}
 
-/** The program: conman-shim.ts next to this file, precompiled to JavaScript (lib/build.ts). */
+/** The program: conman-shim.ts next to this file, precompiled to JavaScript (lib/build.mjs). */
 async function shimProgram(): Promise<string> {
   const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), 'conman-shim.ts');
   return compiled(entry, { ownLayers: process.env.WORKSHOP_OWN_LAYERS === '1' });
@@ -67,6 +69,7 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
     '--state-root', options.stateRoot,
     '--linger-ms', String(options.lingerMs ?? 5 * 60_000),
     ...(options.stdin ? ['--stdin'] : []),
+    ...(options.logFile ? ['--log-file', options.logFile] : []),
   ];
   const logFd = fs.openSync(path.join(options.dir, 'shim.log'), 'a');
   const child = spawn(process.execPath, [...(options.nodeFlags ?? LEAN_NODE_FLAGS), ...args], {
@@ -187,6 +190,10 @@ export class ShimClient {
 
   async resize(rows: number, cols: number): Promise<void> {
     await this.ok({ op: 'resize', rows, cols });
+  }
+
+  async closeStdin(): Promise<void> {
+    await this.ok({ op: 'close-stdin' });
   }
 
   /** Delete the container's runtime state; resolves once the shim itself has exited. */

@@ -1,6 +1,6 @@
 /**
  * The conman-shim program: `node conman-shim.mjs --id ID --bundle DIR --dir SHIM_DIR
- * [--runtime runc|crun] [--state-root DIR] [--stdin] [--linger-ms N]`.
+ * [--runtime runc|crun] [--state-root DIR] [--stdin] [--linger-ms N] [--log-file FILE]`.
  *
  * startShim() in client.ts starts it detached (its own session, so a signal to the
  * starter's process group does not reach it), with fd 3 as the handshake pipe.
@@ -18,10 +18,11 @@ const { values } = parseArgs({
     'state-root': { type: 'string' },
     stdin: { type: 'boolean', default: false },
     'linger-ms': { type: 'string', default: String(5 * 60_000) },
+    'log-file': { type: 'string' },
   },
 });
 if (!values.id || !values.bundle || !values.dir || !values['state-root']) {
-  console.error('usage: conman-shim --id ID --bundle DIR --dir SHIM_DIR --state-root DIR [--runtime runc|crun] [--stdin] [--linger-ms N]');
+  console.error('usage: conman-shim --id ID --bundle DIR --dir SHIM_DIR --state-root DIR [--runtime runc|crun] [--stdin] [--linger-ms N] [--log-file FILE]');
   process.exit(2);
 }
 
@@ -42,6 +43,7 @@ const shim = new Shim({
   stateRoot: values['state-root'],
   stdin: values.stdin,
   lingerMs: Number(values['linger-ms']),
+  logFile: values['log-file'],
   handshakeFd,
 });
 // A shim must outlive everything but SIGKILL: a stray SIGTERM or SIGHUP is not its end.

@@ -44,6 +44,8 @@ export interface ShimOptions {
   stdin: boolean;
   /** How long to stay after the container exited when nobody says delete. */
   lingerMs: number;
+  /** The container's CRI log; default <dir>/container.log. A manager keeps it elsewhere to outlive restarts. */
+  logFile?: string;
   /** Where to send the handshake line; fd 3 when started by startShim(). */
   handshakeFd?: number;
 }
@@ -87,7 +89,7 @@ export class Shim implements ShimApi {
     const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
     this.tty = spec.process.terminal === true;
     this.cgroup = (spec.linux.cgroupsPath ?? `/${id}`).replace(/^\//, '');
-    this.log = new CriLogWriter(path.join(dir, 'container.log'));
+    this.log = new CriLogWriter(this.options.logFile ?? path.join(dir, 'container.log'));
     try {
       await this.createAndStart();
     } catch (error) {
@@ -203,6 +205,7 @@ export class Shim implements ShimApi {
       writeExitStatus(this.options.dir, this.exit!);
       for (const client of this.attached) client.end();
       if (this.stdinWriter !== undefined) fs.closeSync(this.stdinWriter);
+      this.stdinWriter = undefined;
       this.resolveExit(this.exit!);
     });
   }
@@ -225,6 +228,14 @@ export class Shim implements ShimApi {
   resize(rows: number, cols: number): void {
     if (!this.terminal) throw new Error('resize: this container has no terminal');
     setWindowSize(this.terminal.masterFd, rows, cols);
+  }
+
+  closeStdin(): void {
+    if (this.terminal) this.terminal.write('\x04');
+    else if (this.stdinWriter !== undefined && !this.exit) {
+      fs.closeSync(this.stdinWriter);
+      this.stdinWriter = undefined;
+    }
   }
 
   async delete(): Promise<void> {

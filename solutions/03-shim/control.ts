@@ -7,13 +7,14 @@
  *   {"op":"wait"}                       -> (when the container has exited) {"ok":true,"exit":{...}}
  *   {"op":"kill","signal":"SIGTERM"}    -> {"ok":true}
  *   {"op":"resize","rows":40,"cols":120}-> {"ok":true}
+ *   {"op":"close-stdin"}                -> {"ok":true}   (the container reads end of file)
  *   {"op":"delete"}                     -> {"ok":true}   (then the shim cleans up and exits)
  *   {"op":"attach"}                     -> {"ok":true}, then the connection carries raw bytes:
  *                                          the container's output to us, our input to it
  *   anything else                       -> {"ok":false,"error":"..."}
  *
  * containerd's shims speak ttrpc (protobuf) with the same verbs (State, Wait, Kill,
- * ResizePty, Delete); conmon has an attach socket and a "ctl" FIFO for resizes.
+ * ResizePty, CloseIO, Delete); conmon has an attach socket and a "ctl" FIFO for resizes.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -33,6 +34,8 @@ export interface ShimApi {
   wait(): Promise<ExitStatus>;
   kill(signal: string): Promise<void>;
   resize(rows: number, cols: number): void;
+  /** End of input: the container reads end of file on stdin (a terminal gets Ctrl-D). */
+  closeStdin(): void;
   delete(): Promise<void>;
 }
 
@@ -67,11 +70,14 @@ export async function handleRequest(api: ShimApi, request: Request): Promise<Rep
         api.resize(rows as number, cols as number);
         return { ok: true };
       }
+      case 'close-stdin':
+        api.closeStdin();
+        return { ok: true };
       case 'delete':
         await api.delete();
         return { ok: true };
       default:
-        return { ok: false, error: `unknown op ${JSON.stringify(request.op)}: use state, wait, kill, resize, delete or attach` };
+        return { ok: false, error: `unknown op ${JSON.stringify(request.op)}: use state, wait, kill, resize, close-stdin, delete or attach` };
     }
   } catch (error) {
     return { ok: false, error: (error as Error).message };

@@ -9,19 +9,19 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
-import { REPO_ROOT } from './paths.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// Plain JavaScript (types in build.d.mts): lib/launch.mjs loads it before any TypeScript loader.
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const BUILD_DIR = path.join(REPO_ROOT, '.workshop', 'build');
 /** Packages with native code: loaded from node_modules at run time, never bundled. */
-const NATIVE = ['koffi', 'usocket'];
+const NATIVE = ['koffi', 'usocket', 'esbuild'];
 
-interface Manifest {
-  inputs: Record<string, number>; // file -> mtimeMs
-}
-
-function upToDate(manifestFile: string): boolean {
+/** @param {string} manifestFile  JSON: { inputs: { [file]: mtimeMs } } */
+function upToDate(manifestFile) {
   try {
-    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest;
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
     return Object.entries(manifest.inputs).every(([file, mtime]) => fs.statSync(file).mtimeMs === mtime);
   } catch {
     return false;
@@ -32,7 +32,7 @@ function upToDate(manifestFile: string): boolean {
  * The compiled JavaScript for `entry` (a .ts file); `ownLayers` resolves `#lower/` to the
  * learner's own chapters, as the checks do.
  */
-export async function compiled(entry: string, options: { ownLayers?: boolean } = {}): Promise<string> {
+export async function compiled(entry, options = {}) {
   const key = createHash('sha256').update(`${path.resolve(entry)}|${options.ownLayers ? 'own' : 'reference'}`).digest('hex').slice(0, 16);
   const outfile = path.join(BUILD_DIR, `${path.basename(entry, '.ts')}-${key}.mjs`);
   if (fs.existsSync(outfile) && upToDate(`${outfile}.inputs.json`)) return outfile;
@@ -45,9 +45,26 @@ export async function compiled(entry: string, options: { ownLayers?: boolean } =
   return build;
 }
 
-const building = new Map<string, Promise<string>>();
+/**
+ * In a bundle, every module would see the bundle's own import.meta.url, and code that finds
+ * files next to itself (the shim's program, REPO_ROOT) would look in .workshop/build/. Each
+ * TypeScript module gets its original URL written in instead.
+ * @type {esbuild.Plugin}
+ */
+const keepModuleUrls = {
+  name: 'keep-module-urls',
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/ }, async (args) => {
+      const source = await fs.promises.readFile(args.path, 'utf8');
+      return { contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+    });
+  },
+};
 
-async function buildOnce(entry: string, outfile: string, options: { ownLayers?: boolean }): Promise<string> {
+/** @type {Map<string, Promise<string>>} */
+const building = new Map();
+
+async function buildOnce(entry, outfile, options) {
   const manifestFile = `${outfile}.inputs.json`;
   fs.mkdirSync(BUILD_DIR, { recursive: true });
   const temp = `${outfile}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
@@ -62,11 +79,12 @@ async function buildOnce(entry: string, outfile: string, options: { ownLayers?: 
     conditions: options.ownLayers ? ['workshop-own'] : [],
     // Bundled CommonJS code may call require(): give the ES module one.
     banner: { js: "import { createRequire as __workshopRequire } from 'node:module'; const require = __workshopRequire(import.meta.url);" },
+    plugins: [keepModuleUrls],
     metafile: true,
     logLevel: 'silent',
     absWorkingDir: REPO_ROOT,
   });
-  const inputs: Record<string, number> = {};
+  const inputs = {};
   for (const input of Object.keys(result.metafile.inputs)) {
     const file = path.resolve(REPO_ROOT, input);
     if (fs.existsSync(file)) inputs[file] = fs.statSync(file).mtimeMs;

@@ -1,0 +1,605 @@
+/**
+ * Chapter 04 checks: the Manager library, conmand and conman, on the real runtime. The
+ * daemon is killed with SIGKILL while containers run and exit; when it comes back, every
+ * container is there with its real state and exit code, and attach and logs still work.
+ * Restart policies back off and survive the daemon; bad requests get clear 4xx errors; the
+ * socket refuses a real unprivileged user; 50 concurrent requests leave consistent state.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
+import { parseLog } from '../lib/cri-log.ts';
+import { useHostRun } from '../lib/harness/host-run.ts';
+import { importTarget, targetPath } from '../lib/harness/target.ts';
+import { crunBlockedByHybrid } from '../lib/host/cgroups.ts';
+import { notImplementedIn } from '../lib/not-implemented.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
+import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
+
+type Info = import('../solutions/04-manager/container-api.ts').ContainerInfo;
+type Records = typeof import('../solutions/04-manager/records.ts');
+
+const hostRun = useHostRun();
+const LAUNCH = path.join(REPO_ROOT, 'lib', 'launch.mjs');
+
+let rootfsReady: Promise<string> | undefined;
+/** One busybox rootfs for the file: conman uses a rootfs directory in place (images come in 05). */
+function sharedRootfs(): Promise<string> {
+  rootfsReady ??= (async () => {
+    const dir = path.join(hostRun().dir, 'rootfs');
+    await buildRootfs(dir);
+    return dir;
+  })();
+  return rootfsReady;
+}
+
+let worlds = 0;
+/** Each world's clean-up, run after its test and before useHostRun's leak check (hooks run as a stack: last registered, first run). */
+const worldCleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of worldCleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A private conman world for one test: its own roots, daemon and CLI; all removed after the test. */
+async function world(options: { socketDir?: string } = {}) {
+  const base = path.join(hostRun().dir, `w${++worlds}`);
+  const root = path.join(base, 'lib');
+  const runRoot = base;
+  const socket = path.join(options.socketDir ?? base, 'conmand.sock');
+  const cgroupParent = hostRun().cgroupParent;
+  const rootfs = await sharedRootfs();
+  const env = { ...process.env, CONMAN_ROOT: root, CONMAN_RUN_ROOT: runRoot, CONMAN_SOCKET: socket, CONMAN_CGROUP_PARENT: cgroupParent };
+  let daemon: ChildProcess | undefined;
+  const daemonLog = path.join(base, 'conmand.log');
+
+  /** Run conman; resolves with its exit code and output, whatever the code. */
+  async function conmanRaw(args: string[], input?: string) {
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [LAUNCH, targetPath('04-manager/conman.ts'), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('error', reject);
+      child.on('close', (code) => (clearTimeout(timer), resolve({ code: code ?? -1, stdout, stderr })));
+      child.stdin.end(input ?? '');
+    });
+  }
+
+  /** Run conman and expect exit code `code` (default 0); a starter's "not implemented yet" surfaces as such. */
+  async function conman(args: string[], options: { code?: number; input?: string } = {}) {
+    const result = await conmanRaw(args, options.input);
+    if (result.code !== (options.code ?? 0)) {
+      throw notImplementedIn(result.stderr) ?? new Error(`conman ${args.join(' ')}: exit code ${result.code}, expected ${options.code ?? 0}\n${result.stderr}${result.stdout}`);
+    }
+    return result;
+  }
+
+  /** Start conmand; resolves once it answers on its socket. */
+  async function startDaemon(): Promise<number> {
+    fs.mkdirSync(base, { recursive: true });
+    const log = fs.openSync(daemonLog, 'a');
+    // The roots on the command line too: a daemon left running would show up as a leak of this run.
+    const args = ['--root', root, '--run-root', runRoot, '--socket', socket, '--cgroup-parent', cgroupParent];
+    const child = spawn(process.execPath, [LAUNCH, targetPath('04-manager/conmand.ts'), ...args], { env, stdio: ['ignore', log, log], detached: true });
+    fs.closeSync(log);
+    daemon = child;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const text = fs.readFileSync(daemonLog, 'utf8');
+        throw notImplementedIn(text) ?? new Error(`conmand exited (${child.exitCode ?? child.signalCode}) before it listened; its log:\n${text}`);
+      }
+      if (await answers(socket)) return child.pid!;
+      if (Date.now() > deadline) throw new Error(`conmand did not listen on ${socket} within 30 s; its log:\n${fs.readFileSync(daemonLog, 'utf8')}`);
+      await sleep(50);
+    }
+  }
+
+  async function killDaemon(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = daemon;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await gone;
+  }
+
+  const list = async (): Promise<Info[]> => JSON.parse((await conman(['ps', '-a', '--json'])).stdout) as Info[];
+  const inspect = async (ref: string): Promise<Info> => (JSON.parse((await conman(['inspect', ref])).stdout) as Info[])[0];
+
+  worldCleanups.push(async () => {
+    // Remove every container through the manager itself, then stop the daemon.
+    try {
+      const viaDaemon = daemon !== undefined && daemon.exitCode === null && daemon.signalCode === null;
+      const global = viaDaemon ? [] : ['--no-daemon'];
+      const listed = await conmanRaw([...global, 'ps', '-a', '-q']);
+      for (const id of listed.code === 0 ? listed.stdout.split('\n').filter(Boolean) : []) await conmanRaw([...global, 'rm', '-f', id]);
+    } finally {
+      await killDaemon('SIGTERM');
+    }
+  });
+
+  return { base, root, runRoot, socket, rootfs, env, conman, conmanRaw, startDaemon, killDaemon, list, inspect, daemonLog, shimDir: (id: string) => path.join(runRoot, 'shims', id.slice(0, 12)) };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not so after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** Does something answer HTTP on this unix socket? */
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = http.request({ socketPath: socket, path: '/version', timeout: 2000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('error', () => resolve(false));
+    request.end();
+  });
+}
+
+/** One raw HTTP request to conmand, without the chapter's client: what any program would see. */
+function api(socket: string, method: string, url: string, body?: string): Promise<{ status: number; json: { message?: string } & Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ socketPath: socket, method, path: url, headers: body ? { 'content-type': 'application/json' } : {} }, (response) => {
+      let text = '';
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => {
+        try {
+          resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) });
+        } catch {
+          reject(new Error(`${method} ${url}: answer is not JSON (status ${response.statusCode}): ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** A 5xx answer is a bug or an unfinished exercise: show its message as such. */
+function no5xx(response: { status: number; json: { message?: string } }): void {
+  if (response.status >= 500) throw notImplementedIn(response.json.message ?? '') ?? new Error(`conmand answered ${response.status}: ${response.json.message}`);
+}
+
+const alive = (pid: number) => fs.existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+
+// ------------------------------------------------------------------------------------------
+
+describe('the pieces, one at a time', () => {
+  test('KeyedLock: one operation at a time per key, in order, failures included; keys do not wait for each other', async () => {
+    const { KeyedLock } = await importTarget<typeof import('../solutions/04-manager/keyed-lock.ts')>('04-manager/keyed-lock.ts');
+    const lock = new KeyedLock();
+    const events: string[] = [];
+    const step = (key: string, name: string, ms: number, fail = false) =>
+      lock.run(key, async () => {
+        events.push(`${name}+`);
+        await sleep(ms);
+        events.push(`${name}-`);
+        if (fail) throw new Error(`${name} failed`);
+        return name;
+      });
+    const a1 = step('a', 'a1', 60, true);
+    const a2 = step('a', 'a2', 10);
+    const b1 = step('b', 'b1', 10);
+    await expect(a1).rejects.toThrow('a1 failed');
+    expect(await a2).toBe('a2');
+    expect(await b1).toBe('b1');
+    // b1 ran while a1 waited; a2 began only after a1 ended, though a1 failed.
+    expect(events.indexOf('b1-')).toBeLessThan(events.indexOf('a1-'));
+    expect(events.indexOf('a2+')).toBeGreaterThan(events.indexOf('a1-'));
+    await sleep(0);
+    expect(lock.busyKeys, 'keys are forgotten once their queue is empty').toEqual([]);
+  });
+
+  test('restart policies: parsing, when to restart, back-off doubling from 100 ms', async () => {
+    const policy = await importTarget<typeof import('../solutions/04-manager/restart-policy.ts')>('04-manager/restart-policy.ts');
+    expect(policy.parseRestartPolicy('no')).toEqual({ name: 'no' });
+    expect(policy.parseRestartPolicy('always')).toEqual({ name: 'always' });
+    expect(policy.parseRestartPolicy('on-failure')).toEqual({ name: 'on-failure' });
+    expect(policy.parseRestartPolicy('on-failure:3')).toEqual({ name: 'on-failure', maxRetries: 3 });
+    for (const bad of ['sometimes', 'on-failure:', 'on-failure:x', 'on-failure:0', 'always:2']) {
+      expect(() => policy.parseRestartPolicy(bad), bad).toThrow(/restart policy|on-failure/);
+    }
+    expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 1, false)).toBe(true);
+    expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 2, false)).toBe(false);
+    expect(policy.shouldRestart({ name: 'on-failure' }, 0, 0, false)).toBe(false);
+    expect(policy.shouldRestart({ name: 'always' }, 0, 50, false)).toBe(true);
+    expect(policy.shouldRestart({ name: 'always' }, 1, 0, true)).toBe(false);
+    expect([0, 1, 2, 3, 20].map(policy.restartDelayMs)).toEqual([100, 200, 400, 800, policy.MAX_DELAY_MS]);
+  });
+
+  test('reconcile: the shim folder wins over the record', async () => {
+    const { reconcile } = await importTarget<typeof import('../solutions/04-manager/recovery.ts')>('04-manager/recovery.ts');
+    const exit = { exitCode: 7, oomKilled: false, finishedAt: '2026-01-01T00:00:00.000Z' };
+    const record = (status: string) => ({ status }) as Parameters<typeof reconcile>[0];
+    expect(reconcile(record('running'), { shimAlive: true })).toEqual({ status: 'running' });
+    expect(reconcile(record('running'), { shimAlive: true, exit }), 'a lingering shim whose container exited').toEqual({ status: 'exited', exit });
+    expect(reconcile(record('running'), { shimAlive: false, exit })).toEqual({ status: 'exited', exit });
+    expect(reconcile(record('running'), { shimAlive: false })).toEqual({ status: 'unknown' });
+    expect(reconcile(record('created'), { shimAlive: false })).toEqual({ status: 'created' });
+    expect(reconcile(record('created'), { shimAlive: true }), 'started just before the crash').toEqual({ status: 'running' });
+    expect(reconcile(record('exited'), { shimAlive: false })).toEqual({ status: 'exited' });
+    expect(reconcile(record('restarting'), { shimAlive: false })).toEqual({ status: 'restarting' });
+    expect(reconcile(record('removing'), { shimAlive: true })).toEqual({ status: 'removing' });
+  });
+
+  test('request checks name the bad field', async () => {
+    const { checkCreateRequest } = await importTarget<typeof import('../solutions/04-manager/requests.ts')>('04-manager/requests.ts');
+    const good = { rootfs: '/tmp/rootfs', args: ['true'] };
+    expect(checkCreateRequest(good)).toEqual(good);
+    expect(() => checkCreateRequest({ ...good, nmae: 'web' })).toThrow(/unknown field "nmae"/);
+    expect(() => checkCreateRequest({ rootfs: '/tmp/rootfs' })).toThrow(/missing field "args"/);
+    expect(() => checkCreateRequest({ ...good, args: 'true' })).toThrow(/"args"/);
+    expect(() => checkCreateRequest({ ...good, tty: 'yes' })).toThrow(/"tty"/);
+    expect(() => checkCreateRequest({ ...good, env: { A: 1 } })).toThrow(/"env"/);
+    expect(() => checkCreateRequest([good])).toThrow(/JSON object/);
+    expect(() => checkCreateRequest({ ...good, name: '-bad' })).toThrow(/"name"/);
+  });
+
+  test('tailOffset finds the last N whole records, reading from the end', async () => {
+    const { tailOffset } = await importTarget<typeof import('../solutions/04-manager/logs.ts')>('04-manager/logs.ts');
+    const file = path.join(hostRun().dir, 'tail.log');
+    const lines = Array.from({ length: 5000 }, (_, i) => `2026-01-01T00:00:00.000000000Z stdout F line ${i} ${'x'.repeat(i % 50)}\n`);
+    fs.writeFileSync(file, lines.join('') + '2026-01-01T00:00:00.000000000Z stdout P half-writ');
+    const from = (n: number) => fs.readFileSync(file).subarray(tailOffset(file, n)).toString();
+    expect(from(2).startsWith(lines[4998] + lines[4999])).toBe(true);
+    expect(from(1).startsWith(lines[4999])).toBe(true);
+    expect(from(9999).startsWith(lines[0])).toBe(true);
+    expect(from(4000).startsWith(lines[1000])).toBe(true);
+    fs.writeFileSync(file, '');
+    expect(tailOffset(file, 3)).toBe(0);
+  });
+});
+
+describe('conman with conmand', () => {
+  test('run in the foreground: stdout, stderr and the exit code come back; --rm leaves nothing; -i feeds stdin', async () => {
+    const w = await world();
+    await w.startDaemon();
+    const result = await w.conman(['run', '--rm', w.rootfs, 'sh', '-c', 'echo out; echo err >&2; exit 3'], { code: 3 });
+    expect(result.stdout).toBe('out\n');
+    expect(result.stderr).toBe('err\n');
+    const piped = await w.conman(['run', '-i', '--rm', '--name', 'cat', w.rootfs, 'sh', '-c', 'cat; echo done'], { input: 'hello from stdin\n' });
+    expect(piped.stdout).toBe('hello from stdin\ndone\n');
+    expect(await w.list(), '--rm removed both').toEqual([]);
+    expect(fs.readdirSync(path.join(w.root, 'containers'))).toEqual([]);
+  });
+
+  test('detached: ps, inspect, logs --tail/--timestamps, exec, kill -s, stop (SIGTERM, then SIGKILL after -t), rm', async () => {
+    const w = await world();
+    await w.startDaemon();
+    const id = (await w.conman(['run', '-d', '--name', 'ticker', '-e', 'GREETING=hi', w.rootfs, 'sh', '-c', 'trap "echo got USR1" USR1; i=0; while true; do echo "$GREETING $i"; i=$((i+1)); sleep 0.1; done'])).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const polite = (await w.conman(['run', '-d', '--name', 'polite', w.rootfs, 'sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'])).stdout.trim();
+
+    const table = (await w.conman(['ps'])).stdout;
+    expect(table).toMatch(/CONTAINER ID\s+NAME/);
+    expect(table).toMatch(new RegExp(`${id.slice(0, 12)}\\s+ticker\\s+.*Up `));
+    const info = await w.inspect(id.slice(0, 5)); // a unique prefix is enough
+    expect(info).toMatchObject({ id, name: 'ticker', status: 'running', runtime: 'runc', restartCount: 0 });
+    expect(alive(info.pid!)).toBe(true);
+
+    await eventually('five lines logged', () => parseLog(fs.readFileSync(info.logFile, 'utf8')).length >= 5);
+    const tail = (await w.conman(['logs', '--tail', '2', 'ticker'])).stdout.split('\n').filter(Boolean);
+    expect(tail).toHaveLength(2);
+    expect(tail[0]).toMatch(/^hi \d+$/);
+    expect(Number(tail[1].split(' ')[1])).toBe(Number(tail[0].split(' ')[1]) + 1);
+    const stamped = (await w.conman(['logs', '--tail', '1', '--timestamps', 'ticker'])).stdout;
+    expect(stamped).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hi \d+\n$/);
+
+    const exec = await w.conman(['exec', '-e', 'X=42', 'ticker', 'sh', '-c', 'echo "$(hostname) $X"; cat /proc/1/comm; exit 4'], { code: 4 });
+    expect(exec.stdout).toBe(`${id.slice(0, 12)} 42\nsh\n`);
+    const missing = await w.conmanRaw(['exec', 'ticker', 'no-such-command']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/no-such-command|not found|no such file/i);
+
+    await w.conman(['kill', '-s', 'USR1', 'ticker']);
+    await eventually('the trap ran', () => fs.readFileSync(info.logFile, 'utf8').includes('got USR1'));
+
+    const refused = await w.conmanRaw(['rm', 'ticker']);
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toMatch(/running.*stop it first|rm -f/);
+
+    let began = Date.now();
+    await w.conman(['stop', 'polite']);
+    expect(Date.now() - began, 'a container that handles SIGTERM stops at once').toBeLessThan(3000);
+    expect((await w.inspect('polite')).exit).toMatchObject({ exitCode: 0 });
+
+    began = Date.now();
+    await w.conman(['stop', '-t', '1', 'ticker']); // sh as PID 1 ignores SIGTERM: SIGKILL after 1 s
+    const took = Date.now() - began;
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(6000);
+    const stopped = await w.inspect(id);
+    expect(stopped).toMatchObject({ status: 'exited', exit: { exitCode: 137, signal: 'SIGKILL' }, stoppedByUser: true });
+    expect(alive(info.pid!)).toBe(false);
+    expect((await w.conman(['ps', '-a'])).stdout).toMatch(/ticker\s+.*Exited \(137\)/);
+    expect(fs.existsSync(w.shimDir(id)), 'the shim of an exited container is gone').toBe(false);
+
+    await w.conman(['start', 'polite']);
+    expect(await w.inspect('polite')).toMatchObject({ status: 'running' });
+    await w.conman(['rm', '-f', 'polite', 'ticker']);
+    expect(await w.list()).toEqual([]);
+  });
+
+  test('bad requests get 4xx JSON errors that say what is wrong, and nothing is corrupted', async () => {
+    const w = await world();
+    await w.startDaemon();
+    const create = (body: object | string) => api(w.socket, 'POST', '/containers', typeof body === 'string' ? body : JSON.stringify(body));
+    const good = { rootfs: w.rootfs, args: ['sleep', '60'], name: 'only' };
+    const created = await create(good);
+    no5xx(created);
+    expect(created.status).toBe(201);
+
+    const checks: [Promise<{ status: number; json: { message?: string } }>, number, RegExp][] = [
+      [api(w.socket, 'GET', '/containers/nope'), 404, /no such container: nope/],
+      [api(w.socket, 'POST', '/containers/nope/start'), 404, /no such container/],
+      [api(w.socket, 'DELETE', '/containers/nope'), 404, /no such container/],
+      [create(good), 409, /name "only" is already in use/],
+      [create('{"rootfs": '), 400, /malformed JSON/],
+      [create({ ...good, name: 'x', nmae: 'y' }), 400, /unknown field "nmae"/],
+      [create({ rootfs: w.rootfs }), 400, /missing field "args"/],
+      [create({ ...good, name: 'y', args: 'sleep 60' }), 400, /"args"/],
+      [create({ ...good, name: 'z', rootfs: 'relative/path' }), 400, /absolute/],
+      [create({ ...good, name: 'z', rootfs: '/nonexistent-rootfs' }), 400, /not a directory/],
+      [create({ ...good, name: 'z', restart: 'sometimes' }), 400, /restart policy/],
+      [create({ ...good, name: 'z', runtime: 'kata' }), 400, /"runtime"/],
+      [api(w.socket, 'GET', '/containers?everything=1'), 400, /unknown query parameter "everything"/],
+      [api(w.socket, 'POST', '/containers/only/stop?t=soon'), 400, /"t"/],
+      [api(w.socket, 'POST', '/containers/only/kill?signal=SIGNOPE'), 400, /unknown signal/],
+      [api(w.socket, 'POST', '/containers/only/kill'), 409, /not running/],
+      [api(w.socket, 'GET', '/no/such/endpoint'), 404, /no such endpoint/],
+    ];
+    for (const [response, status, message] of checks) {
+      const answer = await response;
+      no5xx(answer);
+      expect({ status: answer.status, message: answer.json.message }).toEqual({ status, message: expect.stringMatching(message) });
+    }
+    await w.conman(['start', 'only']);
+    const startTwice = await api(w.socket, 'POST', '/containers/only/start');
+    expect(startTwice.status).toBe(409);
+
+    // State is intact: one container, its record readable on disk.
+    const containers = await w.list();
+    expect(containers.map((c) => [c.name, c.status])).toEqual([['only', 'running']]);
+    const { RecordStore } = await importTarget<Records>('04-manager/records.ts');
+    expect(new RecordStore(w.root).loadAll().map((r) => r.name)).toEqual(['only']);
+    expect(fs.readdirSync(path.join(w.root, 'containers', containers[0].id)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test('the socket is 0600: root gets in, a real unprivileged user is refused', async () => {
+    // The socket's folder is open to all, so only the socket's own mode can refuse.
+    const socketDir = fs.mkdtempSync('/tmp/conmand-sock-');
+    fs.chmodSync(socketDir, 0o755);
+    onTestFinished(() => fs.rmSync(socketDir, { recursive: true, force: true }));
+    const w = await world({ socketDir });
+    await w.startDaemon();
+    const stat = fs.statSync(w.socket);
+    expect(stat.isSocket()).toBe(true);
+    expect((stat.mode & 0o777).toString(8)).toBe('600');
+    expect(stat.uid).toBe(0);
+    expect(await answers(w.socket)).toBe(true);
+    const probe = `require('net').connect(${JSON.stringify(w.socket)}).on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`;
+    const { stdout } = await promisify(execFile)('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe]);
+    expect(stdout.trim(), 'user nobody (65534) connecting to the socket').toBe('EACCES');
+  });
+
+  test('kill -9 conmand with 10 containers running (3 with a TTY) and 2 exiting during the outage: all found again, attach and logs -f work', async () => {
+    const w = await world();
+    await w.startDaemon();
+    const runs: Promise<unknown>[] = [];
+    for (let i = 0; i < 7; i++) runs.push(w.conman(['run', '-d', '--name', `plain${i}`, w.rootfs, 'sh', '-c', `i=0; while true; do echo "plain${i} $i"; i=$((i+1)); sleep 0.2; done`]));
+    for (let i = 0; i < 3; i++) runs.push(w.conman(['run', '-d', '-it', '--name', `tty${i}`, w.rootfs, 'sh']));
+    runs.push(w.conman(['run', '-d', '--name', 'late7', w.rootfs, 'sh', '-c', 'while [ ! -e /go-late7 ]; do sleep 0.1; done; echo bye; exit 7']));
+    runs.push(w.conman(['run', '-d', '--name', 'late0', w.rootfs, 'sh', '-c', 'while [ ! -e /go-late0 ]; do sleep 0.1; done; exit 0']));
+    await Promise.all(runs);
+    const before = await w.list();
+    expect(before.filter((c) => c.status === 'running')).toHaveLength(12);
+
+    await w.killDaemon('SIGKILL');
+    for (const name of ['late7', 'late0']) fs.writeFileSync(path.join(w.rootfs, `go-${name}`), '');
+    onTestFinished(() => ['late7', 'late0'].forEach((name) => fs.rmSync(path.join(w.rootfs, `go-${name}`), { force: true })));
+    // Their shims record the exits while nobody manages them.
+    for (const name of ['late7', 'late0']) {
+      const container = before.find((c) => c.name === name)!;
+      await eventually(`${name} exited during the outage`, () => fs.existsSync(path.join(w.shimDir(container.id), 'exit.json')));
+    }
+    for (const c of before.filter((c) => !c.name.startsWith('late'))) expect(alive(c.pid!), `${c.name} runs without conmand`).toBe(true);
+
+    await w.startDaemon();
+    const after = await w.list();
+    const byName = Object.fromEntries(after.map((c) => [c.name, c]));
+    expect(after).toHaveLength(12);
+    for (const c of before.filter((c) => !c.name.startsWith('late'))) {
+      expect(byName[c.name], c.name).toMatchObject({ status: 'running', pid: c.pid });
+    }
+    expect(byName.late7).toMatchObject({ status: 'exited', exit: { exitCode: 7 } });
+    expect(byName.late0).toMatchObject({ status: 'exited', exit: { exitCode: 0 } });
+    const table = (await w.conman(['ps', '-a'])).stdout;
+    expect(table).toMatch(/late7\s+.*Exited \(7\)/);
+    expect(table).toMatch(/late0\s+.*Exited \(0\)/);
+    expect((await w.conman(['logs', 'late7'])).stdout).toBe('bye\n');
+
+    // logs -f follows a container found again, and ends when it stops.
+    const follower = spawn(process.execPath, [LAUNCH, targetPath('04-manager/conman.ts'), 'logs', '-f', '--tail', '1', 'plain0'], { env: w.env });
+    let followed = '';
+    follower.stdout.on('data', (chunk) => (followed += chunk));
+    const followerDone = new Promise<number | null>((resolve) => follower.on('close', resolve));
+    onTestFinished(() => void follower.kill('SIGKILL'));
+    const first = await eventually('logs -f printed a line', () => /plain0 (\d+)/.exec(followed));
+    await eventually('logs -f printed new lines as they came', () => {
+      const numbers = [...followed.matchAll(/plain0 (\d+)/g)].map((m) => Number(m[1]));
+      return numbers.length >= 3 && numbers.at(-1)! >= Number(first[1]) + 2;
+    });
+    await w.conman(['stop', '-t', '0', 'plain0']);
+    expect(await Promise.race([followerDone, sleep(5000).then(() => 'still following')])).toBe(0);
+
+    // attach to a TTY container started by the daemon that died: type, read, exit.
+    const attach = spawn(process.execPath, [LAUNCH, targetPath('04-manager/conman.ts'), 'attach', 'tty1'], { env: w.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    attach.stdout.on('data', (chunk) => (screen += chunk));
+    attach.stderr.on('data', (chunk) => (screen += chunk));
+    const attachDone = new Promise<number | null>((resolve) => attach.on('close', resolve));
+    onTestFinished(() => void attach.kill('SIGKILL'));
+    await sleep(300);
+    attach.stdin.write('echo $((6 * 7))\n');
+    await eventually(`the TTY answered 42 (screen so far: ${JSON.stringify(screen)})`, () => /\b42\b/.test(screen.replace('6 * 7', '')));
+    attach.stdin.write('exit 5\n');
+    expect(await Promise.race([attachDone, sleep(10_000).then(() => 'attach did not end')])).toBe(5);
+    await eventually('tty1 recorded as exited 5', async () => (await w.inspect('tty1')).status === 'exited');
+    expect((await w.inspect('tty1')).exit?.exitCode).toBe(5);
+  }, 120_000);
+
+  test('a crashing container is restarted with growing back-off, up to on-failure:N; the policy survives a daemon restart; stop ends it', async () => {
+    const w = await world();
+    await w.startDaemon();
+    await w.conman(['run', '-d', '--name', 'crasher', '--restart', 'on-failure:3', w.rootfs, 'sh', '-c', 'echo started; exit 1']);
+    const crashed = await eventually('3 restarts, then it stays down', async () => {
+      const info = await w.inspect('crasher');
+      return info.status === 'exited' && info.restartCount === 3 ? info : undefined;
+    }, 30_000);
+    expect(crashed.restartDelaysMs).toEqual([100, 200, 400]);
+    expect(crashed.exit?.exitCode).toBe(1);
+    // Four runs in the log; each gap is at least its back-off, and the gaps grow.
+    const starts = parseLog(fs.readFileSync(crashed.logFile, 'utf8')).filter((r) => r.message === 'started').map((r) => Date.parse(r.time));
+    expect(starts).toHaveLength(4);
+    const gaps = starts.slice(1).map((t, i) => t - starts[i]);
+    gaps.forEach((gap, i) => expect(gap, `gap ${i + 1}`).toBeGreaterThanOrEqual(crashed.restartDelaysMs[i] - 5));
+
+    // always: it exits while conmand is down; the new conmand restarts it.
+    const flag = path.join(w.rootfs, 'crash-now');
+    onTestFinished(() => fs.rmSync(flag, { force: true }));
+    await w.conman(['run', '-d', '--name', 'phoenix', '--restart', 'always', w.rootfs, 'sh', '-c', 'while [ ! -e /crash-now ]; do sleep 0.1; done; rm /crash-now; exit 2']);
+    const first = await w.inspect('phoenix');
+    await w.killDaemon('SIGKILL');
+    fs.writeFileSync(flag, '');
+    await eventually('phoenix exited during the outage', () => fs.existsSync(path.join(w.shimDir(first.id), 'exit.json')));
+    await w.startDaemon();
+    const reborn = await eventually('phoenix restarted by the new conmand', async () => {
+      const info = await w.inspect('phoenix');
+      return info.status === 'running' && info.restartCount === 1 ? info : undefined;
+    });
+    expect(reborn.pid).not.toBe(first.pid);
+    expect(reborn.restartDelaysMs).toEqual([100]);
+    await w.conman(['stop', '-t', '0', 'phoenix']);
+    await sleep(500);
+    expect(await w.inspect('phoenix'), 'stopped by hand: not restarted').toMatchObject({ status: 'exited', stoppedByUser: true, restartCount: 1 });
+  }, 90_000);
+
+  test('a container whose shim vanished is "unknown" and removes cleanly; an interrupted rm is finished on restart', async () => {
+    const w = await world();
+    await w.startDaemon();
+    await w.conman(['run', '-d', '--name', 'orphan', w.rootfs, 'sleep', '600']);
+    await w.conman(['run', '-d', '--name', 'half-removed', w.rootfs, 'sleep', '600']);
+    const orphan = await w.inspect('orphan');
+    const shim = JSON.parse(fs.readFileSync(path.join(orphan.shimDir, 'shim.json'), 'utf8')) as { pid: number };
+    process.kill(shim.pid, 'SIGKILL');
+    await eventually('orphan is unknown', async () => (await w.inspect('orphan')).status === 'unknown');
+    expect((await w.conman(['ps'])).stdout).toMatch(/orphan\s+.*Unknown/);
+    expect(alive(orphan.pid!), 'its process still runs: nobody may say it exited').toBe(true);
+    const restart = await w.conmanRaw(['start', 'orphan']);
+    expect(restart.code).toBe(125);
+    expect(restart.stderr).toMatch(/unknown.*rm -f/);
+    await w.conman(['rm', 'orphan']);
+    expect(alive(orphan.pid!), 'rm killed what was left').toBe(false);
+
+    // A crash in the middle of rm: the record says "removing", the container still runs.
+    const half = await w.inspect('half-removed');
+    await w.killDaemon('SIGKILL');
+    const recordFile = path.join(w.root, 'containers', half.id, 'record.json');
+    fs.writeFileSync(recordFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(recordFile, 'utf8')), status: 'removing' }));
+    // And a create that crashed before its record was written.
+    fs.mkdirSync(path.join(w.root, 'containers', 'f'.repeat(64), 'bundle'), { recursive: true });
+    await w.startDaemon();
+    expect(await w.list()).toEqual([]);
+    expect(alive(half.pid!)).toBe(false);
+    expect(fs.readdirSync(path.join(w.root, 'containers'))).toEqual([]);
+  }, 60_000);
+
+  test('50 concurrent create+start requests: one winner per name, consistent state; concurrent stop/rm on one container', async () => {
+    const w = await world();
+    await w.startDaemon();
+    const names = Array.from({ length: 50 }, (_, i) => `n${i % 25}`);
+    const created = await Promise.all(names.map((name) => api(w.socket, 'POST', '/containers', JSON.stringify({ rootfs: w.rootfs, args: ['sleep', '600'], name }))));
+    created.forEach(no5xx);
+    expect(created.filter((r) => r.status === 201)).toHaveLength(25);
+    expect(created.filter((r) => r.status === 409)).toHaveLength(25);
+    const ids = created.filter((r) => r.status === 201).map((r) => r.json.id as string);
+    const started = await Promise.all(ids.map((id) => api(w.socket, 'POST', `/containers/${id}/start`)));
+    started.forEach(no5xx);
+    expect(started.map((r) => r.status)).toEqual(ids.map(() => 200));
+
+    const containers = await w.list();
+    expect(containers).toHaveLength(25);
+    expect(new Set(containers.map((c) => c.name)).size).toBe(25);
+    expect(new Set(containers.map((c) => c.id.slice(0, 12))).size).toBe(25);
+    for (const c of containers) expect(alive(c.pid!), c.name).toBe(true);
+    const { RecordStore } = await importTarget<Records>('04-manager/records.ts');
+    expect(new RecordStore(w.root).loadAll().filter((r) => r.status === 'running')).toHaveLength(25);
+
+    // stop, kill and rm -f at once on one container: one at a time, each answered, nothing left.
+    const target = ids[0];
+    const racing = await Promise.all([
+      api(w.socket, 'POST', `/containers/${target}/stop?t=0`),
+      api(w.socket, 'POST', `/containers/${target}/kill?signal=SIGTERM`),
+      api(w.socket, 'DELETE', `/containers/${target}?force=1`),
+      api(w.socket, 'GET', `/containers/${target}`),
+    ]);
+    racing.forEach(no5xx);
+    expect(racing[2].status).toBe(200);
+    expect((await api(w.socket, 'GET', `/containers/${target}`)).status).toBe(404);
+
+    const removed = await Promise.all(ids.slice(1).map((id) => api(w.socket, 'DELETE', `/containers/${id}?force=1`)));
+    removed.forEach(no5xx);
+    expect(await w.list()).toEqual([]);
+  }, 120_000);
+
+  test('crun: run, exec, stop, rm', async () => {
+    if (crunBlockedByHybrid()) throw new Error('crun refuses this hybrid cgroup setup: run `./workshop doctor` (vagrant/provision.sh mounts hugetlb so it can work)');
+    const w = await world();
+    await w.startDaemon();
+    const result = await w.conman(['run', '--rm', '--runtime', 'crun', w.rootfs, 'sh', '-c', 'echo via crun; exit 9'], { code: 9 });
+    expect(result.stdout).toBe('via crun\n');
+    await w.conman(['run', '-d', '--runtime', 'crun', '--name', 'c', w.rootfs, 'sleep', '600']);
+    expect(await w.inspect('c')).toMatchObject({ runtime: 'crun', status: 'running' });
+    expect((await w.conman(['exec', 'c', 'cat', '/proc/1/comm'])).stdout).toBe('sleep\n');
+    await w.conman(['stop', '-t', '1', 'c']);
+    // sleep is the container's PID 1, which ignores SIGTERM: SIGKILL after the second.
+    expect(await w.inspect('c')).toMatchObject({ status: 'exited', exit: { exitCode: 137 } });
+    await w.conman(['rm', 'c']);
+    expect(await w.list()).toEqual([]);
+  }, 60_000);
+});
+
+describe('conman --no-daemon', () => {
+  test('the library in-process: run, ps, logs, rm; refused beside a live conmand', async () => {
+    const w = await world();
+    const result = await w.conman(['--no-daemon', 'run', '--name', 'solo', w.rootfs, 'sh', '-c', 'echo alone; exit 6'], { code: 6 });
+    expect(result.stdout).toBe('alone\n');
+    const id = (await w.conman(['--no-daemon', 'run', '-d', '--name', 'bg', w.rootfs, 'sh', '-c', 'sleep 0.3; echo later; exit 4'])).stdout.trim();
+    await sleep(1000);
+    // No one watched it exit; the next command finds out from the shim's exit file.
+    const listed = JSON.parse((await w.conman(['--no-daemon', 'ps', '-a', '--json'])).stdout) as Info[];
+    expect(listed.find((c) => c.id === id)).toMatchObject({ status: 'exited', exit: { exitCode: 4 } });
+    expect((await w.conman(['--no-daemon', 'logs', 'bg'])).stdout).toBe('later\n');
+    // A daemon on the same roots sees the same containers; --no-daemon then steps aside.
+    await w.startDaemon();
+    expect((await w.list()).map((c) => c.name).sort()).toEqual(['bg', 'solo']);
+    const refused = await w.conmanRaw(['--no-daemon', 'ps']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/conmand \(pid \d+\) manages/);
+  }, 60_000);
+});
