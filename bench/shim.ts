@@ -64,7 +64,14 @@ import { LEAN_NODE_FLAGS, ShimClient, startShim } from '../solutions/03-shim/cli
 // ---------------------------------------------------------------------------------------
 // Options and the run's folders
 
+/**
+ * Run as a program (`npx tsx bench/shim.ts`), or imported by another benchmark (bench/manager.ts)
+ * for its helpers, folders and clean-up: then it reads no options and runs nothing by itself.
+ */
+const isMain = process.argv[1] !== undefined && fs.realpathSync(path.resolve(process.argv[1])) === fs.realpathSync(fileURLToPath(import.meta.url));
+
 const { values: opts } = parseArgs({
+  args: isMain ? process.argv.slice(2) : [],
   options: {
     runs: { type: 'string', default: '10' },
     containers: { type: 'string', default: '20' },
@@ -78,40 +85,40 @@ const RUNS = Number(opts.runs);
 const CONTAINERS = Number(opts.containers);
 const SETTLE_MS = Number(opts['settle-ms']);
 
-const RUNC = '/usr/sbin/runc';
+export const RUNC = '/usr/sbin/runc';
 const CONMON = '/usr/bin/conmon';
-const CONTAINERD = '/usr/bin/containerd';
-const CTR = '/usr/bin/ctr';
+export const CONTAINERD = '/usr/bin/containerd';
+export const CTR = '/usr/bin/ctr';
 const SHIM_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'solutions', '03-shim', 'conman-shim.ts');
 
-const BENCH_ID = `bench-${randomBytes(3).toString('hex')}`;
-const BASE = path.join(HOST_RUN_DIR, BENCH_ID);
-const CGROUP = `${CGROUP_PARENT}/${BENCH_ID}`; // relative to each hierarchy's root
+export const BENCH_ID = `bench-${randomBytes(3).toString('hex')}`;
+export const BASE = path.join(HOST_RUN_DIR, BENCH_ID);
+export const CGROUP = `${CGROUP_PARENT}/${BENCH_ID}`; // relative to each hierarchy's root
 const TEMPLATE = path.join(BASE, 'bundle'); // the one busybox rootfs every container uses
-const STATE = {
+export const STATE = {
   shim: path.join(BASE, 'state', 'shim'),
   conmon: path.join(BASE, 'state', 'conmon'),
   runc: path.join(BASE, 'state', 'runc'),
   ctr: path.join(BASE, 'state', 'ctr'),
 };
-const CTD = path.join(BASE, 'ctd');
-const CTD_SOCK = path.join(CTD, 'c.sock');
-const CTD_NS = 'bench';
+export const CTD = path.join(BASE, 'ctd');
+export const CTD_SOCK = path.join(CTD, 'c.sock');
+export const CTD_NS = 'bench';
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
-const now = () => performance.now();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const now = () => performance.now();
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Result {
+export interface Result {
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
 /** Run a command to completion (it must not leave anything holding our pipes). */
-function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<Result> {
+export function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -134,14 +141,14 @@ function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<Result> {
 }
 
 /** Like run(), but throws unless the exit code is 0. */
-async function must(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
+export async function must(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
   const result = await run(cmd, args, timeoutMs);
   if (result.code !== 0) throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${result.code}): ${(result.stderr || result.stdout).trim()}`);
   return result.stdout;
 }
 
 /** Run a command whose stdio must be nothing of ours (runc create: the container inherits it). */
-function runDetachedStdio(cmd: string, args: string[], timeoutMs = 20_000): Promise<number | null> {
+export function runDetachedStdio(cmd: string, args: string[], timeoutMs = 20_000): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: 'ignore' });
     const timer = setTimeout(() => {
@@ -156,7 +163,7 @@ function runDetachedStdio(cmd: string, args: string[], timeoutMs = 20_000): Prom
   });
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 5): Promise<void> {
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 5): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`${what}: not true after ${timeoutMs} ms`);
@@ -165,7 +172,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 }
 
 /** Alive and not a zombie. */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
@@ -174,7 +181,7 @@ function alive(pid: number): boolean {
   }
 }
 
-function parentOf(pid: number): number {
+export function parentOf(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
@@ -188,7 +195,7 @@ function commOf(pid: number): string {
 }
 
 /** Run `tasks` with at most `limit` at a time. */
-async function pool<T>(items: T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function pool<T>(items: T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   await Promise.all(
@@ -202,21 +209,21 @@ async function pool<T>(items: T[], limit: number, task: (item: T, index: number)
   if (errors.length) throw errors[0];
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-interface Memory {
+export interface Memory {
   rss: number; // KiB
   pss: number;
   uss: number;
   threads: number;
 }
 
-function memoryOf(pid: number): Memory {
+export function memoryOf(pid: number): Memory {
   const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN);
   const threads = Number(/^Threads:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
@@ -252,7 +259,7 @@ function bundleFor(id: string, annotations?: Record<string, string>): string {
 // ---------------------------------------------------------------------------------------
 // The kinds: start one container (timed), know its shim, stop it
 
-interface Started {
+export interface Started {
   id: string;
   shimPid: number;
   containerPid: number;
@@ -260,7 +267,7 @@ interface Started {
   phases?: Record<string, number>;
 }
 
-interface Kind {
+export interface Kind {
   name: string;
   /** Prefix of its container ids. */
   tag: string;
@@ -370,7 +377,7 @@ const conmon: Kind = {
   },
 };
 
-const ctrArgs = (...args: string[]) => ['--address', CTD_SOCK, '--namespace', CTD_NS, ...args];
+export const ctrArgs = (...args: string[]) => ['--address', CTD_SOCK, '--namespace', CTD_NS, ...args];
 
 async function ctrTasks(): Promise<Map<string, { pid: number; status: string }>> {
   const out = await must(CTR, ctrArgs('task', 'ls'));
@@ -471,7 +478,7 @@ const preexisting = {
   cgroupParents: cgroupDirs(CGROUP_PARENT),
 };
 
-async function startContainerd(): Promise<void> {
+export async function startContainerd(): Promise<void> {
   fs.mkdirSync(path.join(CTD, 'root'), { recursive: true, mode: 0o700 });
   fs.mkdirSync(path.join(CTD, 'state'), { recursive: true, mode: 0o700 });
   const config = path.join(CTD, 'config.toml');
@@ -507,7 +514,7 @@ async function startContainerd(): Promise<void> {
   await waitFor('containerd answers', async () => (await run(CTR, ['--address', CTD_SOCK, 'version'], 5000).catch(() => ({ code: 1 }))).code === 0, 15_000, 50);
 }
 
-async function stopContainerd(): Promise<void> {
+export async function stopContainerd(): Promise<void> {
   const pid = containerd?.pid;
   if (!pid || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
@@ -524,7 +531,8 @@ async function stopContainerd(): Promise<void> {
 
 let cleaning: Promise<void> | undefined;
 
-function cleanup(): Promise<void> {
+/** Remove everything of this run (once: later calls get the same promise); `keep` leaves the folder. */
+export function cleanup(keep = opts.keep): Promise<void> {
   cleaning ??= (async () => {
     const began = Date.now();
     aborted = true;
@@ -579,7 +587,7 @@ function cleanup(): Promise<void> {
     // 5. Cgroups (kills what still runs in them), mounts, folders.
     await attempt('cgroups', () => removeCgroupTree(CGROUP));
     for (const mount of mountsUnder(BASE)) await attempt(`umount ${mount}`, () => execFileSync('umount', ['-l', mount], { stdio: 'ignore' }));
-    if (!opts.keep) await attempt(`rm ${BASE}`, () => fs.rmSync(BASE, { recursive: true, force: true }));
+    if (!keep) await attempt(`rm ${BASE}`, () => fs.rmSync(BASE, { recursive: true, force: true }));
     // 6. Shared parents, only if this run created them and they are empty now.
     for (const sub of ['s', 'runc', 'fifo', '']) {
       if (!preexisting.runContainerd.includes(sub)) {
@@ -598,7 +606,7 @@ function cleanup(): Promise<void> {
         // someone else's cgroups are in it now
       }
     }
-    if (!preexisting.hostRunDir && !opts.keep) {
+    if (!preexisting.hostRunDir && !keep) {
       try {
         fs.rmdirSync(HOST_RUN_DIR);
       } catch {
@@ -607,7 +615,7 @@ function cleanup(): Promise<void> {
     }
     if (problems.length) console.error(`cleanup problems:\n  ${problems.join('\n  ')}`);
     console.error(`cleaned up ${BASE} in ${((Date.now() - began) / 1000).toFixed(1)} s`);
-    if (opts.keep) console.error(`kept ${BASE}`);
+    if (keep) console.error(`kept ${BASE}`);
   })();
   return cleaning;
 }
@@ -615,7 +623,7 @@ function cleanup(): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // The measurements
 
-interface LatencyResult {
+export interface LatencyResult {
   kind: Kind;
   ms: number[];
   phases: Record<string, number[]>;
@@ -625,7 +633,7 @@ async function measureLatency(kinds: Kind[]): Promise<LatencyResult[]> {
   return measureLatencyRounds(kinds, RUNS);
 }
 
-async function measureLatencyRounds(kinds: Kind[], rounds: number): Promise<LatencyResult[]> {
+export async function measureLatencyRounds(kinds: Kind[], rounds: number): Promise<LatencyResult[]> {
   const results = kinds.map((kind) => ({ kind, ms: [] as number[], phases: {} as Record<string, number[]> }));
   // Round 0 warms caches (page cache, the compiled shim, containerd's first shim) and is dropped.
   for (let round = 0; round <= rounds; round++) {
@@ -691,9 +699,9 @@ function machineFacts(): string[] {
   ];
 }
 
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
-const pad = (s: string, n: number) => s.padEnd(n);
-const lpad = (s: string, n: number) => s.padStart(n);
+export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+export const pad = (s: string, n: number) => s.padEnd(n);
+export const lpad = (s: string, n: number) => s.padStart(n);
 const mib = (kib: number) => fmt(kib / 1024, 1);
 
 function printLatency(results: LatencyResult[], ctrVersionMs: number): void {
@@ -721,7 +729,7 @@ function printMemory(results: MemoryResult[]): void {
   }
 }
 
-function ratio(a: number, b: number): string {
+export function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
@@ -941,21 +949,23 @@ async function main(): Promise<void> {
   }
 }
 
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`\n${signal}: cleaning up ${BASE}...`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+if (isMain) {
+  let interrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (interrupted) return;
+      interrupted = true;
+      console.error(`\n${signal}: cleaning up ${BASE}...`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
 
-try {
-  await main();
-} catch (error) {
-  if (!interrupted) console.error(`\nbenchmark failed: ${(error as Error).stack ?? error}`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
+  try {
+    await main();
+  } catch (error) {
+    if (!interrupted) console.error(`\nbenchmark failed: ${(error as Error).stack ?? error}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
 }

@@ -123,7 +123,38 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '04', folder: '04-manager', title: 'The manager: conmand and conman', builds: 'a Manager library, a daemon on a unix socket, and a CLI', hints: {} },
+  {
+    number: '04',
+    folder: '04-manager',
+    title: 'The manager: conmand and conman',
+    builds: 'a Manager library, a daemon on a unix socket, and a CLI',
+    hints: {
+      serialize: [
+        'const previous = this.tails.get(key) ?? Promise.resolve(); const result = previous.then(operation, operation);',
+        'The next operation must wait for this one even if it fails: store result.catch(() => {}) as the new tail.',
+        'When the tail settles and is still the stored one (nobody queued after it), this.tails.delete(key). Return result.',
+      ],
+      'restart-policy': [
+        'stoppedByUser first: a container someone stopped is never restarted.',
+        "switch (policy.name): 'no' → false; 'always' → true; 'on-failure' → a non-zero exit code, and fewer restarts so far than policy.maxRetries (when it is set).",
+      ],
+      reconcile: [
+        "First the record: 'removing' stays 'removing' whatever the shim shows.",
+        "Then the evidence, strongest first: observed.exit → { status: 'exited', exit: observed.exit }; observed.shimAlive → { status: 'running' }.",
+        "Neither: a record that said 'running' (or 'unknown') becomes 'unknown'; any other status stays as it was: { status: record.status }.",
+      ],
+      'validate-request': [
+        'Not an object (null and arrays included): throw badRequest(`a ${what} request must be a JSON object`).',
+        'for (const key of Object.keys(body)) if (!(key in schema)) throw badRequest(`unknown field "${key}" ...`).',
+        'for (const [key, rule] of Object.entries(schema)): missing and rule.required → "missing field"; present and !hasType(value, rule.type) → name the field and the type.',
+      ],
+      stop: [
+        "const exited = shim.wait(); await shim.kill('SIGTERM').catch(() => {}); -- ask for the exit before signalling, so it cannot be missed.",
+        "Race exited against a timer of timeoutMs that resolves 'timeout'; clear the timer either way.",
+        "On 'timeout': await shim.kill('SIGKILL').catch(() => {}) and return exited.",
+      ],
+    },
+  },
   { number: '05', folder: '05-images', title: 'Images: pull, store, unpack', builds: 'a registry client, a content store, layer unpacking and overlay snapshots', hints: {} },
   { number: '06', folder: '06-networking', title: 'Networking: CNI', builds: 'network namespaces, CNI ADD/CHECK/DEL with a result cache, port mappings', hints: {} },
   { number: '07', folder: '07-pods', title: 'Pods: sandboxes', builds: 'an infra process holding shared namespaces, pod cgroups', hints: {} },

@@ -83,6 +83,7 @@ async function world(options: { socketDir?: string } = {}) {
   /** Start conmand; resolves once it answers on its socket. */
   async function startDaemon(): Promise<number> {
     fs.mkdirSync(base, { recursive: true });
+    lastDaemonLog = daemonLog;
     const log = fs.openSync(daemonLog, 'a');
     // The roots on the command line too: a daemon left running would show up as a leak of this run.
     const args = ['--root', root, '--run-root', runRoot, '--socket', socket, '--cgroup-parent', cgroupParent];
@@ -129,12 +130,18 @@ async function world(options: { socketDir?: string } = {}) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The log of the last daemon started: where a background failure (an unfinished exercise...) shows. */
+let lastDaemonLog: string | undefined;
+
 async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not so after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const log = lastDaemonLog && fs.existsSync(lastDaemonLog) ? fs.readFileSync(lastDaemonLog, 'utf8') : '';
+      throw notImplementedIn(log) ?? new Error(`${what}: not so after ${timeoutMs} ms${log ? `; conmand's log ends with:\n${log.split('\n').slice(-10).join('\n')}` : ''}`);
+    }
     await sleep(50);
   }
 }
@@ -439,7 +446,7 @@ describe('conman with conmand', () => {
     follower.stdout.on('data', (chunk) => (followed += chunk));
     const followerDone = new Promise<number | null>((resolve) => follower.on('close', resolve));
     onTestFinished(() => void follower.kill('SIGKILL'));
-    const first = await eventually('logs -f printed a line', () => /plain0 (\d+)/.exec(followed));
+    const first = await eventually('logs -f printed a line', () => /plain0 (\d+)/.exec(followed) ?? undefined);
     await eventually('logs -f printed new lines as they came', () => {
       const numbers = [...followed.matchAll(/plain0 (\d+)/g)].map((m) => Number(m[1]));
       return numbers.length >= 3 && numbers.at(-1)! >= Number(first[1]) + 2;

@@ -44,7 +44,7 @@ packages=(
   conmon containerd              # container monitor / reference CRI runtime
   skopeo umoci                   # copy and unpack OCI images
   procps util-linux psmisc       # ps, nsenter/unshare/mount, fuser/killall
-  ca-certificates curl git
+  ca-certificates curl git jq
   g++ make python3               # node-gyp builds the usocket addon at npm ci (chapter 02)
 )
 # Vagrant is only needed outside the VM, so the test suite can validate

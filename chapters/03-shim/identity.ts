@@ -19,7 +19,10 @@ export function startTimeOf(pid: number): number | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the ")" that ends the command name: state is field 3, starttime field 22.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // A zombie (Z) has exited and only waits to be reaped: it is not running any more.
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return Number(fields[19]);
   } catch {
     return undefined;
   }

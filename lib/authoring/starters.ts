@@ -123,12 +123,17 @@ export function exercisesOf(chapter: string): Exercise[] {
   return expectedStarters(chapter).flatMap((starter) => starter.exercises);
 }
 
-/** Files of chapters/<chapter>/ that differ from what the solutions generate. */
+/** The permission bits a starter gets: its solution's (so `conman` stays executable). */
+function modeOf(chapter: string, file: string): number {
+  return fs.statSync(path.join(SOLUTIONS_DIR, chapter, file)).mode & 0o777;
+}
+
+/** Files of chapters/<chapter>/ that differ from what the solutions generate (content or mode). */
 export function outdatedStarters(chapter: string): string[] {
   return expectedStarters(chapter)
     .filter(({ file, text }) => {
       const target = path.join(CHAPTERS_DIR, chapter, file);
-      return !fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== text;
+      return !fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== text || (fs.statSync(target).mode & 0o111) !== (modeOf(chapter, file) & 0o111);
     })
     .map(({ file }) => path.join('chapters', chapter, file));
 }
@@ -142,8 +147,10 @@ export function writeStarters(chapter: string, root = CHAPTERS_DIR, stub?: (exer
   for (const { file, text } of expectedStarters(chapter, stub)) {
     const target = path.join(root, chapter, file);
     fs.mkdirSync(path.dirname(target), { recursive: true });
-    if (fs.existsSync(target) && fs.readFileSync(target, 'utf8') === text) continue;
+    const mode = modeOf(chapter, file);
+    if (fs.existsSync(target) && fs.readFileSync(target, 'utf8') === text && (fs.statSync(target).mode & 0o111) === (mode & 0o111)) continue;
     fs.writeFileSync(target, text);
+    fs.chmodSync(target, mode);
     written.push(path.relative(REPO_ROOT, target));
   }
   return written;

@@ -42,7 +42,8 @@ const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-ro
   create [same options as run, without -d] ROOTFS COMMAND [ARG...]
   start [-a] CONTAINER...          stop [-t SECONDS] CONTAINER...
   kill [-s SIGNAL] CONTAINER...    rm [-f] CONTAINER...
-  ps [-a] [-q] [--json]            inspect CONTAINER...
+  ps [-a] [-q] [--json] [--format '{{.Name}} {{.State}} {{.ExitCode}}']
+  inspect CONTAINER...
   logs [-f] [--tail N] [--timestamps] CONTAINER
   exec [-i] [-t] [-e KEY=VALUE]... [-w DIR] CONTAINER COMMAND [ARG...]
   attach CONTAINER                 wait CONTAINER...
@@ -111,6 +112,25 @@ export function statusText(c: ContainerInfo): string {
     case 'removing':
       return 'Removing';
   }
+}
+
+/** `--format '{{.Name}} {{.State}}'`, a small cousin of Docker's Go templates. */
+function formatted(template: string, c: ContainerInfo): string {
+  const fields: Record<string, string | number> = {
+    ID: shortId(c.id),
+    Name: c.name,
+    Command: c.args.join(' '),
+    Status: statusText(c),
+    State: c.status,
+    ExitCode: c.exit?.exitCode ?? '',
+    Pid: c.pid ?? '',
+    RestartCount: c.restartCount,
+    Runtime: c.runtime,
+  };
+  return template.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, name: string) => {
+    if (!(name in fields)) throw new UsageError(`--format: unknown field .${name} (known: ${Object.keys(fields).join(', ')})`);
+    return String(fields[name]);
+  });
 }
 
 function table(rows: string[][]): string {
@@ -223,9 +243,10 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
       return 0;
     }
     case 'ps': {
-      const parsed = parseCommandLine(args, [{ long: 'all', short: 'a' }, { long: 'quiet', short: 'q' }, { long: 'json' }]);
+      const parsed = parseCommandLine(args, [{ long: 'all', short: 'a' }, { long: 'quiet', short: 'q' }, { long: 'json' }, { long: 'format', value: true }]);
       const containers = await api.list(Boolean(parsed.options.all));
       if (parsed.options.json) console.log(JSON.stringify(containers, null, 2));
+      else if (parsed.options.format) for (const c of containers) console.log(formatted(parsed.options.format as string, c));
       else if (parsed.options.quiet) for (const c of containers) console.log(shortId(c.id));
       else {
         const rows = [['CONTAINER ID', 'NAME', 'COMMAND', 'CREATED', 'STATUS', 'RUNTIME']];

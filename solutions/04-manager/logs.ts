@@ -16,15 +16,12 @@ const POLL_MS = 50;
  * Reads backwards from the end in blocks, so a large log costs only what is shown.
  */
 export function tailOffset(file: string, lines: number): number {
-  // EXERCISE(log-tail): find where the last `lines` newline-terminated records begin, reading from the end
-  // Hints: the file ends with "\n" (an incomplete last record is still being written: it
-  // counts as nothing). Walk back counting "\n"s: the record after the (lines+1)-th newline
-  // from the end is the first one to show. fs.readSync(fd, buffer, 0, length, position).
+  // An incomplete last record (still being written) counts as nothing. Walking back, the
+  // record after the (lines+1)-th newline from the end is the first one to show.
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
     let end = size;
-    // Skip an incomplete last record: everything after the last newline.
     const block = Buffer.alloc(64 * 1024);
     let newlines = 0;
     let position = size;
@@ -47,7 +44,6 @@ export function tailOffset(file: string, lines: number): number {
   } finally {
     fs.closeSync(fd);
   }
-  // END EXERCISE
 }
 
 /**

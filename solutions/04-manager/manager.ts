@@ -232,28 +232,32 @@ export class Manager implements ContainerApi {
 
   /**
    * The container exited: record it, remove its runtime state, then --rm or restart policy.
-   * Idempotent: the watcher and `stop` may both report the same exit.
+   * Idempotent: the watcher and `stop` may both report the same exit. Whoever waits for the
+   * exit hears of it last, when all that is done (or failed: then they still hear of it).
    */
   private async recordExitLocked(id: string, exit: ExitStatus): Promise<void> {
     const record = this.records.get(id);
     if (!record || record.status !== 'running') return;
-    record.exit = exit;
-    record.finishedAt = exit.finishedAt;
-    delete record.pid;
-    const restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
-    if (restart) {
-      const delay = restartDelayMs(record.restartCount);
-      record.status = 'restarting';
-      record.restartDelaysMs.push(delay);
-      record.nextRestartAt = new Date(Date.now() + delay).toISOString();
-    } else {
-      record.status = 'exited';
+    try {
+      record.exit = exit;
+      record.finishedAt = exit.finishedAt;
+      delete record.pid;
+      const restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
+      if (restart) {
+        const delay = restartDelayMs(record.restartCount);
+        record.status = 'restarting';
+        record.restartDelaysMs.push(delay);
+        record.nextRestartAt = new Date(Date.now() + delay).toISOString();
+      } else {
+        record.status = 'exited';
+      }
+      this.save(record); // first the record: a crash after this re-finds exit.json, no harm
+      await this.cleanupShim(record);
+      if (record.autoRemove) await this.removeLocked(record);
+      else if (restart) this.scheduleRestart(record);
+    } finally {
+      this.events.emit(`exit:${id}`, exit);
     }
-    this.save(record); // first the record: a crash after this re-finds exit.json, no harm
-    await this.cleanupShim(record);
-    this.events.emit(`exit:${id}`, exit);
-    if (record.autoRemove) await this.removeLocked(record);
-    else if (restart) this.scheduleRestart(record);
   }
 
   private scheduleRestart(record: ContainerRecord): void {
@@ -404,7 +408,7 @@ export class Manager implements ContainerApi {
     await this.cleanupShim(record);
     this.store.remove(record.id);
     this.records.delete(record.id);
-    this.events.emit(`removed:${record.id}`);
+    this.events.emit(`removed:${record.id}`, record.exit);
   }
 
   // ----- look -----
@@ -428,7 +432,7 @@ export class Manager implements ContainerApi {
     }
     const exited = new Promise<ExitStatus | undefined>((resolve) => {
       const onExit = (exit: ExitStatus) => (this.events.off(`removed:${id}`, onRemoved), resolve(exit));
-      const onRemoved = () => (this.events.off(`exit:${id}`, onExit), resolve(undefined));
+      const onRemoved = (last?: ExitStatus) => (this.events.off(`exit:${id}`, onExit), resolve(last));
       this.events.once(`exit:${id}`, onExit);
       this.events.once(`removed:${id}`, onRemoved);
     });

@@ -14,7 +14,6 @@ export const MAX_DELAY_MS = 10_000;
 
 /** "no", "always", "on-failure" or "on-failure:3" → a policy; anything else is a 400 naming it. */
 export function parseRestartPolicy(text: string): RestartPolicy {
-  // EXERCISE(restart-policy): parse the policy text; on-failure may carry ":N", a positive integer
   if (text === 'no' || text === 'always') return { name: text };
   const match = /^on-failure(?::(\d+))?$/.exec(text);
   if (match) {
@@ -23,7 +22,6 @@ export function parseRestartPolicy(text: string): RestartPolicy {
     return maxRetries === undefined ? { name: 'on-failure' } : { name: 'on-failure', maxRetries };
   }
   throw badRequest(`unknown restart policy "${text}": use no, always, on-failure or on-failure:N`);
-  // END EXERCISE
 }
 
 export function formatRestartPolicy(policy: RestartPolicy): string {
@@ -35,6 +33,9 @@ export function formatRestartPolicy(policy: RestartPolicy): string {
  * many times the policy restarted it already; `stoppedByUser` is true after `conman stop`.
  */
 export function shouldRestart(policy: RestartPolicy, exitCode: number, restartCount: number, stoppedByUser: boolean): boolean {
+  // EXERCISE(restart-policy): decide from the policy, the exit code, the restarts so far and whether someone stopped it
+  // Hints: Docker's rules. A container stopped by hand is never restarted, whatever the
+  // policy; on-failure counts only non-zero exits, and gives up after maxRetries restarts.
   if (stoppedByUser) return false;
   switch (policy.name) {
     case 'no':
@@ -44,6 +45,7 @@ export function shouldRestart(policy: RestartPolicy, exitCode: number, restartCo
     case 'on-failure':
       return exitCode !== 0 && (policy.maxRetries === undefined || restartCount < policy.maxRetries);
   }
+  // END EXERCISE
 }
 
 /** The wait before restart number `restartCount + 1`: 100 ms, 200, 400... up to MAX_DELAY_MS. */

@@ -1,0 +1,596 @@
+/**
+ * Benchmark: the container manager of chapter 04 (conmand + conman) against raw runc and
+ * containerd's ctr, on the same busybox rootfs, in one run.
+ *
+ *   npx tsx bench/manager.ts              (as root; ≈ 3-4 minutes)
+ *   npm run bench:manager
+ *
+ * What it measures:
+ *   1. one short-lived container, `true`, from "run it" to "it is gone"; sequential runs,
+ *      interleaved round-robin across the kinds (one warm-up round dropped), median:
+ *        conman run --rm              through a running conmand (`node lib/launch.mjs
+ *                                     solutions/04-manager/conman.ts --socket S run --rm ROOTFS true`);
+ *        conman --no-daemon run --rm  the Manager library in the CLI's own process (as podman);
+ *        runc run                     raw runc on a bundle whose config.json comes from the same
+ *                                     generateConfig() as conman's (namespaces, mounts, rootfs in
+ *                                     place), stdio /dev/null: the reference every ratio is to;
+ *        ctr run --rm                 a private containerd (the one bench/shim.ts starts), with an
+ *                                     image imported from an OCI layout of the same rootfs (umoci);
+ *      and where conman's time goes: `node -e 0` (Node's floor), `conman --help` (the CLI's start
+ *      alone), `conman ps -a` (start + one API request), and the same API driven from this
+ *      process without any CLI (create, start = the shim, exit reported).
+ *   2. scale: N containers `sleep 600` started with `conman run -d` (P at a time), `conman ps -a`,
+ *      conmand stopped with SIGTERM and started again (spawn -> the socket answers GET /version,
+ *      and the "recovered in" of its log), `conman ps -a` again and every container still
+ *      running with the same PID; then the same after a SIGKILL of conmand (a crash); then
+ *      `conman rm -f` of all (P at a time).
+ *
+ * Options: --runs N (10)  --containers N (100)  --parallel P (4)  --keep (leave the folder for
+ * inspection; containers, daemons and cgroups are still removed).
+ *
+ * Everything lives under /run/conman-workshop/bench-<random>/ and the cgroup
+ * /conman-workshop/bench-<random>/ (bench/shim.ts's folders, helpers and clean-up are reused):
+ * the containers (rm -f through conmand), conmand and containerd (by their PIDs), runc state,
+ * stray processes naming the folder, cgroups, mounts and folders are removed at the end, on
+ * failure and on Ctrl-C, and the run checks that nothing is left.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { cgroupDirs, cgroupLayout } from '../lib/host/cgroups.ts';
+import { processesMentioning } from '../lib/host/hygiene.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
+import { generateConfig } from '../solutions/01-bundle/config.ts';
+import { buildRootfs } from '../solutions/01-bundle/rootfs.ts';
+import { ApiClient } from '../solutions/04-manager/client.ts';
+import type { ContainerInfo } from '../solutions/04-manager/container-api.ts';
+import {
+  alive,
+  BASE,
+  BENCH_ID,
+  cleanup as cleanupLikeShimBench,
+  CGROUP,
+  CONTAINERD,
+  CTD,
+  CTR,
+  ctrArgs,
+  fmt,
+  lpad,
+  measureLatencyRounds,
+  median,
+  memoryOf,
+  must,
+  now,
+  pad,
+  parentOf,
+  pool,
+  run,
+  RUNC,
+  runDetachedStdio,
+  sleep,
+  startContainerd,
+  STATE,
+  waitFor,
+  type Kind,
+  type LatencyResult,
+  type Result,
+} from './shim.ts';
+
+// ---------------------------------------------------------------------------------------
+// Options and the run's folders
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '10' },
+    containers: { type: 'string', default: '100' },
+    parallel: { type: 'string', default: '4' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(opts.runs);
+const CONTAINERS = Number(opts.containers);
+const PARALLEL = Number(opts.parallel);
+
+const UMOCI = '/usr/bin/umoci';
+const LAUNCH = path.join(REPO_ROOT, 'lib', 'launch.mjs');
+const CONMAN_TS = path.join(REPO_ROOT, 'solutions', '04-manager', 'conman.ts');
+const CONMAND_TS = path.join(REPO_ROOT, 'solutions', '04-manager', 'conmand.ts');
+
+const ROOTFS = path.join(BASE, 'rootfs'); // the busybox rootfs every container uses, in place
+const CGROUP_PATH = `/${CGROUP}`; // as an OCI cgroupsPath / conmand's --cgroup-parent
+/** conmand's world: records, run-time state (shims, runc --root), socket, logs. */
+const DAEMON = {
+  root: path.join(BASE, 'conman', 'lib'),
+  runRoot: path.join(BASE, 'conman', 'run'),
+  socket: path.join(BASE, 'conman', 'run', 'conmand.sock'),
+  logs: path.join(BASE, 'conman'),
+};
+/** `conman --no-daemon` needs other roots: it refuses to run beside a live conmand on the same ones. */
+const NO_DAEMON = { root: path.join(BASE, 'nd', 'lib'), runRoot: path.join(BASE, 'nd', 'run') };
+const CONMAN_VIA_DAEMON = ['--socket', DAEMON.socket];
+const CONMAN_NO_DAEMON = ['--no-daemon', '--root', NO_DAEMON.root, '--run-root', NO_DAEMON.runRoot, '--cgroup-parent', CGROUP_PATH];
+const IMAGE_BASE = 'bench.local/busybox';
+const IMAGE = `${IMAGE_BASE}:bench`; // umoci's tag "bench", named after --base-name by ctr import
+
+// ---------------------------------------------------------------------------------------
+// conman and conmand
+
+/** Set once the cleanup begins: nothing new may start after it. */
+let aborted = false;
+/** conman calls in progress, which the cleanup lets finish (or fail) before it sweeps. */
+const inflight = new Set<Promise<unknown>>();
+
+/** Run the conman CLI as a user does (lib/launch.mjs: the precompiled program); throws unless it exits 0. */
+async function conman(global: string[], args: string[], timeoutMs = 60_000): Promise<{ ms: number; stdout: string }> {
+  if (aborted) throw new Error('interrupted');
+  const t0 = now();
+  const running = run(process.execPath, [LAUNCH, CONMAN_TS, ...global, ...args], timeoutMs);
+  inflight.add(running);
+  let result: Result;
+  try {
+    result = await running;
+  } finally {
+    inflight.delete(running);
+  }
+  const ms = now() - t0;
+  if (result.code !== 0) throw new Error(`conman ${[...global, ...args].join(' ')} failed (${result.code}): ${(result.stderr || result.stdout).trim()}`);
+  return { ms, stdout: result.stdout };
+}
+
+let conmand: ChildProcess | undefined;
+let conmandStarts = 0;
+
+const conmandRunning = () => conmand !== undefined && conmand.exitCode === null && conmand.signalCode === null;
+
+/** One GET /version on conmand's socket: true once it answers 200. */
+function versionAnswers(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = http.get({ socketPath: DAEMON.socket, path: '/version', agent: false, timeout: 2000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('error', () => resolve(false));
+    request.on('timeout', () => (request.destroy(), resolve(false)));
+  });
+}
+
+interface DaemonStart {
+  /** spawn -> the socket answers GET /version */
+  readyMs: number;
+  /** conmand's own figure: Manager.open() (recovery) -> listening, from its log */
+  recoveredMs: number;
+  line: string;
+}
+
+/** Start conmand (own process group: a Ctrl-C reaches us, and we stop it in order); resolves once it answers. */
+async function startConmand(): Promise<DaemonStart> {
+  if (aborted) throw new Error('interrupted');
+  const log = path.join(DAEMON.logs, `conmand-${++conmandStarts}.log`);
+  const fd = fs.openSync(log, 'a');
+  const t0 = now();
+  const child = spawn(process.execPath, [LAUNCH, CONMAND_TS, '--root', DAEMON.root, '--run-root', DAEMON.runRoot, '--socket', DAEMON.socket, '--cgroup-parent', CGROUP_PATH], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  fs.closeSync(fd);
+  child.on('error', () => {});
+  conmand = child;
+  const logText = () => fs.readFileSync(log, 'utf8');
+  await waitFor(
+    'conmand answers GET /version',
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`conmand exited (${child.exitCode ?? child.signalCode}): ${logText().trim()}`);
+      return versionAnswers();
+    },
+    30_000,
+    5,
+  );
+  const readyMs = now() - t0;
+  let line = '';
+  await waitFor('conmand logs "listening"', () => (line = /^conmand: listening.*$/m.exec(logText())?.[0] ?? '') !== '', 5000, 5);
+  return { readyMs, recoveredMs: Number(/recovered in (\d+) ms/.exec(line)?.[1] ?? NaN), line };
+}
+
+/** Stop conmand by its PID with `signal`; resolves with the time it took to exit. */
+async function stopConmand(signal: 'SIGTERM' | 'SIGKILL', timeoutMs = 10_000): Promise<number> {
+  const child = conmand;
+  if (!child?.pid || !conmandRunning()) return 0;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const t0 = now();
+  process.kill(child.pid, signal);
+  const timer = sleep(timeoutMs).then(() => 'timeout');
+  if ((await Promise.race([exited, timer])) === 'timeout') throw new Error(`conmand (pid ${child.pid}) still runs ${timeoutMs} ms after ${signal}`);
+  return now() - t0;
+}
+
+// ---------------------------------------------------------------------------------------
+// The rootfs, raw runc's bundles, containerd's image
+
+/** A bundle for raw runc: generateConfig() as conmand's create() calls it, the shared rootfs in place. */
+function runcBundle(id: string): string {
+  const dir = path.join(BASE, 'bundles', id);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const spec = generateConfig({ args: ['true'], hostname: id, cgroupsPath: `${CGROUP_PATH}/${id}` });
+  spec.root = { path: ROOTFS, readonly: false };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+  return dir;
+}
+
+/** An OCI image layout of ROOTFS (one uncompressed tar layer, by umoci), imported into containerd. */
+async function importImage(): Promise<void> {
+  const work = path.join(BASE, 'image');
+  const layout = path.join(work, 'layout');
+  fs.mkdirSync(work, { recursive: true, mode: 0o700 });
+  await must('tar', ['-C', ROOTFS, '-cf', path.join(work, 'layer.tar'), '.']);
+  await must(UMOCI, ['init', '--layout', layout]);
+  await must(UMOCI, ['new', '--image', `${layout}:bench`]);
+  await must(UMOCI, ['raw', 'add-layer', '--image', `${layout}:bench`, path.join(work, 'layer.tar')]);
+  await must('tar', ['-C', layout, '-cf', path.join(work, 'layout.tar'), '.']);
+  await must(CTR, ctrArgs('images', 'import', '--base-name', IMAGE_BASE, path.join(work, 'layout.tar')), 60_000);
+  const images = await must(CTR, ctrArgs('images', 'ls', '-q'));
+  if (!images.split('\n').includes(IMAGE)) throw new Error(`ctr images import: no ${IMAGE} (have: ${images.trim() || 'none'})`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Part 1: one short-lived container, and where conman's time goes
+
+/** A latency kind for measureLatencyRounds (bench/shim.ts): each run is over when it resolves. */
+function oneShot(name: string, tag: string, includes: string, once: (id: string) => Promise<number | { ms: number; phases: Record<string, number> }>): Kind {
+  return {
+    name,
+    tag,
+    includes,
+    async start(id) {
+      const timed = await once(id);
+      return typeof timed === 'number' ? { id, ms: timed, shimPid: 0, containerPid: 0 } : { id, shimPid: 0, containerPid: 0, ...timed };
+    },
+    async stop() {}, // nothing left running
+  };
+}
+
+async function timed(what: string, action: () => Promise<number | null | Result>): Promise<number> {
+  const t0 = now();
+  const outcome = await action();
+  const ms = now() - t0;
+  const code = typeof outcome === 'object' && outcome !== null ? outcome.code : outcome;
+  if (code !== 0) throw new Error(`${what} failed (${code}): ${typeof outcome === 'object' && outcome !== null ? (outcome.stderr || outcome.stdout).trim() : ''}`);
+  return ms;
+}
+
+const RAW_RUNC = 'runc run (raw)';
+const CTR_RUN = 'ctr run --rm (containerd)';
+const CONMAN_RUN = 'conman run --rm (conmand)';
+
+function latencyKinds(api: ApiClient): Kind[] {
+  return [
+    oneShot(RAW_RUNC, 'rc', 'runc --root R run --bundle B ID, stdio /dev/null; same spec as conman', (id) => {
+      const bundle = runcBundle(id);
+      return timed('runc run', () => runDetachedStdio(RUNC, ['--root', STATE.runc, 'run', '--bundle', bundle, id]));
+    }),
+    oneShot(CTR_RUN, 'ct', 'ctr process + containerd: snapshot, shim, runc create/start, wait, delete', (id) =>
+      timed('ctr run --rm', () => run(CTR, ctrArgs('run', '--rm', '--cgroup', `${CGROUP_PATH}/${id}`, '--runc-root', STATE.ctr, '--fifo-dir', path.join(CTD, 'fifo'), IMAGE, id, 'true'))),
+    ),
+    oneShot(CONMAN_RUN, 'cm', 'CLI process + conmand: create, shim start, logs, exit', async () => (await conman(CONMAN_VIA_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms),
+    oneShot('conman --no-daemon run --rm', 'nd', 'CLI process holding the Manager: open, create, shim, exit', async () => (await conman(CONMAN_NO_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms),
+    oneShot('  API from this process (no CLI)', 'api', 'create + start + exit over conmand\'s socket', async () => {
+      const t0 = now();
+      const { id } = await api.create({ rootfs: ROOTFS, args: ['true'], autoRemove: true });
+      const tCreated = now();
+      const { exited } = await api.watchExit(id, 'next-exit');
+      await api.start(id);
+      const tStarted = now();
+      const exit = await exited;
+      const ms = now() - t0;
+      if (exit?.exitCode !== 0) throw new Error(`API run: exit ${JSON.stringify(exit)}`);
+      return { ms, phases: { 'create (record + bundle)': tCreated - t0, 'wait + start (shim: node + runc create/start)': tStarted - tCreated, 'start -> exit reported': ms - (tStarted - t0) } };
+    }),
+    oneShot('  conman --help', 'help', 'the CLI\'s start alone: node + lib/launch.mjs + conman\'s bundle', async () => (await conman([], ['--help'])).ms),
+    oneShot('  conman ps -a', 'ps', 'CLI start + one API request (GET /containers)', async () => (await conman(CONMAN_VIA_DAEMON, ['ps', '-a'])).ms),
+    oneShot('  node -e 0', 'node', "Node's floor: a bare node process", (id) => timed(id, () => runDetachedStdio(process.execPath, ['-e', '0']))),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------
+// Part 2: scale
+
+interface Snapshot {
+  ms: number;
+  containers: Map<string, { status: string; pid?: number }>;
+}
+
+/** `conman ps -a --json`: every container's status and PID. */
+async function snapshot(): Promise<Snapshot> {
+  const { ms, stdout } = await conman(CONMAN_VIA_DAEMON, ['ps', '-a', '--json']);
+  const list = JSON.parse(stdout) as ContainerInfo[];
+  return { ms, containers: new Map(list.map((c) => [c.id, { status: c.status, pid: c.pid }])) };
+}
+
+/** `conman ps -a` (the table a user reads), timed; checks it has a row per container. */
+async function listTable(expected: number): Promise<number> {
+  const { ms, stdout } = await conman(CONMAN_VIA_DAEMON, ['ps', '-a']);
+  const rows = stdout.trim().split('\n').length - 1;
+  if (rows !== expected) throw new Error(`conman ps -a: ${rows} rows, expected ${expected}`);
+  return ms;
+}
+
+/** All `ids` running, alive, and (when `before` is given) with the same PIDs as before. */
+function checkRunning(what: string, current: Snapshot, ids: string[], before?: Snapshot): string {
+  const problems: string[] = [];
+  for (const id of ids) {
+    const c = current.containers.get(id);
+    if (!c) problems.push(`${id.slice(0, 12)} missing`);
+    else if (c.status !== 'running' || !c.pid || !alive(c.pid)) problems.push(`${id.slice(0, 12)} ${c.status} (pid ${c.pid ?? '-'})`);
+    else if (before && before.containers.get(id)?.pid !== c.pid) problems.push(`${id.slice(0, 12)} pid ${before.containers.get(id)?.pid} -> ${c.pid}`);
+  }
+  if (current.containers.size !== ids.length) problems.push(`${current.containers.size} containers listed, expected ${ids.length}`);
+  if (problems.length) throw new Error(`${what}: ${problems.length} problems: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; ...' : ''}`);
+  return `${ids.length}/${ids.length} running${before ? ', same PIDs' : ''}`;
+}
+
+interface Restart {
+  label: string;
+  stopMs: number;
+  start: DaemonStart;
+  firstListMs: number;
+  jsonMs: number;
+  check: string;
+}
+
+interface ScaleResult {
+  startAllMs: number;
+  perRunMs: number[];
+  listMs: number[];
+  jsonMs: number;
+  check: string;
+  conmandMemory: { idle: number; loaded: number }; // PSS, KiB
+  shimsPss: number; // KiB, all shims together
+  restarts: Restart[];
+  removeAllMs: number;
+  perRemoveMs: number[];
+  afterRemove: string;
+}
+
+async function restartConmand(label: string, signal: 'SIGTERM' | 'SIGKILL', ids: string[], before: Snapshot): Promise<Restart> {
+  process.stderr.write(`scale: conmand ${signal}, start again...\n`);
+  const stopMs = await stopConmand(signal);
+  const dead = ids.filter((id) => !alive(before.containers.get(id)!.pid!));
+  if (dead.length) throw new Error(`after conmand's ${signal}: ${dead.length} containers died`);
+  const start = await startConmand();
+  const firstListMs = await listTable(ids.length);
+  const after = await snapshot();
+  return { label, stopMs, start, firstListMs, jsonMs: after.ms, check: checkRunning(`after ${label}`, after, ids, before) };
+}
+
+async function scale(idle: number): Promise<ScaleResult> {
+  const ids: string[] = [];
+  const perRunMs: number[] = [];
+  process.stderr.write(`scale: ${CONTAINERS} x conman run -d, ${PARALLEL} at a time `);
+  const t0 = now();
+  await pool(
+    Array.from({ length: CONTAINERS }, (_, i) => i),
+    PARALLEL,
+    async () => {
+      const { ms, stdout } = await conman(CONMAN_VIA_DAEMON, ['run', '-d', ROOTFS, 'sleep', '600'], 120_000);
+      ids.push(stdout.trim());
+      perRunMs.push(ms);
+      if (ids.length % 10 === 0) process.stderr.write('.');
+    },
+  );
+  const startAllMs = now() - t0;
+  process.stderr.write('\n');
+
+  const listMs = [];
+  for (let i = 0; i < 3; i++) listMs.push(await listTable(ids.length));
+  const before = await snapshot();
+  const check = checkRunning('after run -d', before, ids);
+  const shimsPss = ids.reduce((sum, id) => sum + memoryOf(parentOf(before.containers.get(id)!.pid!)).pss, 0);
+  const loaded = memoryOf(conmand!.pid!).pss;
+
+  const restarts = [await restartConmand('SIGTERM + start', 'SIGTERM', ids, before), await restartConmand('SIGKILL + start (crash)', 'SIGKILL', ids, before)];
+
+  process.stderr.write(`scale: conman rm -f, ${PARALLEL} at a time\n`);
+  const perRemoveMs: number[] = [];
+  const t1 = now();
+  await pool(ids, PARALLEL, async (id) => {
+    perRemoveMs.push((await conman(CONMAN_VIA_DAEMON, ['rm', '-f', id], 120_000)).ms);
+  });
+  const removeAllMs = now() - t1;
+  const left = await snapshot();
+  const stillAlive = ids.filter((id) => alive(before.containers.get(id)!.pid!));
+  const shims = processesMentioning(path.join(DAEMON.runRoot, 'shims'));
+  if (left.containers.size || stillAlive.length || shims.length) {
+    throw new Error(`after rm -f: ${left.containers.size} listed, ${stillAlive.length} container processes and ${shims.length} shims alive`);
+  }
+  return { startAllMs, perRunMs, listMs, jsonMs: before.ms, check, conmandMemory: { idle, loaded }, shimsPss, restarts, removeAllMs, perRemoveMs, afterRemove: '0 listed, no container process, no shim' };
+}
+
+// ---------------------------------------------------------------------------------------
+// Cleanup: whatever happened
+
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    aborted = true;
+    await Promise.race([Promise.allSettled([...inflight]), new Promise((resolve) => setTimeout(resolve, 20_000).unref())]);
+    const problems: string[] = [];
+    // 1. conman's containers, the polite way, while conmand runs (it was stopped maybe: then step 4 gets them).
+    if (conmandRunning() && fs.existsSync(DAEMON.socket)) {
+      const api = new ApiClient(DAEMON.socket);
+      try {
+        const containers = await api.list(true);
+        await pool(containers, 4, (c) => api.remove(c.id, true));
+      } catch (error) {
+        problems.push(`conman rm -f: ${(error as Error).message}`);
+      } finally {
+        await api.close().catch(() => {});
+      }
+    }
+    // 2. conmand, by its PID.
+    try {
+      await stopConmand('SIGTERM');
+    } catch {
+      await stopConmand('SIGKILL').catch((error: Error) => problems.push(error.message));
+    }
+    // 3. runc state under conman's run roots (containers whose shim is gone).
+    for (const root of [path.join(DAEMON.runRoot, 'runc'), path.join(NO_DAEMON.runRoot, 'runc')]) {
+      if (!fs.existsSync(root)) continue;
+      const out = await run(RUNC, ['--root', root, 'list', '-q']).catch(() => ({ stdout: '' }));
+      for (const id of out.stdout.split('\n').filter(Boolean)) await run(RUNC, ['--root', root, 'delete', '--force', id]).catch(() => {});
+    }
+    if (problems.length) console.error(`cleanup problems:\n  ${problems.join('\n  ')}`);
+    // 4. The rest as bench/shim.ts does it: containerd's containers, containerd (by PID), runc
+    //    state, processes naming our folder (shims), cgroups, mounts, folders.
+    await cleanupLikeShimBench(opts.keep);
+  })();
+  return cleaning;
+}
+
+/** Check and say what is left on the host after the cleanup: should be nothing. */
+function reportLeftovers(): void {
+  const found: string[] = [];
+  for (const pid of processesMentioning(BASE)) found.push(`process ${pid}`);
+  if (!opts.keep && fs.existsSync(BASE)) found.push(`folder ${BASE}`);
+  for (const dir of cgroupDirs(CGROUP)) found.push(`cgroup ${dir}`);
+  console.log(found.length ? `LEFT BEHIND: ${found.join(', ')}` : `after cleanup: no process names ${BASE}, ${opts.keep ? 'the folder is kept (--keep)' : 'the folder is gone'}, no cgroup ${CGROUP}`);
+  if (found.length) process.exitCode = 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// Output
+
+function machineFacts(): string[] {
+  const version = (cmd: string, args: string[], pattern: RegExp) => {
+    try {
+      return pattern.exec(execFileSync(cmd, args, { encoding: 'utf8' }))?.[1] ?? '?';
+    } catch {
+      return 'missing';
+    }
+  };
+  const git = (...args: string[]) => execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' }).trim();
+  let tree = '?';
+  try {
+    const changed = git('status', '--porcelain', '--', 'solutions/04-manager', 'solutions/03-shim', 'lib').split('\n').filter(Boolean).length;
+    tree = `${git('rev-parse', '--short', 'HEAD')}${changed ? ` + ${changed} uncommitted file(s) in solutions/03-shim, 04-manager, lib (measured as they are)` : ', clean'}`;
+  } catch {
+    // not a git checkout
+  }
+  return [
+    `machine   nproc ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${os.release()}, cgroups ${cgroupLayout().mode}, load avg ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `software  node ${process.version}, runc ${version(RUNC, ['--version'], /runc version (\S+)/)}, containerd ${version(CONTAINERD, ['--version'], /containerd \S+ (\S+)/)}, umoci ${version(UMOCI, ['--version'], /umoci version (\S+)/)}; tree ${tree}`,
+    `run       ${BENCH_ID}: ${RUNS} runs per kind (+1 warm-up round dropped), ${CONTAINERS} containers (${PARALLEL} at a time) for the scale part`,
+  ];
+}
+
+const ratioTo = (ms: number, reference: number) => `${(ms / reference).toFixed(1)}×`;
+
+function printLatency(results: LatencyResult[]): void {
+  const runc = median(results.find((r) => r.kind.name === RAW_RUNC)!.ms);
+  console.log(`\n1. One short-lived container (\`true\`), ms, from "run it" to "it is gone" (${RUNS} sequential runs, interleaved)`);
+  console.log(`   ${pad('', 36)}${lpad('median', 8)}${lpad('min', 8)}${lpad('max', 8)}${lpad('× runc', 9)}   includes`);
+  let breakdown = false;
+  for (const r of results) {
+    // The breakdown rows are indented; a heading before the first.
+    if (!breakdown && r.kind.name.startsWith('  ')) console.log(`   where conman's time goes:`);
+    breakdown ||= r.kind.name.startsWith('  ');
+    const m = median(r.ms);
+    console.log(`   ${pad(r.kind.name, 36)}${lpad(fmt(m), 8)}${lpad(fmt(Math.min(...r.ms)), 8)}${lpad(fmt(Math.max(...r.ms)), 8)}${lpad(ratioTo(m, runc), 9)}   ${r.kind.includes}`);
+    for (const [phase, ms] of Object.entries(r.phases)) console.log(`   ${pad(`    ${phase}`, 36)}${lpad(fmt(median(ms)), 8)}`);
+  }
+}
+
+function printScale(s: ScaleResult): void {
+  const mib = (kib: number) => `${fmt(kib / 1024)} MiB`;
+  const row = (label: string, value: string, note = '') => console.log(`   ${pad(label, 44)}${lpad(value, 10)}   ${note}`);
+  console.log(`\n2. Scale: ${CONTAINERS} containers \`sleep 600\` under one conmand (ms)`);
+  row(`start all (conman run -d, ${PARALLEL} at a time)`, fmt(s.startAllMs, 0), `${fmt(s.startAllMs / CONTAINERS)} ms per container; one call: median ${fmt(median(s.perRunMs), 0)}, max ${fmt(Math.max(...s.perRunMs), 0)}`);
+  row(`conman ps -a (${CONTAINERS} rows), median of 3`, fmt(median(s.listMs), 0), `ps -a --json ${fmt(s.jsonMs, 0)}; ${s.check}`);
+  row('memory', '', `conmand PSS ${mib(s.conmandMemory.idle)} idle -> ${mib(s.conmandMemory.loaded)} with ${CONTAINERS}; the ${CONTAINERS} shims ${mib(s.shimsPss)} PSS (${mib(s.shimsPss / CONTAINERS)} each)`);
+  for (const r of s.restarts) {
+    console.log(`   conmand ${r.label}:`);
+    row('  signal -> conmand exited', fmt(r.stopMs, 0));
+    row('  spawn -> socket answers GET /version', fmt(r.start.readyMs, 0), `its log: "recovered in ${r.start.recoveredMs} ms"`);
+    row('  first conman ps -a', fmt(r.firstListMs, 0), `ps -a --json ${fmt(r.jsonMs, 0)}; ${r.check}`);
+  }
+  row(`remove all (conman rm -f, ${PARALLEL} at a time)`, fmt(s.removeAllMs, 0), `${fmt(s.removeAllMs / CONTAINERS)} ms per container; one call: median ${fmt(median(s.perRemoveMs), 0)}; then ${s.afterRemove}`);
+}
+
+function printGoal(results: LatencyResult[]): void {
+  const m = (name: string) => median(results.find((r) => r.kind.name === name)!.ms);
+  const [runc, ctr, cm] = [m(RAW_RUNC), m(CTR_RUN), m(CONMAN_RUN)];
+  console.log('\n3. Goal (from the issue)');
+  console.log(`   conman run --rm ≤ 3× raw runc: ${fmt(cm)} ms vs ${fmt(3 * runc)} ms allowed (${ratioTo(cm, runc)})  -> ${cm <= 3 * runc ? 'MET' : 'NOT MET'}`);
+  console.log(`   for scale: ctr run --rm is ${ratioTo(ctr, runc)} raw runc here (issue: ≈ 5×); conman run --rm is ${ratioTo(cm, ctr)} ctr run --rm`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: it creates containers');
+  for (const tool of [RUNC, CONTAINERD, CTR, UMOCI, '/usr/bin/containerd-shim-runc-v2']) {
+    if (!fs.existsSync(tool)) throw new Error(`${tool} is missing (apt-get install runc containerd umoci)`);
+  }
+  for (const value of [RUNS, CONTAINERS, PARALLEL]) if (!(Number.isInteger(value) && value > 0)) throw new Error('--runs, --containers and --parallel take whole numbers > 0');
+  const startedAt = Date.now();
+  const loadAtStart = os.loadavg()[0];
+  console.log('conman benchmark: conman/conmand (chapter 04) vs raw runc vs containerd, busybox rootfs');
+  for (const line of machineFacts()) console.log(line);
+
+  for (const dir of [BASE, STATE.runc, STATE.ctr, DAEMON.logs, NO_DAEMON.runRoot]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  process.stderr.write('setup: rootfs, conman and conmand compiled (warm-up calls), containerd, image...\n');
+  await buildRootfs(ROOTFS);
+  await conman([], ['--help'], 120_000); // lib/launch.mjs builds (or checks) the programs once, outside the timings
+  await must(process.execPath, [LAUNCH, CONMAND_TS, '--help'], 120_000);
+  await startContainerd();
+  await importImage();
+  const first = await startConmand();
+  const idle = memoryOf(conmand!.pid!).pss;
+
+  const api = new ApiClient(DAEMON.socket);
+  let latency: LatencyResult[];
+  try {
+    process.stderr.write(`latency (${RUNS + 1} rounds) `);
+    latency = await measureLatencyRounds(latencyKinds(api), RUNS);
+  } finally {
+    await api.close();
+  }
+  await waitFor('conmand removed the --rm containers', async () => (await snapshot()).containers.size === 0, 15_000, 100);
+
+  const scaleResult = await scale(idle);
+
+  printLatency(latency);
+  console.log(`   (conmand's first start, empty: spawn -> answers ${fmt(first.readyMs, 0)} ms; its log: "recovered in ${first.recoveredMs} ms")`);
+  printScale(scaleResult);
+  printGoal(latency);
+  const busiest = Math.max(loadAtStart, os.loadavg()[0]);
+  console.log(`\ntotal time ${((Date.now() - startedAt) / 1000).toFixed(0)} s; load avg (1 min) ${loadAtStart.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end`);
+  if (busiest > 0.75 * os.availableParallelism()) {
+    console.log(`WARNING: the machine was busy (load ${busiest.toFixed(2)} on ${os.availableParallelism()} cores): absolute times are inflated; the ratios, from interleaved runs, hold better.`);
+  }
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${signal}: cleaning up ${BASE}...`);
+    cleanup()
+      .then(reportLeftovers)
+      .finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  if (!interrupted) console.error(`\nbenchmark failed: ${(error as Error).stack ?? error}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+  reportLeftovers();
+}

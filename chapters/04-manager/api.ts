@@ -1,0 +1,215 @@
+/**
+ * conmand's API: HTTP/JSON on a unix socket, like dockerd's and podman's.
+ *
+ *   GET    /version
+ *   GET    /containers?all=1                  list
+ *   POST   /containers                        create (JSON body: requests.ts)        → 201
+ *   GET    /containers/REF                    inspect
+ *   POST   /containers/REF/start
+ *   POST   /containers/REF/stop?t=SECONDS
+ *   POST   /containers/REF/kill?signal=SIG
+ *   DELETE /containers/REF?force=1
+ *   POST   /containers/REF/wait?condition=next-exit|not-running
+ *          (the headers come at once, the body when the container exits)
+ *   GET    /containers/REF/logs?follow=1&tail=N   the CRI log's records, streamed
+ *   POST   /containers/REF/attach             Upgrade: the connection carries frames.ts
+ *   POST   /containers/REF/exec               JSON body → 201 {"id"}; then
+ *   POST   /exec/ID/start                     Upgrade: frames
+ *
+ * Errors are JSON, {"message": "..."}, with the status of errors.ts: 400, 404, 409, or 500.
+ * Who may talk to it is decided by the socket file's mode (0600, root only), as for
+ * /run/docker.sock (0660, group docker) and containerd.sock.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { badRequest, notFound, statusOf } from './errors.ts';
+import { encodeFrame, FRAME, serveSession } from './frames.ts';
+import type { Manager } from './manager.ts';
+import type { Session } from './session.ts';
+
+export const API_VERSION = '1';
+
+type Query = URLSearchParams;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  /** Query parameters this route understands; any other is a 400. */
+  query?: string[];
+  handle: (manager: Manager, match: string[], query: Query, body: () => Promise<unknown>, response: http.ServerResponse) => Promise<void>;
+}
+
+function sendJson(response: http.ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value) + '\n';
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+function numberParam(query: Query, name: string): number | undefined {
+  const text = query.get(name);
+  if (text === null) return undefined;
+  if (!/^\d+$/.test(text)) throw badRequest(`query parameter "${name}" must be a whole number, not "${text}"`);
+  return Number(text);
+}
+
+const flag = (query: Query, name: string) => ['1', 'true'].includes(query.get(name) ?? '');
+
+const ROUTES: Route[] = [
+  { method: 'GET', pattern: /^\/version$/, handle: async (_m, _match, _q, _b, res) => sendJson(res, 200, { name: 'conmand', apiVersion: API_VERSION, node: process.version }) },
+  { method: 'GET', pattern: /^\/containers$/, query: ['all'], handle: async (m, _match, q, _b, res) => sendJson(res, 200, await m.list(flag(q, 'all'))) },
+  { method: 'POST', pattern: /^\/containers$/, handle: async (m, _match, _q, body, res) => sendJson(res, 201, await m.create(await body())) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)$/, handle: async (m, [ref], _q, _b, res) => sendJson(res, 200, await m.inspect(ref)) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/start$/, handle: async (m, [ref], _q, _b, res) => sendJson(res, 200, await m.start(ref)) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/stop$/, query: ['t'], handle: async (m, [ref], q, _b, res) => sendJson(res, 200, await m.stop(ref, numberParam(q, 't'))) },
+  {
+    method: 'POST',
+    pattern: /^\/containers\/([^/]+)\/kill$/,
+    query: ['signal'],
+    handle: async (m, [ref], q, _b, res) => (await m.kill(ref, q.get('signal') ?? undefined), sendJson(res, 200, {})),
+  },
+  { method: 'DELETE', pattern: /^\/containers\/([^/]+)$/, query: ['force'], handle: async (m, [ref], q, _b, res) => (await m.remove(ref, flag(q, 'force')), sendJson(res, 200, {})) },
+  {
+    method: 'POST',
+    pattern: /^\/containers\/([^/]+)\/wait$/,
+    query: ['condition'],
+    handle: async (m, [ref], q, _b, res) => {
+      const condition = q.get('condition') ?? 'not-running';
+      if (condition !== 'next-exit' && condition !== 'not-running') throw badRequest(`condition must be next-exit or not-running, not "${condition}"`);
+      const { exited } = await m.watchExit(ref, condition);
+      // Headers now: the client knows its wait is registered (it may start the container).
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+      const exit = await exited;
+      res.end(JSON.stringify({ exit: exit ?? null }) + '\n');
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/containers\/([^/]+)\/logs$/,
+    query: ['follow', 'tail'],
+    handle: async (m, [ref], q, _b, res) => {
+      const abort = new AbortController();
+      res.on('close', () => abort.abort());
+      const records = await m.logs(ref, { follow: flag(q, 'follow'), tail: numberParam(q, 'tail'), signal: abort.signal });
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.flushHeaders();
+      for await (const chunk of records) {
+        if (abort.signal.aborted) break;
+        res.write(chunk);
+      }
+      res.end();
+    },
+  },
+  {
+    method: 'POST',
+    pattern: /^\/containers\/([^/]+)\/exec$/,
+    handle: async (m, [ref], _q, body, res) => {
+      const request = await body();
+      const id = m.resolve(ref); // 404 now, not after the upgrade
+      const execId = randomBytes(8).toString('hex');
+      pendingExecs.set(execId, { ref: id, request });
+      setTimeout(() => pendingExecs.delete(execId), 60_000).unref();
+      sendJson(res, 201, { id: execId });
+    },
+  },
+];
+
+/** Execs created but not started yet (docker's two-step exec: create, then start). */
+const pendingExecs = new Map<string, { ref: string; request: unknown }>();
+
+/** Upgraded routes: after "101 Switching Protocols" the socket carries frames. */
+const UPGRADES: { pattern: RegExp; open: (manager: Manager, match: string[]) => Promise<Session> }[] = [
+  { pattern: /^\/containers\/([^/]+)\/attach$/, open: (m, [ref]) => m.attach(ref) },
+  {
+    pattern: /^\/exec\/([^/]+)\/start$/,
+    open: async (m, [execId]) => {
+      const pending = pendingExecs.get(execId);
+      if (!pending) throw notFound(`exec ${execId}`);
+      pendingExecs.delete(execId);
+      return m.exec(pending.ref, pending.request);
+    },
+  },
+];
+
+async function readJsonBody(request: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 1024 * 1024) throw badRequest('request body over 1 MiB');
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`malformed JSON in the request body: ${(error as Error).message}`);
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function createApiServer(manager: Manager): http.Server {
+  const server = http.createServer((request, response) => {
+    void (async () => {
+      const url = new URL(request.url ?? '/', 'http://conmand');
+      const byPath = ROUTES.filter((route) => route.pattern.test(url.pathname));
+      const route = byPath.find((candidate) => candidate.method === request.method);
+      try {
+        if (!route) {
+          if (byPath.length > 0) return sendJson(response, 405, { message: `${request.method} is not allowed on ${url.pathname} (try ${byPath.map((r) => r.method).join(', ')})` });
+          return sendJson(response, 404, { message: `no such endpoint: ${request.method} ${url.pathname}` });
+        }
+        for (const key of url.searchParams.keys()) {
+          if (!(route.query ?? []).includes(key)) throw badRequest(`unknown query parameter "${key}" for ${request.method} ${url.pathname}`);
+        }
+        const match = route.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
+        await route.handle(manager, match, url.searchParams, () => readJsonBody(request), response);
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 500) console.error(`conmand: ${request.method} ${url.pathname}: ${error instanceof Error ? error.stack : error}`);
+        if (!response.headersSent) sendJson(response, status, { message: messageOf(error) });
+        else response.destroy();
+      }
+    })();
+  });
+
+  server.on('upgrade', (request: http.IncomingMessage, socket: Duplex) => {
+    const url = new URL(request.url ?? '/', 'http://conmand');
+    const upgrade = UPGRADES.find((candidate) => candidate.pattern.test(url.pathname));
+    socket.on('error', () => {});
+    if (!upgrade || request.method !== 'POST') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: conman-stream\r\n\r\n');
+    // From here on, errors travel as an error frame: {status, message}.
+    const match = upgrade.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
+    upgrade.open(manager, match).then(
+      (session) => serveSession(session, socket),
+      (error) => socket.end(encodeFrame(FRAME.error, JSON.stringify({ status: statusOf(error), message: messageOf(error) }))),
+    );
+  });
+  return server;
+}
+
+/**
+ * Listen on `socketPath`, mode 0600. The umask is set before bind(2), so the socket is never
+ * reachable by others, not even for the instant between bind and a chmod.
+ */
+export async function listenOnSocket(server: http.Server, socketPath: string): Promise<void> {
+  fs.rmSync(socketPath, { force: true }); // a stale socket from a crashed daemon
+  const previous = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => (server.off('error', reject), resolve()));
+    });
+  } finally {
+    process.umask(previous);
+  }
+  fs.chmodSync(socketPath, 0o600);
+}

@@ -1,0 +1,354 @@
+/**
+ * conman: the command line. `conman [GLOBAL OPTIONS] COMMAND [OPTIONS] ARGS...`
+ *
+ * It talks to conmand over its socket (client.ts), or, with --no-daemon, opens the Manager
+ * library in its own process (as podman does). Either way it holds a ContainerApi and does
+ * not care which. Exit codes follow Docker: a container's own code for run/start -a/exec/wait,
+ * 125 when conman itself failed, 2 for a usage error.
+ */
+import path from 'node:path';
+import { parseLogLine } from '#lib/cri-log.ts';
+import { ApiClient } from './client.ts';
+import { parseCommandLine, UsageError, type OptionSpec, type Parsed } from './cli-args.ts';
+import type { ContainerApi, ContainerInfo } from './container-api.ts';
+import { runningDaemon } from './daemon-file.ts';
+import { runInteractive } from './interactive.ts';
+import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, Manager, shortId } from './manager.ts';
+
+const GLOBAL: OptionSpec[] = [
+  { long: 'socket', value: true },
+  { long: 'root', value: true },
+  { long: 'run-root', value: true },
+  { long: 'cgroup-parent', value: true },
+  { long: 'no-daemon' },
+  { long: 'help', short: 'h' },
+];
+
+const CREATE_OPTIONS: OptionSpec[] = [
+  { long: 'name', value: true },
+  { long: 'interactive', short: 'i' },
+  { long: 'tty', short: 't' },
+  { long: 'rm' },
+  { long: 'restart', value: true },
+  { long: 'runtime', value: true },
+  { long: 'env', short: 'e', value: true, repeat: true },
+  { long: 'workdir', short: 'w', value: true },
+];
+
+const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-root DIR]] COMMAND ...
+
+  run [-d] [-i] [-t] [--rm] [--name NAME] [--restart no|on-failure[:N]|always]
+      [--runtime runc|crun] [-e KEY=VALUE]... [-w DIR] ROOTFS COMMAND [ARG...]
+  create [same options as run, without -d] ROOTFS COMMAND [ARG...]
+  start [-a] CONTAINER...          stop [-t SECONDS] CONTAINER...
+  kill [-s SIGNAL] CONTAINER...    rm [-f] CONTAINER...
+  ps [-a] [-q] [--json] [--format '{{.Name}} {{.State}} {{.ExitCode}}']
+  inspect CONTAINER...
+  logs [-f] [--tail N] [--timestamps] CONTAINER
+  exec [-i] [-t] [-e KEY=VALUE]... [-w DIR] CONTAINER COMMAND [ARG...]
+  attach CONTAINER                 wait CONTAINER...
+
+CONTAINER is a name, an id, or a unique start of an id. Detach from attach/run -it with Ctrl-P Ctrl-Q.
+Environment: CONMAN_SOCKET, CONMAN_ROOT, CONMAN_RUN_ROOT, CONMAN_CGROUP_PARENT, CONMAN_NO_DAEMON=1.`;
+
+/** Exit code when conman itself failed (Docker's too). */
+const FAILED = 125;
+
+function need(parsed: Parsed, count: number, what: string): string[] {
+  if (parsed.positionals.length < count) throw new UsageError(`missing ${what}`);
+  return parsed.positionals;
+}
+
+function envMap(entries: string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of entries ?? []) {
+    const at = entry.indexOf('=');
+    if (at <= 0) throw new UsageError(`-e ${entry}: use KEY=VALUE`);
+    env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return env;
+}
+
+function createRequest(parsed: Parsed) {
+  const [rootfs, ...args] = need(parsed, 2, 'ROOTFS and COMMAND');
+  const o = parsed.options;
+  return {
+    rootfs: path.resolve(rootfs),
+    args,
+    ...(o.name ? { name: o.name as string } : {}),
+    ...(o.env ? { env: envMap(o.env as string[]) } : {}),
+    ...(o.workdir ? { cwd: o.workdir as string } : {}),
+    tty: Boolean(o.tty),
+    stdin: Boolean(o.interactive),
+    ...(o.runtime ? { runtime: o.runtime as 'runc' } : {}),
+    ...(o.restart ? { restart: o.restart as string } : {}),
+    autoRemove: Boolean(o.rm),
+  };
+}
+
+// ----- output -----
+
+function ago(iso: string | undefined): string {
+  if (!iso) return '';
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} minutes`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} hours`;
+  return `${Math.round(seconds / 86400)} days`;
+}
+
+export function statusText(c: ContainerInfo): string {
+  switch (c.status) {
+    case 'running':
+      return `Up ${ago(c.startedAt)}`;
+    case 'exited':
+      return `Exited (${c.exit?.exitCode ?? '?'}) ${ago(c.finishedAt)} ago`;
+    case 'restarting':
+      return `Restarting (${c.exit?.exitCode ?? '?'}) ${ago(c.finishedAt)} ago`;
+    case 'created':
+      return 'Created';
+    case 'unknown':
+      return 'Unknown (its shim vanished)';
+    case 'removing':
+      return 'Removing';
+  }
+}
+
+/** `--format '{{.Name}} {{.State}}'`, a small cousin of Docker's Go templates. */
+function formatted(template: string, c: ContainerInfo): string {
+  const fields: Record<string, string | number> = {
+    ID: shortId(c.id),
+    Name: c.name,
+    Command: c.args.join(' '),
+    Status: statusText(c),
+    State: c.status,
+    ExitCode: c.exit?.exitCode ?? '',
+    Pid: c.pid ?? '',
+    RestartCount: c.restartCount,
+    Runtime: c.runtime,
+  };
+  return template.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, name: string) => {
+    if (!(name in fields)) throw new UsageError(`--format: unknown field .${name} (known: ${Object.keys(fields).join(', ')})`);
+    return String(fields[name]);
+  });
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('   ')).join('\n');
+}
+
+/** Print CRI log records as the container wrote them: stdout to stdout, stderr to stderr. */
+function logPrinter(timestamps: boolean): (chunk: Buffer) => void {
+  let carry = '';
+  const lineStart = { stdout: true, stderr: true };
+  return (chunk) => {
+    const text = carry + chunk.toString('utf8');
+    const lines = text.split('\n');
+    carry = lines.pop()!;
+    for (const line of lines) {
+      const record = parseLogLine(line);
+      const out = record.stream === 'stdout' ? process.stdout : process.stderr;
+      const prefix = timestamps && lineStart[record.stream] ? `${record.time} ` : '';
+      out.write(prefix + record.message + (record.partial ? '' : '\n'));
+      lineStart[record.stream] = !record.partial;
+    }
+  };
+}
+
+async function printLogs(api: ContainerApi, ref: string, options: { follow: boolean; tail?: number; timestamps: boolean }): Promise<void> {
+  const print = logPrinter(options.timestamps);
+  for await (const chunk of await api.logs(ref, { follow: options.follow, tail: options.tail })) print(Buffer.from(chunk));
+}
+
+// ----- commands -----
+
+async function run(api: ContainerApi, args: string[], detachAllowed: boolean): Promise<number> {
+  const parsed = parseCommandLine(args, [...CREATE_OPTIONS, ...(detachAllowed ? [{ long: 'detach', short: 'd' }] : [])]);
+  const request = createRequest(parsed);
+  const { id } = await api.create(request);
+  if (!detachAllowed) {
+    console.log(id);
+    return 0;
+  }
+  if (parsed.options.detach) {
+    await api.start(id);
+    console.log(id);
+    return 0;
+  }
+  return startAttached(api, id, { stdin: request.stdin, tty: request.tty });
+}
+
+/**
+ * Start a container and stay with it until it exits. With -i or -t: attach first (conmand
+ * holds the attach until the container starts), then start. Otherwise the output comes from
+ * the log, which has every byte from the first one on: nothing is lost to a race between
+ * start and attach.
+ */
+async function startAttached(api: ContainerApi, id: string, options: { stdin: boolean; tty: boolean }): Promise<number> {
+  const { exited } = await api.watchExit(id, 'next-exit');
+  if (options.stdin || options.tty) {
+    const attaching = api.attach(id);
+    attaching.catch(() => {});
+    await api.start(id);
+    const session = await attaching;
+    if (options.tty && process.stdin.isTTY) console.error("If you don't see a command prompt, try pressing enter.");
+    const exit = await runInteractive(session, options);
+    if (!exit) return 0; // detached
+    return exit.exitCode;
+  }
+  await api.start(id);
+  await printLogs(api, id, { follow: true, timestamps: false });
+  const exit = await exited;
+  return exit?.exitCode ?? FAILED;
+}
+
+async function command(api: ContainerApi, name: string, args: string[]): Promise<number> {
+  switch (name) {
+    case 'run':
+      return run(api, args, true);
+    case 'create':
+      return run(api, args, false);
+    case 'start': {
+      const parsed = parseCommandLine(args, [{ long: 'attach', short: 'a' }]);
+      const refs = need(parsed, 1, 'CONTAINER');
+      if (parsed.options.attach) {
+        const container = await api.inspect(refs[0]);
+        return startAttached(api, container.id, { stdin: false, tty: container.tty });
+      }
+      for (const ref of refs) console.log((await api.start(ref)).name);
+      return 0;
+    }
+    case 'stop': {
+      const parsed = parseCommandLine(args, [{ long: 'time', short: 't', value: true }]);
+      const timeout = parsed.options.time === undefined ? undefined : Number(parsed.options.time);
+      if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${parsed.options.time}: give seconds, e.g. -t 5`);
+      for (const ref of need(parsed, 1, 'CONTAINER')) console.log((await api.stop(ref, timeout)).name);
+      return 0;
+    }
+    case 'kill': {
+      const parsed = parseCommandLine(args, [{ long: 'signal', short: 's', value: true }]);
+      for (const ref of need(parsed, 1, 'CONTAINER')) {
+        await api.kill(ref, (parsed.options.signal as string | undefined) ?? 'SIGKILL');
+        console.log(ref);
+      }
+      return 0;
+    }
+    case 'rm': {
+      const parsed = parseCommandLine(args, [{ long: 'force', short: 'f' }]);
+      for (const ref of need(parsed, 1, 'CONTAINER')) {
+        await api.remove(ref, Boolean(parsed.options.force));
+        console.log(ref);
+      }
+      return 0;
+    }
+    case 'ps': {
+      const parsed = parseCommandLine(args, [{ long: 'all', short: 'a' }, { long: 'quiet', short: 'q' }, { long: 'json' }, { long: 'format', value: true }]);
+      const containers = await api.list(Boolean(parsed.options.all));
+      if (parsed.options.json) console.log(JSON.stringify(containers, null, 2));
+      else if (parsed.options.format) for (const c of containers) console.log(formatted(parsed.options.format as string, c));
+      else if (parsed.options.quiet) for (const c of containers) console.log(shortId(c.id));
+      else {
+        const rows = [['CONTAINER ID', 'NAME', 'COMMAND', 'CREATED', 'STATUS', 'RUNTIME']];
+        for (const c of containers) {
+          const commandLine = c.args.join(' ');
+          rows.push([shortId(c.id), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), c.runtime]);
+        }
+        console.log(table(rows));
+      }
+      return 0;
+    }
+    case 'inspect': {
+      const parsed = parseCommandLine(args, []);
+      const found = [];
+      for (const ref of need(parsed, 1, 'CONTAINER')) found.push(await api.inspect(ref));
+      console.log(JSON.stringify(found, null, 2));
+      return 0;
+    }
+    case 'logs': {
+      const parsed = parseCommandLine(args, [{ long: 'follow', short: 'f' }, { long: 'tail', value: true }, { long: 'timestamps', short: 't' }]);
+      const [ref] = need(parsed, 1, 'CONTAINER');
+      const tail = parsed.options.tail === undefined || parsed.options.tail === 'all' ? undefined : Number(parsed.options.tail);
+      if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`--tail ${parsed.options.tail}: give a number of lines`);
+      await printLogs(api, ref, { follow: Boolean(parsed.options.follow), tail, timestamps: Boolean(parsed.options.timestamps) });
+      return 0;
+    }
+    case 'exec': {
+      const parsed = parseCommandLine(args, [
+        { long: 'interactive', short: 'i' },
+        { long: 'tty', short: 't' },
+        { long: 'env', short: 'e', value: true, repeat: true },
+        { long: 'workdir', short: 'w', value: true },
+      ]);
+      const [ref, ...commandArgs] = need(parsed, 2, 'CONTAINER and COMMAND');
+      const stdin = Boolean(parsed.options.interactive);
+      const tty = Boolean(parsed.options.tty);
+      const session = await api.exec(ref, {
+        args: commandArgs,
+        tty,
+        stdin,
+        ...(parsed.options.env ? { env: envMap(parsed.options.env as string[]) } : {}),
+        ...(parsed.options.workdir ? { cwd: parsed.options.workdir as string } : {}),
+      });
+      const exit = await runInteractive(session, { stdin, tty });
+      return exit?.exitCode ?? 0;
+    }
+    case 'attach': {
+      const parsed = parseCommandLine(args, []);
+      const [ref] = need(parsed, 1, 'CONTAINER');
+      const container = await api.inspect(ref);
+      const session = await api.attach(ref);
+      const exit = await runInteractive(session, { stdin: container.stdin, tty: container.tty });
+      return exit?.exitCode ?? 0;
+    }
+    case 'wait': {
+      const parsed = parseCommandLine(args, []);
+      let code = 0;
+      for (const ref of need(parsed, 1, 'CONTAINER')) {
+        const exit = await (await api.watchExit(ref, 'not-running')).exited;
+        code = exit?.exitCode ?? FAILED;
+        console.log(code);
+      }
+      return code;
+    }
+    default:
+      throw new UsageError(`unknown command "${name}"`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let api: ContainerApi | undefined;
+  try {
+    const global = parseCommandLine(argv, GLOBAL);
+    const [name, ...rest] = global.positionals;
+    if (global.options.help || !name || name === 'help') {
+      console.log(USAGE);
+      return name || global.options.help ? 0 : 2;
+    }
+    const runRoot = (global.options['run-root'] as string | undefined) ?? process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT;
+    if (global.options['no-daemon'] || process.env.CONMAN_NO_DAEMON === '1') {
+      const daemon = runningDaemon(runRoot);
+      if (daemon) throw new UsageError(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
+      api = await Manager.open({
+        root: (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT,
+        runRoot,
+        cgroupParent: (global.options['cgroup-parent'] as string | undefined) ?? process.env.CONMAN_CGROUP_PARENT,
+      });
+    } else {
+      api = new ApiClient((global.options.socket as string | undefined) ?? process.env.CONMAN_SOCKET ?? path.join(runRoot, 'conmand.sock'));
+    }
+    return await command(api, name, rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`conman: ${error.message}\n${USAGE}`);
+      return 2;
+    }
+    console.error(`conman: ${error instanceof Error ? error.message : String(error)}`);
+    return FAILED;
+  } finally {
+    await api?.close().catch(() => {});
+  }
+}
+
+// Exit at once when done: a --no-daemon manager still watches its shims, and that is not our business any more.
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,60 @@
+/**
+ * conmand: the daemon. `conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent P]`
+ *
+ * Opens the Manager (which recovers every container it knew), serves the API (api.ts) on a
+ * unix socket only root can open, and runs until SIGTERM or SIGINT. Stopping it, or killing
+ * it with SIGKILL, stops no container: they belong to their shims.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createApiServer, listenOnSocket } from './api.ts';
+import { daemonFileOf, runningDaemon, writeDaemonFile } from './daemon-file.ts';
+import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, Manager } from './manager.ts';
+
+const { values } = parseArgs({
+  options: {
+    root: { type: 'string', default: process.env.CONMAN_ROOT ?? DEFAULT_ROOT },
+    'run-root': { type: 'string', default: process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT },
+    socket: { type: 'string', default: process.env.CONMAN_SOCKET },
+    'cgroup-parent': { type: 'string', default: process.env.CONMAN_CGROUP_PARENT ?? '/conman' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  console.log('usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH]');
+  process.exit(0);
+}
+if (process.getuid?.() !== 0) {
+  console.error('conmand: containers need root: run it as root (sudo conmand)');
+  process.exit(1);
+}
+const runRoot = path.resolve(values['run-root']!);
+const socket = path.resolve(values.socket ?? path.join(runRoot, 'conmand.sock'));
+const other = runningDaemon(runRoot);
+if (other) {
+  console.error(`conmand: another conmand (pid ${other.pid}) already serves ${runRoot} on ${other.socket}`);
+  process.exit(1);
+}
+
+const began = Date.now();
+const manager = await Manager.open({ root: values.root, runRoot, cgroupParent: values['cgroup-parent'] });
+const server = createApiServer(manager);
+await listenOnSocket(server, socket);
+writeDaemonFile(runRoot, socket);
+const containers = await manager.list(true);
+console.error(
+  `conmand: listening on ${socket} (pid ${process.pid}); ${containers.length} containers, ` +
+    `${containers.filter((c) => c.status === 'running').length} running, recovered in ${Date.now() - began} ms`,
+);
+
+async function shutdown(signal: string): Promise<void> {
+  console.error(`conmand: ${signal}: stopping; containers keep running`);
+  server.close();
+  await manager.close();
+  fs.rmSync(socket, { force: true });
+  fs.rmSync(daemonFileOf(runRoot), { force: true });
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,35 @@
+/**
+ * What the `conman` CLI needs from a container manager. Two things provide it: the Manager
+ * library itself, in the CLI's own process (--no-daemon, as podman works), and ApiClient,
+ * which asks conmand over its socket (as docker works). The CLI cannot tell them apart.
+ */
+import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
+import type { ContainerRecord } from './records.ts';
+import type { Session } from './session.ts';
+
+/** A container as `inspect` shows it: the record and where its files are. */
+export interface ContainerInfo extends ContainerRecord {
+  bundle: string;
+  logFile: string;
+  shimDir: string;
+}
+
+/** next-exit: the next time it exits (for `run`: ask before start); not-running: now, if it is not running. */
+export type WaitCondition = 'next-exit' | 'not-running';
+
+export interface ContainerApi {
+  create(request: unknown): Promise<{ id: string; name: string }>;
+  start(ref: string): Promise<ContainerInfo>;
+  stop(ref: string, timeoutSeconds?: number): Promise<ContainerInfo>;
+  kill(ref: string, signal?: string): Promise<void>;
+  remove(ref: string, force?: boolean): Promise<void>;
+  list(all?: boolean): Promise<ContainerInfo[]>;
+  inspect(ref: string): Promise<ContainerInfo>;
+  /** Resolves once the wait is registered; `exited` settles when the condition is met. */
+  watchExit(ref: string, condition?: WaitCondition): Promise<{ exited: Promise<ExitStatus | undefined> }>;
+  /** The CRI log's records (raw bytes, whole lines), from the last `tail` lines; `follow` until it stops. */
+  logs(ref: string, options?: { follow?: boolean; tail?: number }): Promise<AsyncIterable<Buffer>>;
+  attach(ref: string): Promise<Session>;
+  exec(ref: string, request: unknown): Promise<Session>;
+  close(): Promise<void>;
+}

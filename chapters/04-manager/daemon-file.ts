@@ -1,0 +1,30 @@
+/**
+ * <runRoot>/conmand.json: which process is conmand (PID and start time, chapter 03's
+ * identity), and its socket. `conman --no-daemon` refuses to run beside a live conmand on the
+ * same roots: two managers writing the same records would each believe it alone knows the truth.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { isAlive, startTimeOf, type ProcessIdentity } from '#lower/03-shim/identity.ts';
+
+export interface DaemonFile extends ProcessIdentity {
+  socket: string;
+}
+
+export const daemonFileOf = (runRoot: string) => path.join(runRoot, 'conmand.json');
+
+export function writeDaemonFile(runRoot: string, socket: string): void {
+  const file = daemonFileOf(runRoot);
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify({ pid: process.pid, startTime: startTimeOf(process.pid), socket }) + '\n');
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+/** The conmand running on `runRoot`, if one is. */
+export function runningDaemon(runRoot: string): DaemonFile | undefined {
+  try {
+    const daemon = JSON.parse(fs.readFileSync(daemonFileOf(runRoot), 'utf8')) as DaemonFile;
+    return isAlive(daemon) ? daemon : undefined;
+  } catch {
+    return undefined;
+  }
+}

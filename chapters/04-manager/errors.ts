@@ -1,0 +1,23 @@
+/**
+ * Errors a caller can act on. Each carries the HTTP status the daemon answers with, so the
+ * library, the daemon and the CLI agree on what went wrong: 404 nothing by that name, 409 not
+ * in a state that allows it, 400 a request that makes no sense. Anything else is a 500: a bug
+ * (or an unfinished exercise), reported with its message.
+ */
+export class ManagerError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (ref: string) => new ManagerError(404, `no such container: ${ref}`);
+export const conflict = (message: string) => new ManagerError(409, message);
+export const badRequest = (message: string) => new ManagerError(400, message);
+
+/** The status code for any error: its own for a ManagerError, 500 for the rest. */
+export function statusOf(error: unknown): number {
+  return error instanceof ManagerError ? error.status : 500;
+}

@@ -1,0 +1,510 @@
+/**
+ * The Manager: a library that runs containers through shims and remembers them on disk
+ * (records.ts). conmand serves it over a socket; `conman --no-daemon` uses it in-process.
+ *
+ * Where things live (both roots configurable):
+ *   <root>/containers/<id>/        record, bundle, log          (default root /var/lib/conman)
+ *   <runRoot>/shims/<id12>/        the shim's folder: sockets, exit.json   (default /run/conman)
+ *   <runRoot>/<runc|crun>/         the runtime's state (--root)
+ *
+ * Every operation on a container runs under its lock (keyed-lock.ts). While a Manager is
+ * open it waits on every running container's shim, so it learns of each exit at once:
+ * records the exit, removes the runtime's state, then applies --rm or the restart policy.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeConfig } from '#lower/01-bundle/bundle.ts';
+import { generateConfig } from '#lower/01-bundle/config.ts';
+import { OciRuntime, type RuntimeName } from '#lower/02-lifecycle/runtime.ts';
+import { ShimClient, startShim } from '#lower/03-shim/client.ts';
+import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
+import { isAlive, readIdentity } from '#lower/03-shim/identity.ts';
+import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
+import { badRequest, conflict, notFound } from './errors.ts';
+import { startExec } from './exec-session.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { readLog, tailOffset } from './logs.ts';
+import { RecordStore, type ContainerRecord } from './records.ts';
+import { observeShim, reconcile } from './recovery.ts';
+import { checkCreateRequest, checkExecRequest } from './requests.ts';
+import { parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
+import { OutputBuffer, type Session, type SessionExit } from './session.ts';
+import { stopContainer } from './stop.ts';
+
+export interface ManagerOptions {
+  /** Records, bundles and logs; default /var/lib/conman. */
+  root?: string;
+  /** Run-time state: shims, runtime state; default /run/conman. */
+  runRoot?: string;
+  /** Parent cgroup of every container; default /conman. */
+  cgroupParent?: string;
+  /** How long a shim waits for `delete` after its container exited (the manager usually says it at once). */
+  shimLingerMs?: number;
+}
+
+export const DEFAULT_ROOT = '/var/lib/conman';
+export const DEFAULT_RUN_ROOT = '/run/conman';
+const DEFAULT_STOP_TIMEOUT_S = 10;
+
+/** The short id: Docker shows 12 hex digits, and so do we (it also names the shim's folder). */
+export const shortId = (id: string) => id.slice(0, 12);
+
+export class Manager implements ContainerApi {
+  readonly root: string;
+  readonly runRoot: string;
+  readonly cgroupParent: string;
+  private readonly store: RecordStore;
+  private readonly records = new Map<string, ContainerRecord>();
+  private readonly lock = new KeyedLock();
+  private readonly events = new EventEmitter();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly shimLingerMs: number;
+  private closed = false;
+
+  private constructor(options: ManagerOptions) {
+    this.root = path.resolve(options.root ?? DEFAULT_ROOT);
+    this.runRoot = path.resolve(options.runRoot ?? DEFAULT_RUN_ROOT);
+    this.cgroupParent = options.cgroupParent ?? '/conman';
+    this.shimLingerMs = options.shimLingerMs ?? 10 * 60_000;
+    this.store = new RecordStore(this.root);
+    fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
+    this.events.setMaxListeners(0);
+  }
+
+  /** Open the manager on its roots and recover every container it knew (recovery.ts). */
+  static async open(options: ManagerOptions = {}): Promise<Manager> {
+    const manager = new Manager(options);
+    const records = manager.store.loadAll();
+    for (const record of records) manager.records.set(record.id, record);
+    await Promise.all(records.map((record) => manager.lock.run(record.id, () => manager.recover(record))));
+    return manager;
+  }
+
+  // ----- where things are -----
+
+  shimDir(id: string): string {
+    return path.join(this.runRoot, 'shims', shortId(id));
+  }
+
+  private runtimeOf(record: ContainerRecord): OciRuntime {
+    return new OciRuntime({ runtime: record.runtime, stateRoot: path.join(this.runRoot, record.runtime) });
+  }
+
+  private info(record: ContainerRecord): ContainerInfo {
+    return { ...structuredClone(record), bundle: this.store.bundleOf(record.id), logFile: this.store.logOf(record.id), shimDir: this.shimDir(record.id) };
+  }
+
+  /** A full id, a name, or a unique prefix of an id → the container's id; 404 or 400 otherwise. */
+  resolve(ref: string): string {
+    if (this.records.has(ref)) return ref;
+    for (const record of this.records.values()) if (record.name === ref) return record.id;
+    const matches = ref.length > 0 ? [...this.records.keys()].filter((id) => id.startsWith(ref)) : [];
+    if (matches.length === 1) return matches[0];
+    if (matches.length > 1) throw badRequest(`"${ref}" matches ${matches.length} containers: give more of the id`);
+    throw notFound(ref);
+  }
+
+  private recordOf(id: string): ContainerRecord {
+    const record = this.records.get(id);
+    if (!record) throw notFound(id);
+    return record;
+  }
+
+  private save(record: ContainerRecord): void {
+    this.store.save(record);
+  }
+
+  // ----- create, start -----
+
+  async create(body: unknown): Promise<{ id: string; name: string }> {
+    const request = checkCreateRequest(body);
+    const restartPolicy = parseRestartPolicy(request.restart ?? 'no');
+    if (!fs.existsSync(request.rootfs) || !fs.statSync(request.rootfs).isDirectory()) {
+      throw badRequest(`rootfs ${request.rootfs} is not a directory: build one first (chapter 01: buildRootfs)`);
+    }
+    // Names are unique: check and take one under a single lock, so two creates cannot both win.
+    return this.lock.run('\0names', async () => {
+      if (request.name !== undefined) {
+        const holder = [...this.records.values()].find((record) => record.name === request.name);
+        if (holder) throw conflict(`the name "${request.name}" is already in use by container ${shortId(holder.id)}: remove it, or choose another name`);
+      }
+      let id: string;
+      do id = randomBytes(32).toString('hex');
+      while ([...this.records.keys()].some((other) => shortId(other) === shortId(id)));
+      const record: ContainerRecord = {
+        id,
+        name: request.name ?? shortId(id),
+        created: new Date().toISOString(),
+        rootfs: request.rootfs,
+        args: request.args,
+        env: request.env ?? {},
+        ...(request.cwd ? { cwd: request.cwd } : {}),
+        tty: request.tty ?? false,
+        stdin: (request.stdin ?? false) || (request.tty ?? false),
+        runtime: request.runtime ?? 'runc',
+        restartPolicy,
+        autoRemove: request.autoRemove ?? false,
+        status: 'created',
+        restartCount: 0,
+        restartDelaysMs: [],
+        stoppedByUser: false,
+      };
+      // The bundle first, the record last: a crash in between leaves a folder without a
+      // record, which the next open() removes (records.ts).
+      const spec = generateConfig({ args: record.args, env: record.env, cwd: record.cwd, hostname: shortId(id), cgroupsPath: `${this.cgroupParent}/${id}` });
+      spec.root = { path: record.rootfs, readonly: false };
+      spec.process.terminal = record.tty;
+      fs.mkdirSync(this.store.bundleOf(id), { recursive: true, mode: 0o700 });
+      try {
+        await writeConfig(this.store.bundleOf(id), spec);
+        this.save(record);
+      } catch (error) {
+        this.store.remove(id);
+        throw error;
+      }
+      this.records.set(id, record);
+      return { id, name: record.name };
+    });
+  }
+
+  async start(ref: string): Promise<ContainerInfo> {
+    const id = this.resolve(ref);
+    return this.lock.run(id, async () => {
+      const record = this.recordOf(id);
+      if (record.status === 'running') throw conflict(`container ${record.name} is already running`);
+      if (record.status === 'removing') throw conflict(`container ${record.name} is being removed`);
+      if (record.status === 'unknown') throw conflict(`container ${record.name} lost its shim, its state is unknown: remove it with rm -f`);
+      this.cancelRestart(id);
+      record.restartCount = 0;
+      record.restartDelaysMs = [];
+      await this.startLocked(record);
+      return this.info(record);
+    });
+  }
+
+  /** Start a shim for the container (the caller holds its lock). */
+  private async startLocked(record: ContainerRecord): Promise<void> {
+    await this.cleanupShim(record); // the previous run's shim folder, if any
+    const started = await startShim({
+      id: record.id,
+      bundle: this.store.bundleOf(record.id),
+      dir: this.shimDir(record.id),
+      runtime: record.runtime,
+      stateRoot: path.join(this.runRoot, record.runtime),
+      stdin: record.stdin,
+      logFile: this.store.logOf(record.id),
+      lingerMs: this.shimLingerMs,
+    });
+    Object.assign(record, { status: 'running', pid: started.pid, startedAt: new Date().toISOString(), stoppedByUser: false });
+    delete record.exit;
+    delete record.finishedAt;
+    delete record.nextRestartAt;
+    this.save(record);
+    this.events.emit(`started:${record.id}`);
+    this.watch(record);
+  }
+
+  // ----- learning of exits -----
+
+  /** Wait on the shim in the background; record the exit when it comes. */
+  private watch(record: ContainerRecord): void {
+    const { id } = record;
+    const dir = this.shimDir(id);
+    new ShimClient(dir).wait().then(
+      (exit) => this.lock.run(id, () => this.recordExitLocked(id, exit)),
+      () =>
+        // The shim went away without answering: did it write the exit first?
+        this.lock.run(id, async () => {
+          if (this.closed) return;
+          const observed = observeShim(dir);
+          if (observed.exit) return this.recordExitLocked(id, observed.exit);
+          const current = this.records.get(id);
+          if (current?.status === 'running' && !observed.shimAlive) {
+            current.status = 'unknown';
+            this.save(current);
+          }
+        }),
+    ).catch((error: Error) => console.error(`conman: after the exit of ${shortId(id)}: ${error.message}`));
+  }
+
+  /**
+   * The container exited: record it, remove its runtime state, then --rm or restart policy.
+   * Idempotent: the watcher and `stop` may both report the same exit. Whoever waits for the
+   * exit hears of it last, when all that is done (or failed: then they still hear of it).
+   */
+  private async recordExitLocked(id: string, exit: ExitStatus): Promise<void> {
+    const record = this.records.get(id);
+    if (!record || record.status !== 'running') return;
+    try {
+      record.exit = exit;
+      record.finishedAt = exit.finishedAt;
+      delete record.pid;
+      const restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
+      if (restart) {
+        const delay = restartDelayMs(record.restartCount);
+        record.status = 'restarting';
+        record.restartDelaysMs.push(delay);
+        record.nextRestartAt = new Date(Date.now() + delay).toISOString();
+      } else {
+        record.status = 'exited';
+      }
+      this.save(record); // first the record: a crash after this re-finds exit.json, no harm
+      await this.cleanupShim(record);
+      if (record.autoRemove) await this.removeLocked(record);
+      else if (restart) this.scheduleRestart(record);
+    } finally {
+      this.events.emit(`exit:${id}`, exit);
+    }
+  }
+
+  private scheduleRestart(record: ContainerRecord): void {
+    const delay = Math.max(0, Date.parse(record.nextRestartAt ?? '') - Date.now() || 0);
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(record.id);
+      void this.lock
+        .run(record.id, async () => {
+          const current = this.records.get(record.id);
+          if (!current || current.status !== 'restarting' || this.closed) return;
+          current.restartCount += 1;
+          await this.startLocked(current);
+        })
+        .catch((error: Error) => {
+          const current = this.records.get(record.id);
+          if (current?.status === 'restarting') {
+            current.status = 'exited';
+            this.save(current);
+          }
+          console.error(`conman: restarting ${record.name} failed: ${error.message}`);
+        });
+    }, delay);
+    timer.unref();
+    this.restartTimers.set(record.id, timer);
+  }
+
+  private cancelRestart(id: string): void {
+    clearTimeout(this.restartTimers.get(id));
+    this.restartTimers.delete(id);
+  }
+
+  /** Make sure no shim, runtime state or shim folder is left from the container's last run. */
+  private async cleanupShim(record: ContainerRecord): Promise<void> {
+    const dir = this.shimDir(record.id);
+    const identity = readIdentity(dir);
+    if (identity && isAlive(identity)) {
+      // The shim deletes the runtime's state, then exits.
+      await new ShimClient(dir).delete().catch(() => {});
+    }
+    const runtime = this.runtimeOf(record);
+    if (fs.existsSync(path.join(runtime.stateRoot, record.id))) {
+      // No shim did it (it vanished, or its linger time ran out): delete --force also kills.
+      await runtime.delete(record.id, { force: true }).catch(() => {});
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  // ----- recovery -----
+
+  /** One container after open(): believe the shim's folder over the record (recovery.ts). */
+  private async recover(record: ContainerRecord): Promise<void> {
+    const dir = this.shimDir(record.id);
+    const decision = reconcile(record, observeShim(dir));
+    switch (decision.status) {
+      case 'removing':
+        return this.removeLocked(record);
+      case 'running':
+        if (record.status !== 'running') {
+          record.status = 'running'; // started just before a crash, not yet saved
+          this.save(record);
+        }
+        return this.watch(record);
+      case 'exited':
+        if (!decision.exit) return; // exited before the outage, and so it stays
+        if (record.exit?.finishedAt === decision.exit.finishedAt) {
+          // Already recorded before the crash; only the clean-up may be missing.
+          await this.cleanupShim(record);
+          if (record.status === 'restarting') this.scheduleRestart(record);
+          return;
+        }
+        record.status = 'running';
+        return this.recordExitLocked(record.id, decision.exit);
+      case 'unknown':
+        if (record.status !== 'unknown') {
+          record.status = 'unknown';
+          delete record.pid;
+          this.save(record);
+        }
+        return;
+      case 'restarting':
+        return this.scheduleRestart(record);
+      default:
+        return;
+    }
+  }
+
+  // ----- stop, kill, remove -----
+
+  async stop(ref: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_S): Promise<ContainerInfo> {
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) throw badRequest(`stop timeout must be a number of seconds ≥ 0, not ${timeoutSeconds}`);
+    const id = this.resolve(ref);
+    return this.lock.run(id, async () => {
+      const record = this.recordOf(id);
+      if (record.status === 'restarting') {
+        this.cancelRestart(id);
+        Object.assign(record, { status: 'exited', stoppedByUser: true });
+        delete record.nextRestartAt;
+        this.save(record);
+      }
+      if (record.status !== 'running') return this.info(record);
+      record.stoppedByUser = true; // before the signal: the restart policy must not revive it
+      this.save(record);
+      const exit = await stopContainer(new ShimClient(this.shimDir(id)), timeoutSeconds * 1000);
+      await this.recordExitLocked(id, exit);
+      return this.info(record);
+    });
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const name = /^\d+$/.test(signal) ? signal : signal.toUpperCase().replace(/^(SIG)?/, 'SIG');
+    if (!/^\d+$/.test(name) && !(name in os.constants.signals)) throw badRequest(`unknown signal "${signal}": use a name like SIGTERM or HUP, or a number`);
+    const id = this.resolve(ref);
+    await this.lock.run(id, async () => {
+      const record = this.recordOf(id);
+      if (record.status !== 'running') throw conflict(`container ${record.name} is not running (${record.status})`);
+      await new ShimClient(this.shimDir(id)).kill(name);
+    });
+  }
+
+  async remove(ref: string, force = false): Promise<void> {
+    const id = this.resolve(ref);
+    await this.lock.run(id, async () => {
+      const record = this.recordOf(id);
+      if (record.status === 'running' && !force) {
+        throw conflict(`container ${record.name} is running: stop it first, or remove it with rm -f`);
+      }
+      await this.removeLocked(record);
+    });
+  }
+
+  /**
+   * Remove a container whatever its state. "removing" is saved first: a manager that
+   * crashes half-way finishes the job when it opens again.
+   */
+  private async removeLocked(record: ContainerRecord): Promise<void> {
+    this.cancelRestart(record.id);
+    if (record.status !== 'removing') {
+      record.status = 'removing';
+      this.save(record);
+    }
+    const dir = this.shimDir(record.id);
+    const identity = readIdentity(dir);
+    if (identity && isAlive(identity) && !observeShim(dir).exit) {
+      const shim = new ShimClient(dir);
+      await shim.kill('SIGKILL').catch(() => {});
+      await Promise.race([shim.wait().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))]);
+    }
+    await this.cleanupShim(record);
+    this.store.remove(record.id);
+    this.records.delete(record.id);
+    this.events.emit(`removed:${record.id}`, record.exit);
+  }
+
+  // ----- look -----
+
+  async list(all = false): Promise<ContainerInfo[]> {
+    return [...this.records.values()]
+      .filter((record) => all || record.status === 'running' || record.status === 'restarting' || record.status === 'unknown')
+      .sort((a, b) => b.created.localeCompare(a.created))
+      .map((record) => this.info(record));
+  }
+
+  async inspect(ref: string): Promise<ContainerInfo> {
+    return this.info(this.recordOf(this.resolve(ref)));
+  }
+
+  async watchExit(ref: string, condition: WaitCondition = 'not-running'): Promise<{ exited: Promise<ExitStatus | undefined> }> {
+    const id = this.resolve(ref);
+    const record = this.recordOf(id);
+    if (condition === 'not-running' && record.status !== 'running' && record.status !== 'created') {
+      return { exited: Promise.resolve(record.exit) };
+    }
+    const exited = new Promise<ExitStatus | undefined>((resolve) => {
+      const onExit = (exit: ExitStatus) => (this.events.off(`removed:${id}`, onRemoved), resolve(exit));
+      const onRemoved = (last?: ExitStatus) => (this.events.off(`exit:${id}`, onExit), resolve(last));
+      this.events.once(`exit:${id}`, onExit);
+      this.events.once(`removed:${id}`, onRemoved);
+    });
+    return { exited };
+  }
+
+  async logs(ref: string, options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Buffer>> {
+    const id = this.resolve(ref);
+    const file = this.store.logOf(id);
+    if (options.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0)) throw badRequest(`tail must be a whole number ≥ 0, not ${options.tail}`);
+    const offset = options.tail !== undefined && fs.existsSync(file) ? tailOffset(file, options.tail) : 0;
+    const isOver = () => {
+      const status = this.records.get(id)?.status;
+      return status !== 'running' && status !== 'restarting';
+    };
+    return readLog(file, { offset, follow: options.follow ?? false, isOver, signal: options.signal });
+  }
+
+  // ----- attach, exec -----
+
+  /**
+   * The container's main process, live: its output (from now on: what came before is in the
+   * log) and its stdin. A container that is only created is attached to as soon as it starts.
+   */
+  async attach(ref: string): Promise<Session> {
+    const id = this.resolve(ref);
+    const record = this.recordOf(id);
+    if (record.status === 'created') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(conflict(`container ${record.name} was not started within 60 s`)), 60_000);
+        this.events.once(`started:${id}`, () => (clearTimeout(timer), resolve()));
+      });
+    } else if (record.status !== 'running') {
+      throw conflict(`container ${record.name} is not running (${record.status}): start it first`);
+    }
+    const shim = new ShimClient(this.shimDir(id));
+    const { exited } = await this.watchExit(id, 'next-exit');
+    const socket = await shim.attach();
+    const output = new OutputBuffer();
+    socket.on('data', (chunk: Buffer) => output.push('stdout', chunk));
+    socket.on('error', () => {});
+    socket.resume();
+    const exit = (async (): Promise<SessionExit> => {
+      const status = await exited;
+      if (!status) throw new Error(`container ${record.name} was removed`);
+      return { exitCode: status.exitCode, ...(status.signal ? { signal: status.signal } : {}) };
+    })();
+    exit.catch(() => {});
+    return {
+      onOutput: (listener) => output.listen(listener),
+      write: (chunk) => void socket.write(chunk),
+      endInput: () => void shim.closeStdin().catch(() => {}), // like containerd's CloseIO
+      resize: (rows, cols) => void shim.resize(rows, cols).catch(() => {}),
+      exit,
+      close: () => socket.destroy(),
+    };
+  }
+
+  async exec(ref: string, body: unknown): Promise<Session> {
+    const request = checkExecRequest(body);
+    const id = this.resolve(ref);
+    const record = this.recordOf(id);
+    if (record.status !== 'running') throw conflict(`container ${record.name} is not running (${record.status}): start it first`);
+    return startExec(
+      { id, runtime: record.runtime as RuntimeName, stateRoot: path.join(this.runRoot, record.runtime), workDir: path.join(this.runRoot, 'exec', randomBytes(4).toString('hex')) },
+      request,
+    );
+  }
+
+  /** Stop watching (containers keep running: that is the point). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The manager's memory: one record per container, on disk, so that it survives the manager.
+ *
+ *   <root>/containers/<id>/record.json     this record (what was asked, what was seen)
+ *   <root>/containers/<id>/bundle/         the OCI bundle given to the runtime
+ *   <root>/containers/<id>/container.log   the CRI log, kept across restarts of the container
+ *
+ * Every write goes to a temporary file first and is renamed into place: a crash in the middle
+ * leaves the old record or the new one, never half a file. (dockerd keeps config.v2.json per
+ * container the same way; containerd keeps its metadata in a bolt database.)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
+import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
+import type { RestartPolicy } from './restart-policy.ts';
+
+/**
+ * created    the bundle exists, no process yet
+ * running    a shim runs it
+ * exited     it ended; `exit` says how
+ * restarting it ended and its restart policy will start it again at `nextRestartAt`
+ * unknown    it was running, but its shim vanished without recording an exit: nobody knows
+ * removing   `rm` began; a manager that crashed in the middle finishes it on restart
+ */
+export type ContainerStatus = 'created' | 'running' | 'exited' | 'restarting' | 'unknown' | 'removing';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  /** When it was created (RFC 3339). */
+  created: string;
+  rootfs: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  tty: boolean;
+  /** Keep stdin open for attach (-i). */
+  stdin: boolean;
+  runtime: RuntimeName;
+  restartPolicy: RestartPolicy;
+  /** --rm: remove it once it has exited. */
+  autoRemove: boolean;
+
+  status: ContainerStatus;
+  /** The container's init as seen from the host, while running. */
+  pid?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  exit?: ExitStatus;
+  /** Restarts made by the restart policy since the last start by hand. */
+  restartCount: number;
+  /** The back-off waits used so far (ms), newest last. */
+  restartDelaysMs: number[];
+  nextRestartAt?: string;
+  /** `stop` was asked: the restart policy must not bring it back. */
+  stoppedByUser: boolean;
+}
+
+export class RecordStore {
+  readonly containersDir: string;
+
+  constructor(readonly root: string) {
+    this.containersDir = path.join(root, 'containers');
+    fs.mkdirSync(this.containersDir, { recursive: true, mode: 0o700 });
+  }
+
+  dirOf(id: string): string {
+    return path.join(this.containersDir, id);
+  }
+
+  bundleOf(id: string): string {
+    return path.join(this.dirOf(id), 'bundle');
+  }
+
+  logOf(id: string): string {
+    return path.join(this.dirOf(id), 'container.log');
+  }
+
+  /** Write `record` atomically (temporary file, fsync, rename). */
+  save(record: ContainerRecord): void {
+    const dir = this.dirOf(record.id);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, 'record.json');
+    const temp = `${file}.${process.pid}.tmp`;
+    const fd = fs.openSync(temp, 'w', 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify(record, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  }
+
+  /** Every record on disk. A folder without a readable record is an interrupted create: removed. */
+  loadAll(): ContainerRecord[] {
+    const records: ContainerRecord[] = [];
+    for (const id of fs.readdirSync(this.containersDir)) {
+      try {
+        records.push(JSON.parse(fs.readFileSync(path.join(this.dirOf(id), 'record.json'), 'utf8')) as ContainerRecord);
+      } catch {
+        // create() writes record.json last, after the bundle, and nothing runs before it
+        // exists: a folder without one is a create that crashed half-way. Remove it.
+        fs.rmSync(this.dirOf(id), { recursive: true, force: true });
+      }
+    }
+    return records;
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.dirOf(id), { recursive: true, force: true });
+  }
+}

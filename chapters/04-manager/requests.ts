@@ -1,0 +1,106 @@
+/**
+ * What a client may ask for, checked before anything is done. A request from the network is
+ * untrusted input: a typo ("nmae") must be a 400 that names the field, not a container
+ * silently created without its name. (dockerd decodes into Go structs and ignores unknown
+ * fields; Kubernetes' API server rejects them in strict mode, which is what we do.)
+ */
+import path from 'node:path';
+import { badRequest } from './errors.ts';
+import { notImplemented } from '#lib/not-implemented.ts';
+
+export interface CreateRequest {
+  /** Absolute path of the root filesystem directory (images come in chapter 05). */
+  rootfs: string;
+  args: string[];
+  name?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+  tty?: boolean;
+  stdin?: boolean;
+  runtime?: 'runc' | 'crun';
+  /** "no" (default), "always", "on-failure" or "on-failure:N". */
+  restart?: string;
+  /** Remove the container once it has exited (--rm). */
+  autoRemove?: boolean;
+}
+
+export interface ExecRequest {
+  args: string[];
+  tty?: boolean;
+  stdin?: boolean;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+type FieldType = 'string' | 'boolean' | 'string[]' | 'string map';
+type Schema = Record<string, { type: FieldType; required?: boolean }>;
+
+const CREATE_SCHEMA: Schema = {
+  rootfs: { type: 'string', required: true },
+  args: { type: 'string[]', required: true },
+  name: { type: 'string' },
+  env: { type: 'string map' },
+  cwd: { type: 'string' },
+  tty: { type: 'boolean' },
+  stdin: { type: 'boolean' },
+  runtime: { type: 'string' },
+  restart: { type: 'string' },
+  autoRemove: { type: 'boolean' },
+};
+
+const EXEC_SCHEMA: Schema = {
+  args: { type: 'string[]', required: true },
+  tty: { type: 'boolean' },
+  stdin: { type: 'boolean' },
+  env: { type: 'string map' },
+  cwd: { type: 'string' },
+};
+
+/** Docker's rule for names: a letter or digit, then letters, digits, "_", "." or "-". */
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+function hasType(value: unknown, type: FieldType): boolean {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'string[]':
+      return Array.isArray(value) && value.every((item) => typeof item === 'string');
+    case 'string map':
+      return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((item) => typeof item === 'string');
+  }
+}
+
+/**
+ * Check `body` against `schema`: an object, no unknown field, every required field present,
+ * every field of the right type. Throws a 400 that names the first bad field.
+ */
+export function checkFields(body: unknown, schema: Schema, what: string): void {
+  // EXERCISE(validate-request): refuse a body that is not an object, has an unknown or missing field, or a field of the wrong type
+  // Hints: Object.keys(body) against the schema's keys finds unknown fields; name the field
+  // and what was expected in the message ("unknown field \"nmae\" in a create request").
+  throw notImplemented("04-manager/validate-request", "refuse a body that is not an object, has an unknown or missing field, or a field of the wrong type");
+  // END EXERCISE
+}
+
+export function checkCreateRequest(body: unknown): CreateRequest {
+  checkFields(body, CREATE_SCHEMA, 'create');
+  const request = body as CreateRequest;
+  if (!path.isAbsolute(request.rootfs)) throw badRequest(`field "rootfs" must be an absolute path, not ${JSON.stringify(request.rootfs)}`);
+  if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
+  if (request.name !== undefined && !NAME_PATTERN.test(request.name)) {
+    throw badRequest(`field "name": ${JSON.stringify(request.name)} is not a valid name (a letter or digit, then letters, digits, "_", "." or "-")`);
+  }
+  if (request.runtime !== undefined && request.runtime !== 'runc' && request.runtime !== 'crun') {
+    throw badRequest(`field "runtime" must be "runc" or "crun", not ${JSON.stringify(request.runtime)}`);
+  }
+  return request;
+}
+
+export function checkExecRequest(body: unknown): ExecRequest {
+  checkFields(body, EXEC_SCHEMA, 'exec');
+  const request = body as ExecRequest;
+  if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
+  return request;
+}
