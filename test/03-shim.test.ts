@@ -216,15 +216,17 @@ describe('terminal and attach', () => {
     await c.client.delete();
   });
 
-  test('without a terminal, attach streams stdout and feeds stdin', async () => {
-    const c = await startContainer('stdin', { args: ['sh', '-c', 'read line; echo "got: $line"'], stdin: true });
+  test('without a terminal, attach streams stdout and feeds stdin; close-stdin ends the input', async () => {
+    const c = await startContainer('stdin', { args: ['sh', '-c', 'read line; echo "got: $line"; cat; echo "cat saw the end"'], stdin: true });
     const stream = await c.client.attach();
     let seen = '';
     stream.on('data', (chunk: Buffer) => (seen += chunk.toString()));
     stream.resume();
     stream.write('hello shim\n');
-    expect(await c.client.wait()).toMatchObject({ exitCode: 0 });
     await eventually('attach output', () => seen.includes('got: hello shim'));
+    await c.client.closeStdin(); // cat reads end of file, and the container ends
+    expect(await c.client.wait()).toMatchObject({ exitCode: 0 });
+    await eventually('the end of input reached the container', () => seen.includes('cat saw the end'));
     stream.destroy();
     await c.client.delete();
   });

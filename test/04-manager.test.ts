@@ -135,11 +135,15 @@ let lastDaemonLog: string | undefined;
 
 async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const daemonLog = () => (lastDaemonLog && fs.existsSync(lastDaemonLog) ? fs.readFileSync(lastDaemonLog, 'utf8') : '');
+  for (let round = 1; ; round++) {
     const value = await check();
     if (value) return value;
+    // conmand hit an unfinished exercise in the background: say so now, do not wait it out.
+    const unfinished = round % 10 === 0 ? notImplementedIn(daemonLog()) : undefined;
+    if (unfinished) throw unfinished;
     if (Date.now() > deadline) {
-      const log = lastDaemonLog && fs.existsSync(lastDaemonLog) ? fs.readFileSync(lastDaemonLog, 'utf8') : '';
+      const log = daemonLog();
       throw notImplementedIn(log) ?? new Error(`${what}: not so after ${timeoutMs} ms${log ? `; conmand's log ends with:\n${log.split('\n').slice(-10).join('\n')}` : ''}`);
     }
     await sleep(50);

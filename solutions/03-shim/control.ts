@@ -47,7 +47,7 @@ export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: s
  * { ok: false, error } replies: a bad request must never bring the shim down.
  */
 export async function handleRequest(api: ShimApi, request: Request): Promise<Reply> {
-  // EXERCISE(control): answer state, wait, kill, resize and delete requests; any error becomes { ok: false, error }
+  // EXERCISE(control): answer state, wait, kill, resize, close-stdin and delete requests; any error becomes { ok: false, error }
   // Hints: a switch on request.op. Check the arguments' types (signal a string, rows and
   // cols positive integers) and name what is wrong: the client may be someone's typo in nc.
   try {

@@ -171,12 +171,18 @@ async function run(api: ContainerApi, args: string[], detachAllowed: boolean): P
     console.log(id);
     return 0;
   }
-  if (parsed.options.detach) {
-    await api.start(id);
-    console.log(id);
-    return 0;
+  try {
+    if (parsed.options.detach) {
+      await api.start(id);
+      console.log(id);
+      return 0;
+    }
+    return await startAttached(api, id, { stdin: request.stdin, tty: request.tty });
+  } catch (error) {
+    // It never ran (a command that does not exist...): --rm still means "leave nothing".
+    if (request.autoRemove) await api.remove(id, true).catch(() => {});
+    throw error;
   }
-  return startAttached(api, id, { stdin: request.stdin, tty: request.tty });
 }
 
 /**

@@ -215,19 +215,26 @@ export class Manager implements ContainerApi {
     const dir = this.shimDir(id);
     new ShimClient(dir).wait().then(
       (exit) => this.lock.run(id, () => this.recordExitLocked(id, exit)),
-      () =>
-        // The shim went away without answering: did it write the exit first?
-        this.lock.run(id, async () => {
-          if (this.closed) return;
-          const observed = observeShim(dir);
-          if (observed.exit) return this.recordExitLocked(id, observed.exit);
-          const current = this.records.get(id);
-          if (current?.status === 'running' && !observed.shimAlive) {
-            current.status = 'unknown';
-            this.save(current);
-          }
-        }),
+      () => this.lock.run(id, () => this.shimLost(id)),
     ).catch((error: Error) => console.error(`conman: after the exit of ${shortId(id)}: ${error.message}`));
+  }
+
+  /** The shim closed our `wait` without an answer: did it write the exit first, or vanish? */
+  private async shimLost(id: string): Promise<void> {
+    if (this.closed) return;
+    const dir = this.shimDir(id);
+    // A killed process closes its sockets a moment before it is a zombie: let it finish dying.
+    for (let waited = 0; waited < 1000 && observeShim(dir).shimAlive && !observeShim(dir).exit; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const observed = observeShim(dir);
+    if (observed.exit) return this.recordExitLocked(id, observed.exit);
+    const current = this.records.get(id);
+    if (current?.status !== 'running') return;
+    if (observed.shimAlive) return this.watch(current); // alive after all: listen again
+    current.status = 'unknown';
+    delete current.pid;
+    this.save(current);
   }
 
   /**
@@ -238,11 +245,17 @@ export class Manager implements ContainerApi {
   private async recordExitLocked(id: string, exit: ExitStatus): Promise<void> {
     const record = this.records.get(id);
     if (!record || record.status !== 'running') return;
+    let failure: unknown;
     try {
       record.exit = exit;
       record.finishedAt = exit.finishedAt;
       delete record.pid;
-      const restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
+      let restart = false;
+      try {
+        restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
+      } catch (error) {
+        failure = error; // still record the exit below; report the error afterwards
+      }
       if (restart) {
         const delay = restartDelayMs(record.restartCount);
         record.status = 'restarting';
@@ -258,6 +271,7 @@ export class Manager implements ContainerApi {
     } finally {
       this.events.emit(`exit:${id}`, exit);
     }
+    if (failure) throw failure;
   }
 
   private scheduleRestart(record: ContainerRecord): void {
