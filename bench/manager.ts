@@ -2,7 +2,7 @@
  * Benchmark: the container manager of chapter 04 (conmand + conman) against raw runc and
  * containerd's ctr, on the same busybox rootfs, in one run.
  *
- *   npx tsx bench/manager.ts              (as root; ≈ 3-4 minutes)
+ *   npx tsx bench/manager.ts              (as root; ≈ 2.5-4 minutes)
  *   npm run bench:manager
  *
  * What it measures:
@@ -40,7 +40,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cgroupDirs, cgroupLayout } from '../lib/host/cgroups.ts';
+import { cgroupDirs } from '../lib/host/cgroups.ts';
 import { processesMentioning } from '../lib/host/hygiene.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { generateConfig } from '../solutions/01-bundle/config.ts';
@@ -59,6 +59,7 @@ import {
   ctrArgs,
   fmt,
   lpad,
+  machineLine,
   measureLatencyRounds,
   median,
   memoryOf,
@@ -67,15 +68,18 @@ import {
   pad,
   parentOf,
   pool,
+  printTotals,
   run,
   RUNC,
+  runAsProgram,
   runDetachedStdio,
-  sleep,
   startContainerd,
   STATE,
+  versionOf,
   waitFor,
   type Kind,
   type LatencyResult,
+  type Memory,
   type Result,
 } from './shim.ts';
 
@@ -124,10 +128,10 @@ let aborted = false;
 const inflight = new Set<Promise<unknown>>();
 
 /** Run the conman CLI as a user does (lib/launch.mjs: the precompiled program); throws unless it exits 0. */
-async function conman(global: string[], args: string[], timeoutMs = 60_000): Promise<{ ms: number; stdout: string }> {
+async function conman(global: string[], args: string[], timeoutMs = 60_000, nodeFlags: string[] = []): Promise<{ ms: number; stdout: string }> {
   if (aborted) throw new Error('interrupted');
   const t0 = now();
-  const running = run(process.execPath, [LAUNCH, CONMAN_TS, ...global, ...args], timeoutMs);
+  const running = run(process.execPath, [...nodeFlags, LAUNCH, CONMAN_TS, ...global, ...args], timeoutMs);
   inflight.add(running);
   let result: Result;
   try {
@@ -201,9 +205,13 @@ async function stopConmand(signal: 'SIGTERM' | 'SIGKILL', timeoutMs = 10_000): P
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const t0 = now();
   process.kill(child.pid, signal);
-  const timer = sleep(timeoutMs).then(() => 'timeout');
-  if ((await Promise.race([exited, timer])) === 'timeout') throw new Error(`conmand (pid ${child.pid}) still runs ${timeoutMs} ms after ${signal}`);
+  await Promise.race([exited, deadline(timeoutMs, `conmand (pid ${child.pid}) exits after ${signal}`)]);
   return now() - t0;
+}
+
+/** Rejects after `ms`; its timer keeps nobody waiting (unref'd). */
+function deadline(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -219,7 +227,7 @@ function runcBundle(id: string): string {
   return dir;
 }
 
-/** An OCI image layout of ROOTFS (one uncompressed tar layer, by umoci), imported into containerd. */
+/** An OCI image layout of ROOTFS (one layer, made by umoci), imported into containerd. */
 async function importImage(): Promise<void> {
   const work = path.join(BASE, 'image');
   const layout = path.join(work, 'layout');
@@ -263,6 +271,10 @@ async function timed(what: string, action: () => Promise<number | null | Result>
 const RAW_RUNC = 'runc run (raw)';
 const CTR_RUN = 'ctr run --rm (containerd)';
 const CONMAN_RUN = 'conman run --rm (conmand)';
+const API_RUN = '  API from this process (no CLI)';
+const HELP = '  conman --help';
+const PS = '  conman ps -a';
+const PS_LIFTOFF = '  conman ps -a, node --liftoff-only';
 
 function latencyKinds(api: ApiClient): Kind[] {
   return [
@@ -275,7 +287,7 @@ function latencyKinds(api: ApiClient): Kind[] {
     ),
     oneShot(CONMAN_RUN, 'cm', 'CLI process + conmand: create, shim start, logs, exit', async () => (await conman(CONMAN_VIA_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms),
     oneShot('conman --no-daemon run --rm', 'nd', 'CLI process holding the Manager: open, create, shim, exit', async () => (await conman(CONMAN_NO_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms),
-    oneShot('  API from this process (no CLI)', 'api', 'create + start + exit over conmand\'s socket', async () => {
+    oneShot(API_RUN, 'api', 'create; start: conmand starts a shim (node + runc create/start); exit', async () => {
       const t0 = now();
       const { id } = await api.create({ rootfs: ROOTFS, args: ['true'], autoRemove: true });
       const tCreated = now();
@@ -285,10 +297,20 @@ function latencyKinds(api: ApiClient): Kind[] {
       const exit = await exited;
       const ms = now() - t0;
       if (exit?.exitCode !== 0) throw new Error(`API run: exit ${JSON.stringify(exit)}`);
-      return { ms, phases: { 'create (record + bundle)': tCreated - t0, 'wait + start (shim: node + runc create/start)': tStarted - tCreated, 'start -> exit reported': ms - (tStarted - t0) } };
+      return { ms, phases: { create: tCreated - t0, 'start (the shim)': tStarted - tCreated, 'exit reported': ms - (tStarted - t0) } };
     }),
-    oneShot('  conman --help', 'help', 'the CLI\'s start alone: node + lib/launch.mjs + conman\'s bundle', async () => (await conman([], ['--help'])).ms),
-    oneShot('  conman ps -a', 'ps', 'CLI start + one API request (GET /containers)', async () => (await conman(CONMAN_VIA_DAEMON, ['ps', '-a'])).ms),
+    oneShot('  GET /containers from this process', 'get', "conmand's side of ps -a: one request, kept-alive connection", async () => {
+      const t0 = now();
+      await api.list(true);
+      return now() - t0;
+    }),
+    oneShot(HELP, 'help', 'the CLI\'s start alone: node + lib/launch.mjs + conman\'s bundle', async () => (await conman([], ['--help'])).ms),
+    oneShot(PS, 'ps', 'CLI start + one API request (GET /containers)', async () => (await conman(CONMAN_VIA_DAEMON, ['ps', '-a'])).ms),
+    // undici parses HTTP with llhttp compiled to WebAssembly; V8 optimizes it on a background
+    // thread, and a process cannot exit before that job is done. Liftoff only: no such job.
+    oneShot(PS_LIFTOFF, 'psl', 'the same, no optimizing WebAssembly job (undici\'s llhttp) to wait for at exit', async () =>
+      (await conman(CONMAN_VIA_DAEMON, ['ps', '-a'], 60_000, ['--liftoff-only'])).ms,
+    ),
     oneShot('  node -e 0', 'node', "Node's floor: a bare node process", (id) => timed(id, () => runDetachedStdio(process.execPath, ['-e', '0']))),
   ];
 }
@@ -345,8 +367,9 @@ interface ScaleResult {
   listMs: number[];
   jsonMs: number;
   check: string;
-  conmandMemory: { idle: number; loaded: number }; // PSS, KiB
-  shimsPss: number; // KiB, all shims together
+  conmandMemory: { idle: Memory; loaded: Memory };
+  /** KiB, all shims together */
+  shims: { rss: number; pss: number };
   restarts: Restart[];
   removeAllMs: number;
   perRemoveMs: number[];
@@ -364,7 +387,7 @@ async function restartConmand(label: string, signal: 'SIGTERM' | 'SIGKILL', ids:
   return { label, stopMs, start, firstListMs, jsonMs: after.ms, check: checkRunning(`after ${label}`, after, ids, before) };
 }
 
-async function scale(idle: number): Promise<ScaleResult> {
+async function scale(idle: Memory): Promise<ScaleResult> {
   const ids: string[] = [];
   const perRunMs: number[] = [];
   process.stderr.write(`scale: ${CONTAINERS} x conman run -d, ${PARALLEL} at a time `);
@@ -386,8 +409,9 @@ async function scale(idle: number): Promise<ScaleResult> {
   for (let i = 0; i < 3; i++) listMs.push(await listTable(ids.length));
   const before = await snapshot();
   const check = checkRunning('after run -d', before, ids);
-  const shimsPss = ids.reduce((sum, id) => sum + memoryOf(parentOf(before.containers.get(id)!.pid!)).pss, 0);
-  const loaded = memoryOf(conmand!.pid!).pss;
+  const shimMemory = ids.map((id) => memoryOf(parentOf(before.containers.get(id)!.pid!)));
+  const shims = { rss: shimMemory.reduce((sum, m) => sum + m.rss, 0), pss: shimMemory.reduce((sum, m) => sum + m.pss, 0) };
+  const loaded = memoryOf(conmand!.pid!);
 
   const restarts = [await restartConmand('SIGTERM + start', 'SIGTERM', ids, before), await restartConmand('SIGKILL + start (crash)', 'SIGKILL', ids, before)];
 
@@ -400,11 +424,11 @@ async function scale(idle: number): Promise<ScaleResult> {
   const removeAllMs = now() - t1;
   const left = await snapshot();
   const stillAlive = ids.filter((id) => alive(before.containers.get(id)!.pid!));
-  const shims = processesMentioning(path.join(DAEMON.runRoot, 'shims'));
-  if (left.containers.size || stillAlive.length || shims.length) {
-    throw new Error(`after rm -f: ${left.containers.size} listed, ${stillAlive.length} container processes and ${shims.length} shims alive`);
+  const shimsLeft = processesMentioning(path.join(DAEMON.runRoot, 'shims'));
+  if (left.containers.size || stillAlive.length || shimsLeft.length) {
+    throw new Error(`after rm -f: ${left.containers.size} listed, ${stillAlive.length} container processes and ${shimsLeft.length} shims alive`);
   }
-  return { startAllMs, perRunMs, listMs, jsonMs: before.ms, check, conmandMemory: { idle, loaded }, shimsPss, restarts, removeAllMs, perRemoveMs, afterRemove: '0 listed, no container process, no shim' };
+  return { startAllMs, perRunMs, listMs, jsonMs: before.ms, check, conmandMemory: { idle, loaded }, shims, restarts, removeAllMs, perRemoveMs, afterRemove: '0 listed, no container process, no shim' };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -421,8 +445,8 @@ function cleanup(): Promise<void> {
     if (conmandRunning() && fs.existsSync(DAEMON.socket)) {
       const api = new ApiClient(DAEMON.socket);
       try {
-        const containers = await api.list(true);
-        await pool(containers, 4, (c) => api.remove(c.id, true));
+        const removeAll = async () => pool(await api.list(true), 4, (c) => api.remove(c.id, true));
+        await Promise.race([removeAll(), deadline(60_000, 'conman rm -f of all')]);
       } catch (error) {
         problems.push(`conman rm -f: ${(error as Error).message}`);
       } finally {
@@ -449,8 +473,12 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
-/** Check and say what is left on the host after the cleanup: should be nothing. */
+let reported = false;
+
+/** Check and say (once) what is left on the host after the cleanup: should be nothing. */
 function reportLeftovers(): void {
+  if (reported) return;
+  reported = true;
   const found: string[] = [];
   for (const pid of processesMentioning(BASE)) found.push(`process ${pid}`);
   if (!opts.keep && fs.existsSync(BASE)) found.push(`folder ${BASE}`);
@@ -463,13 +491,6 @@ function reportLeftovers(): void {
 // Output
 
 function machineFacts(): string[] {
-  const version = (cmd: string, args: string[], pattern: RegExp) => {
-    try {
-      return pattern.exec(execFileSync(cmd, args, { encoding: 'utf8' }))?.[1] ?? '?';
-    } catch {
-      return 'missing';
-    }
-  };
   const git = (...args: string[]) => execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' }).trim();
   let tree = '?';
   try {
@@ -479,36 +500,47 @@ function machineFacts(): string[] {
     // not a git checkout
   }
   return [
-    `machine   nproc ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${os.release()}, cgroups ${cgroupLayout().mode}, load avg ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-    `software  node ${process.version}, runc ${version(RUNC, ['--version'], /runc version (\S+)/)}, containerd ${version(CONTAINERD, ['--version'], /containerd \S+ (\S+)/)}, umoci ${version(UMOCI, ['--version'], /umoci version (\S+)/)}; tree ${tree}`,
+    machineLine(),
+    `software  node ${process.version}, runc ${versionOf(RUNC, ['--version'], /runc version (\S+)/)}, containerd ${versionOf(CONTAINERD, ['--version'], /containerd \S+ (\S+)/)}, umoci ${versionOf(UMOCI, ['--version'], /umoci version (\S+)/)}; tree ${tree}`,
     `run       ${BENCH_ID}: ${RUNS} runs per kind (+1 warm-up round dropped), ${CONTAINERS} containers (${PARALLEL} at a time) for the scale part`,
   ];
 }
 
-const ratioTo = (ms: number, reference: number) => `${(ms / reference).toFixed(1)}×`;
+const ratioTo = (ms: number, reference: number) => `${(ms / reference).toFixed(ms < reference / 10 ? 2 : 1)}×`;
 
 function printLatency(results: LatencyResult[]): void {
-  const runc = median(results.find((r) => r.kind.name === RAW_RUNC)!.ms);
+  const m = (name: string) => median(results.find((r) => r.kind.name === name)!.ms);
+  const runc = m(RAW_RUNC);
   console.log(`\n1. One short-lived container (\`true\`), ms, from "run it" to "it is gone" (${RUNS} sequential runs, interleaved)`);
-  console.log(`   ${pad('', 36)}${lpad('median', 8)}${lpad('min', 8)}${lpad('max', 8)}${lpad('× runc', 9)}   includes`);
+  console.log(`   ${pad('', 38)}${lpad('median', 8)}${lpad('min', 8)}${lpad('max', 8)}${lpad('× runc', 9)}   includes`);
   let breakdown = false;
   for (const r of results) {
     // The breakdown rows are indented; a heading before the first.
     if (!breakdown && r.kind.name.startsWith('  ')) console.log(`   where conman's time goes:`);
     breakdown ||= r.kind.name.startsWith('  ');
     const m = median(r.ms);
-    console.log(`   ${pad(r.kind.name, 36)}${lpad(fmt(m), 8)}${lpad(fmt(Math.min(...r.ms)), 8)}${lpad(fmt(Math.max(...r.ms)), 8)}${lpad(ratioTo(m, runc), 9)}   ${r.kind.includes}`);
-    for (const [phase, ms] of Object.entries(r.phases)) console.log(`   ${pad(`    ${phase}`, 36)}${lpad(fmt(median(ms)), 8)}`);
+    console.log(`   ${pad(r.kind.name, 38)}${lpad(fmt(m), 8)}${lpad(fmt(Math.min(...r.ms)), 8)}${lpad(fmt(Math.max(...r.ms)), 8)}${lpad(ratioTo(m, runc), 9)}   ${r.kind.includes}`);
+    for (const [phase, ms] of Object.entries(r.phases)) console.log(`   ${pad(`    ${phase}`, 38)}${lpad(fmt(median(ms)), 8)}`);
   }
+  const [help, api] = [m(HELP), m(API_RUN)];
+  console.log(
+    `   roughly: CLI start (--help) ${fmt(help, 0)} + conmand's work (API) ${fmt(api, 0)} = ${fmt(help + api, 0)} ms; conman run --rm measured ${fmt(m(CONMAN_RUN), 0)} ms.\n` +
+      `   A call that waits less pays more at exit: ps -a is --help + ${fmt(m(PS) - help, 0)} ms, of which --liftoff-only saves ${fmt(m(PS) - m(PS_LIFTOFF), 0)}:\n` +
+      `   V8's optimizing compile of undici's llhttp (WebAssembly) runs on a worker thread, and node waits for it at exit;\n` +
+      `   run --rm overlaps it with its wait for the shim.`,
+  );
 }
 
-function printScale(s: ScaleResult): void {
+function printScale(s: ScaleResult, first: DaemonStart): void {
   const mib = (kib: number) => `${fmt(kib / 1024)} MiB`;
   const row = (label: string, value: string, note = '') => console.log(`   ${pad(label, 44)}${lpad(value, 10)}   ${note}`);
   console.log(`\n2. Scale: ${CONTAINERS} containers \`sleep 600\` under one conmand (ms)`);
+  row('conmand first start, no containers', fmt(first.readyMs, 0), `spawn -> socket answers GET /version; its log: "recovered in ${first.recoveredMs} ms"`);
   row(`start all (conman run -d, ${PARALLEL} at a time)`, fmt(s.startAllMs, 0), `${fmt(s.startAllMs / CONTAINERS)} ms per container; one call: median ${fmt(median(s.perRunMs), 0)}, max ${fmt(Math.max(...s.perRunMs), 0)}`);
   row(`conman ps -a (${CONTAINERS} rows), median of 3`, fmt(median(s.listMs), 0), `ps -a --json ${fmt(s.jsonMs, 0)}; ${s.check}`);
-  row('memory', '', `conmand PSS ${mib(s.conmandMemory.idle)} idle -> ${mib(s.conmandMemory.loaded)} with ${CONTAINERS}; the ${CONTAINERS} shims ${mib(s.shimsPss)} PSS (${mib(s.shimsPss / CONTAINERS)} each)`);
+  const { idle, loaded } = s.conmandMemory;
+  row('memory (RSS / PSS)', '', `conmand ${mib(idle.rss)} / ${mib(idle.pss)} just started, ${mib(loaded.rss)} / ${mib(loaded.pss)} with ${CONTAINERS} containers`);
+  row('', '', `the ${CONTAINERS} shims: ${mib(s.shims.rss)} / ${mib(s.shims.pss)} in all, ${mib(s.shims.rss / CONTAINERS)} / ${mib(s.shims.pss / CONTAINERS)} each`);
   for (const r of s.restarts) {
     console.log(`   conmand ${r.label}:`);
     row('  signal -> conmand exited', fmt(r.stopMs, 0));
@@ -548,7 +580,7 @@ async function main(): Promise<void> {
   await startContainerd();
   await importImage();
   const first = await startConmand();
-  const idle = memoryOf(conmand!.pid!).pss;
+  const idle = memoryOf(conmand!.pid!);
 
   const api = new ApiClient(DAEMON.socket);
   let latency: LatencyResult[];
@@ -563,34 +595,9 @@ async function main(): Promise<void> {
   const scaleResult = await scale(idle);
 
   printLatency(latency);
-  console.log(`   (conmand's first start, empty: spawn -> answers ${fmt(first.readyMs, 0)} ms; its log: "recovered in ${first.recoveredMs} ms")`);
-  printScale(scaleResult);
+  printScale(scaleResult, first);
   printGoal(latency);
-  const busiest = Math.max(loadAtStart, os.loadavg()[0]);
-  console.log(`\ntotal time ${((Date.now() - startedAt) / 1000).toFixed(0)} s; load avg (1 min) ${loadAtStart.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end`);
-  if (busiest > 0.75 * os.availableParallelism()) {
-    console.log(`WARNING: the machine was busy (load ${busiest.toFixed(2)} on ${os.availableParallelism()} cores): absolute times are inflated; the ratios, from interleaved runs, hold better.`);
-  }
+  printTotals(startedAt, loadAtStart);
 }
 
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`\n${signal}: cleaning up ${BASE}...`);
-    cleanup()
-      .then(reportLeftovers)
-      .finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (error) {
-  if (!interrupted) console.error(`\nbenchmark failed: ${(error as Error).stack ?? error}`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-  reportLeftovers();
-}
+await runAsProgram(main, cleanup, reportLeftovers);

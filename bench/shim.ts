@@ -102,8 +102,8 @@ export const STATE = {
   ctr: path.join(BASE, 'state', 'ctr'),
 };
 export const CTD = path.join(BASE, 'ctd');
-export const CTD_SOCK = path.join(CTD, 'c.sock');
-export const CTD_NS = 'bench';
+const CTD_SOCK = path.join(CTD, 'c.sock');
+const CTD_NS = 'bench';
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
@@ -214,7 +214,7 @@ export const median = (xs: number[]) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export interface Memory {
   rss: number; // KiB
@@ -514,7 +514,7 @@ export async function startContainerd(): Promise<void> {
   await waitFor('containerd answers', async () => (await run(CTR, ['--address', CTD_SOCK, 'version'], 5000).catch(() => ({ code: 1 }))).code === 0, 15_000, 50);
 }
 
-export async function stopContainerd(): Promise<void> {
+async function stopContainerd(): Promise<void> {
   const pid = containerd?.pid;
   if (!pid || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
@@ -683,18 +683,25 @@ async function measureMemory(kind: Kind, count = CONTAINERS): Promise<MemoryResu
 // ---------------------------------------------------------------------------------------
 // Output
 
-function machineFacts(): string[] {
-  const version = (cmd: string, args: string[], pattern: RegExp) => {
-    try {
-      return pattern.exec(execFileSync(cmd, args, { encoding: 'utf8' }))?.[1] ?? '?';
-    } catch {
-      return 'missing';
-    }
-  };
+/** A tool's version, found by `pattern` in what `cmd args` prints; "missing" if it cannot run. */
+export function versionOf(cmd: string, args: string[], pattern: RegExp): string {
+  try {
+    return pattern.exec(execFileSync(cmd, args, { encoding: 'utf8' }))?.[1] ?? '?';
+  } catch {
+    return 'missing';
+  }
+}
+
+/** The first line of a report: cores, memory, kernel, cgroups and the load right now. */
+export function machineLine(): string {
   const layout = cgroupLayout();
+  return `machine   nproc ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${os.release()}, cgroups ${layout.mode}, load avg ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+}
+
+function machineFacts(): string[] {
   return [
-    `machine   nproc ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${os.release()}, cgroups ${layout.mode}, load avg ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-    `software  node ${process.version}, runc ${version(RUNC, ['--version'], /runc version (\S+)/)}, conmon ${version(CONMON, ['--version'], /conmon version (\S+)/)}, containerd ${version(CONTAINERD, ['--version'], /containerd \S+ (\S+)/)}`,
+    machineLine(),
+    `software  node ${process.version}, runc ${versionOf(RUNC, ['--version'], /runc version (\S+)/)}, conmon ${versionOf(CONMON, ['--version'], /conmon version (\S+)/)}, containerd ${versionOf(CONTAINERD, ['--version'], /containerd \S+ (\S+)/)}`,
     `run       ${BENCH_ID}: ${RUNS} latency runs per kind (+1 warm-up dropped), ${CONTAINERS} containers per kind for memory, ${SETTLE_MS} ms idle before reading memory`,
   ];
 }
@@ -942,6 +949,11 @@ async function main(): Promise<void> {
   );
 
   if (opts['node-flags']) await nodeFlagExperiments();
+  printTotals(startedAt, loadAtStart);
+}
+
+/** The last lines of a report: the time it took, the load, and a warning if the machine was busy. */
+export function printTotals(startedAt: number, loadAtStart: number): void {
   const busiest = Math.max(loadAtStart, os.loadavg()[0]);
   console.log(`\ntotal time ${((Date.now() - startedAt) / 1000).toFixed(0)} s; load avg (1 min) ${loadAtStart.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end`);
   if (busiest > 0.75 * os.availableParallelism()) {
@@ -949,14 +961,20 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMain) {
+/**
+ * Run a benchmark's `main` as a program: after it, after a failure, and after a Ctrl-C (or
+ * SIGTERM, SIGHUP: exit code 130), `cleanupAll` runs, then `after` (a check of what is left).
+ */
+export async function runAsProgram(main: () => Promise<void>, cleanupAll: () => Promise<void>, after: () => void = () => {}): Promise<void> {
   let interrupted = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (interrupted) return;
       interrupted = true;
       console.error(`\n${signal}: cleaning up ${BASE}...`);
-      cleanup().finally(() => process.exit(130));
+      cleanupAll()
+        .then(after)
+        .finally(() => process.exit(130));
     });
   }
 
@@ -966,6 +984,9 @@ if (isMain) {
     if (!interrupted) console.error(`\nbenchmark failed: ${(error as Error).stack ?? error}`);
     process.exitCode = 1;
   } finally {
-    await cleanup();
+    await cleanupAll();
+    after();
   }
 }
+
+if (isMain) await runAsProgram(main, () => cleanup());
