@@ -11,7 +11,14 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Plain JavaScript (types in build.d.mts): lib/launch.mjs loads it before any TypeScript loader.
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// The repository is the first folder upwards with a package.json: from lib/ here, and from
+// .workshop/build/ when this file is itself part of a bundle (conmand builds the shim).
+function repoRoot() {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+const REPO_ROOT = repoRoot();
 
 const BUILD_DIR = path.join(REPO_ROOT, '.workshop', 'build');
 /** Packages with native code: loaded from node_modules at run time, never bundled. */
@@ -90,6 +97,9 @@ async function buildOnce(entry, outfile, options) {
     const file = path.resolve(REPO_ROOT, input);
     if (fs.existsSync(file)) inputs[file] = fs.statSync(file).mtimeMs;
   }
+  // esbuild keeps a helper process for the next build; a long-lived caller (conmand, which
+  // builds the shim once) does not want it hanging around for ever.
+  if (building.size <= 1) await esbuild.stop();
   // Rename into place: concurrent starters never run a half-written file.
   fs.renameSync(temp, outfile);
   fs.writeFileSync(manifestFile, JSON.stringify({ inputs }));

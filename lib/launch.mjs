@@ -8,7 +8,14 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 import { compiled } from './build.mjs';
+
+// undici parses HTTP with llhttp compiled to WebAssembly; V8 re-compiles it, optimized, on a
+// background thread, and Node waits for that job before it can exit: 150-250 ms on every
+// short command (bench/manager.ts: conman ps 540 -> 300 ms). Liftoff, V8's baseline
+// WebAssembly compiler, alone is plenty for a command line.
+v8.setFlagsFromString('--liftoff-only');
 
 const [entry, ...args] = process.argv.slice(2);
 if (!entry) {

@@ -8,12 +8,11 @@
  */
 import path from 'node:path';
 import { parseLogLine } from '#lib/cri-log.ts';
-import { ApiClient } from './client.ts';
 import { parseCommandLine, UsageError, type OptionSpec, type Parsed } from './cli-args.ts';
 import type { ContainerApi, ContainerInfo } from './container-api.ts';
 import { runningDaemon } from './daemon-file.ts';
+import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { runInteractive } from './interactive.ts';
-import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, Manager, shortId } from './manager.ts';
 
 const GLOBAL: OptionSpec[] = [
   { long: 'socket', value: true },
@@ -171,12 +170,18 @@ async function run(api: ContainerApi, args: string[], detachAllowed: boolean): P
     console.log(id);
     return 0;
   }
-  if (parsed.options.detach) {
-    await api.start(id);
-    console.log(id);
-    return 0;
+  try {
+    if (parsed.options.detach) {
+      await api.start(id);
+      console.log(id);
+      return 0;
+    }
+    return await startAttached(api, id, { stdin: request.stdin, tty: request.tty });
+  } catch (error) {
+    // It never ran (a command that does not exist...): --rm still means "leave nothing".
+    if (request.autoRemove) await api.remove(id, true).catch(() => {});
+    throw error;
   }
-  return startAttached(api, id, { stdin: request.stdin, tty: request.tty });
 }
 
 /**
@@ -329,12 +334,15 @@ async function main(argv: string[]): Promise<number> {
     if (global.options['no-daemon'] || process.env.CONMAN_NO_DAEMON === '1') {
       const daemon = runningDaemon(runRoot);
       if (daemon) throw new UsageError(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
+      // Loaded only here: a CLI that talks to conmand never needs the Manager (nor koffi, runc...).
+      const { Manager } = await import('./manager.ts');
       api = await Manager.open({
         root: (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT,
         runRoot,
         cgroupParent: (global.options['cgroup-parent'] as string | undefined) ?? process.env.CONMAN_CGROUP_PARENT,
       });
     } else {
+      const { ApiClient } = await import('./client.ts');
       api = new ApiClient((global.options.socket as string | undefined) ?? process.env.CONMAN_SOCKET ?? path.join(runRoot, 'conmand.sock'));
     }
     return await command(api, name, rest);

@@ -23,6 +23,7 @@ import { ShimClient, startShim } from '#lower/03-shim/client.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import { isAlive, readIdentity } from '#lower/03-shim/identity.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
+import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { badRequest, conflict, notFound } from './errors.ts';
 import { startExec } from './exec-session.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -45,12 +46,7 @@ export interface ManagerOptions {
   shimLingerMs?: number;
 }
 
-export const DEFAULT_ROOT = '/var/lib/conman';
-export const DEFAULT_RUN_ROOT = '/run/conman';
 const DEFAULT_STOP_TIMEOUT_S = 10;
-
-/** The short id: Docker shows 12 hex digits, and so do we (it also names the shim's folder). */
-export const shortId = (id: string) => id.slice(0, 12);
 
 export class Manager implements ContainerApi {
   readonly root: string;
@@ -67,7 +63,7 @@ export class Manager implements ContainerApi {
   private constructor(options: ManagerOptions) {
     this.root = path.resolve(options.root ?? DEFAULT_ROOT);
     this.runRoot = path.resolve(options.runRoot ?? DEFAULT_RUN_ROOT);
-    this.cgroupParent = options.cgroupParent ?? '/conman';
+    this.cgroupParent = options.cgroupParent ?? DEFAULT_CGROUP_PARENT;
     this.shimLingerMs = options.shimLingerMs ?? 10 * 60_000;
     this.store = new RecordStore(this.root);
     fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
@@ -215,19 +211,26 @@ export class Manager implements ContainerApi {
     const dir = this.shimDir(id);
     new ShimClient(dir).wait().then(
       (exit) => this.lock.run(id, () => this.recordExitLocked(id, exit)),
-      () =>
-        // The shim went away without answering: did it write the exit first?
-        this.lock.run(id, async () => {
-          if (this.closed) return;
-          const observed = observeShim(dir);
-          if (observed.exit) return this.recordExitLocked(id, observed.exit);
-          const current = this.records.get(id);
-          if (current?.status === 'running' && !observed.shimAlive) {
-            current.status = 'unknown';
-            this.save(current);
-          }
-        }),
+      () => this.lock.run(id, () => this.shimLost(id)),
     ).catch((error: Error) => console.error(`conman: after the exit of ${shortId(id)}: ${error.message}`));
+  }
+
+  /** The shim closed our `wait` without an answer: did it write the exit first, or vanish? */
+  private async shimLost(id: string): Promise<void> {
+    if (this.closed) return;
+    const dir = this.shimDir(id);
+    // A killed process closes its sockets a moment before it is a zombie: let it finish dying.
+    for (let waited = 0; waited < 1000 && observeShim(dir).shimAlive && !observeShim(dir).exit; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const observed = observeShim(dir);
+    if (observed.exit) return this.recordExitLocked(id, observed.exit);
+    const current = this.records.get(id);
+    if (current?.status !== 'running') return;
+    if (observed.shimAlive) return this.watch(current); // alive after all: listen again
+    current.status = 'unknown';
+    delete current.pid;
+    this.save(current);
   }
 
   /**
@@ -238,11 +241,17 @@ export class Manager implements ContainerApi {
   private async recordExitLocked(id: string, exit: ExitStatus): Promise<void> {
     const record = this.records.get(id);
     if (!record || record.status !== 'running') return;
+    let failure: unknown;
     try {
       record.exit = exit;
       record.finishedAt = exit.finishedAt;
       delete record.pid;
-      const restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
+      let restart = false;
+      try {
+        restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
+      } catch (error) {
+        failure = error; // still record the exit below; report the error afterwards
+      }
       if (restart) {
         const delay = restartDelayMs(record.restartCount);
         record.status = 'restarting';
@@ -258,6 +267,7 @@ export class Manager implements ContainerApi {
     } finally {
       this.events.emit(`exit:${id}`, exit);
     }
+    if (failure) throw failure;
   }
 
   private scheduleRestart(record: ContainerRecord): void {

@@ -8,10 +8,9 @@ import type { Duplex } from 'node:stream';
 import { Agent, request, upgrade } from 'undici';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
+import { DEFAULT_SOCKET } from './defaults.ts';
 import { sessionOverSocket } from './frames.ts';
 import type { Session } from './session.ts';
-
-export const DEFAULT_SOCKET = '/run/conman/conmand.sock';
 
 export class ApiError extends Error {
   constructor(

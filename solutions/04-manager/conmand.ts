@@ -10,14 +10,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApiServer, listenOnSocket } from './api.ts';
 import { daemonFileOf, runningDaemon, writeDaemonFile } from './daemon-file.ts';
-import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, Manager } from './manager.ts';
+import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT } from './defaults.ts';
+import { Manager } from './manager.ts';
 
 const { values } = parseArgs({
   options: {
     root: { type: 'string', default: process.env.CONMAN_ROOT ?? DEFAULT_ROOT },
     'run-root': { type: 'string', default: process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT },
     socket: { type: 'string', default: process.env.CONMAN_SOCKET },
-    'cgroup-parent': { type: 'string', default: process.env.CONMAN_CGROUP_PARENT ?? '/conman' },
+    'cgroup-parent': { type: 'string', default: process.env.CONMAN_CGROUP_PARENT ?? DEFAULT_CGROUP_PARENT },
     help: { type: 'boolean', short: 'h' },
   },
 });

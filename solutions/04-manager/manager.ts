@@ -23,6 +23,7 @@ import { ShimClient, startShim } from '#lower/03-shim/client.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import { isAlive, readIdentity } from '#lower/03-shim/identity.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
+import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { badRequest, conflict, notFound } from './errors.ts';
 import { startExec } from './exec-session.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -45,12 +46,7 @@ export interface ManagerOptions {
   shimLingerMs?: number;
 }
 
-export const DEFAULT_ROOT = '/var/lib/conman';
-export const DEFAULT_RUN_ROOT = '/run/conman';
 const DEFAULT_STOP_TIMEOUT_S = 10;
-
-/** The short id: Docker shows 12 hex digits, and so do we (it also names the shim's folder). */
-export const shortId = (id: string) => id.slice(0, 12);
 
 export class Manager implements ContainerApi {
   readonly root: string;
@@ -67,7 +63,7 @@ export class Manager implements ContainerApi {
   private constructor(options: ManagerOptions) {
     this.root = path.resolve(options.root ?? DEFAULT_ROOT);
     this.runRoot = path.resolve(options.runRoot ?? DEFAULT_RUN_ROOT);
-    this.cgroupParent = options.cgroupParent ?? '/conman';
+    this.cgroupParent = options.cgroupParent ?? DEFAULT_CGROUP_PARENT;
     this.shimLingerMs = options.shimLingerMs ?? 10 * 60_000;
     this.store = new RecordStore(this.root);
     fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
