@@ -222,10 +222,16 @@ describe('terminal and attach', () => {
     let seen = '';
     stream.on('data', (chunk: Buffer) => (seen += chunk.toString()));
     stream.resume();
+    // A shim that dies (an unfinished exercise) makes `wait` fail with its reason: race it.
+    const exited = c.client.wait();
+    exited.catch(() => {});
     stream.write('hello shim\n');
-    await eventually('attach output', () => seen.includes('got: hello shim'));
+    await Promise.race([
+      eventually('attach output', () => seen.includes('got: hello shim')),
+      exited.then(() => Promise.reject(new Error('the container exited before it echoed'))),
+    ]);
     await c.client.closeStdin(); // cat reads end of file, and the container ends
-    expect(await c.client.wait()).toMatchObject({ exitCode: 0 });
+    expect(await exited).toMatchObject({ exitCode: 0 });
     await eventually('the end of input reached the container', () => seen.includes('cat saw the end'));
     stream.destroy();
     await c.client.delete();
