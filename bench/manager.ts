@@ -274,7 +274,6 @@ const CONMAN_RUN = 'conman run --rm (conmand)';
 const API_RUN = '  API from this process (no CLI)';
 const HELP = '  conman --help';
 const PS = '  conman ps -a';
-const PS_LIFTOFF = '  conman ps -a, node --liftoff-only';
 
 function latencyKinds(api: ApiClient): Kind[] {
   return [
@@ -306,11 +305,6 @@ function latencyKinds(api: ApiClient): Kind[] {
     }),
     oneShot(HELP, 'help', 'the CLI\'s start alone: node + lib/launch.mjs + conman\'s bundle', async () => (await conman([], ['--help'])).ms),
     oneShot(PS, 'ps', 'CLI start + one API request (GET /containers)', async () => (await conman(CONMAN_VIA_DAEMON, ['ps', '-a'])).ms),
-    // undici parses HTTP with llhttp compiled to WebAssembly; V8 optimizes it on a background
-    // thread, and a process cannot exit before that job is done. Liftoff only: no such job.
-    oneShot(PS_LIFTOFF, 'psl', 'the same, no optimizing WebAssembly job (undici\'s llhttp) to wait for at exit', async () =>
-      (await conman(CONMAN_VIA_DAEMON, ['ps', '-a'], 60_000, ['--liftoff-only'])).ms,
-    ),
     oneShot('  node -e 0', 'node', "Node's floor: a bare node process", (id) => timed(id, () => runDetachedStdio(process.execPath, ['-e', '0']))),
   ];
 }
@@ -525,9 +519,8 @@ function printLatency(results: LatencyResult[]): void {
   const [help, api] = [m(HELP), m(API_RUN)];
   console.log(
     `   roughly: CLI start (--help) ${fmt(help, 0)} + conmand's work (API) ${fmt(api, 0)} = ${fmt(help + api, 0)} ms; conman run --rm measured ${fmt(m(CONMAN_RUN), 0)} ms.\n` +
-      `   A call that waits less pays more at exit: ps -a is --help + ${fmt(m(PS) - help, 0)} ms, of which --liftoff-only saves ${fmt(m(PS) - m(PS_LIFTOFF), 0)}:\n` +
-      `   V8's optimizing compile of undici's llhttp (WebAssembly) runs on a worker thread, and node waits for it at exit;\n` +
-      `   run --rm overlaps it with its wait for the shim.`,
+      `   ps -a is --help + ${fmt(m(PS) - help, 0)} ms: loading undici and one request. (lib/launch.mjs runs V8 with Liftoff only:\n` +
+      `   otherwise node waits at exit for an optimizing compile of undici's WebAssembly parser, 150-250 ms more.)`,
   );
 }
 
