@@ -313,6 +313,11 @@ describe('conman with conmand', () => {
 
     const exec = await w.conman(['exec', '-e', 'X=42', 'ticker', 'sh', '-c', 'echo "$(hostname) $X"; cat /proc/1/comm; exit 4'], { code: 4 });
     expect(exec.stdout).toBe(`${id.slice(0, 12)} 42\nsh\n`);
+    const piped = await w.conman(['exec', '-i', 'ticker', 'sh', '-c', 'read line; echo "read: $line"'], { input: 'over stdin\n' });
+    expect(piped.stdout).toBe('read: over stdin\n');
+    // With -t, runc hands the terminal over a console socket and detaches; conmand reaps the process.
+    const tty = await w.conman(['exec', '-t', 'ticker', 'sh', '-c', 'tty; exit 6'], { code: 6 });
+    expect(tty.stdout.replace(/\r/g, '')).toMatch(/^\/dev\/pts\/\d+\n$/);
     const missing = await w.conmanRaw(['exec', 'ticker', 'no-such-command']);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/no-such-command|not found|no such file/i);

@@ -50,11 +50,16 @@ export function serveSession(session: Session, socket: Duplex): void {
   socket.write(encodeFrame(FRAME.ready));
   session.onOutput((stream, chunk) => socket.write(encodeFrame(stream === 'stdout' ? FRAME.stdout : FRAME.stderr, chunk)));
   const decoder = new FrameDecoder((type, payload) => {
-    if (type === FRAME.stdin) session.write(payload);
-    else if (type === FRAME.stdinEnd) session.endInput();
-    else if (type === FRAME.resize) {
-      const { rows, cols } = JSON.parse(payload.toString()) as { rows: number; cols: number };
-      session.resize(rows, cols);
+    // Whatever a client sends (a resize to 0x0, input after the end), the daemon carries on.
+    try {
+      if (type === FRAME.stdin) session.write(payload);
+      else if (type === FRAME.stdinEnd) session.endInput();
+      else if (type === FRAME.resize) {
+        const { rows, cols } = JSON.parse(payload.toString()) as { rows: number; cols: number };
+        if (Number.isInteger(rows) && Number.isInteger(cols) && rows > 0 && cols > 0) session.resize(rows, cols);
+      }
+    } catch (error) {
+      console.error(`conmand: a session's ${type === FRAME.resize ? 'resize' : 'input'} failed: ${(error as Error).message}`);
     }
   });
   socket.on('data', (chunk: Buffer) => decoder.push(chunk));
