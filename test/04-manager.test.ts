@@ -331,14 +331,15 @@ describe('conman with conmand', () => {
 
     let began = Date.now();
     await w.conman(['stop', 'polite']);
-    expect(Date.now() - began, 'a container that handles SIGTERM stops at once').toBeLessThan(3000);
+    // The CLI's own start is in these times; what matters is that nobody waited for the 10 s default.
+    expect(Date.now() - began, 'a container that handles SIGTERM stops at once').toBeLessThan(8000);
     expect((await w.inspect('polite')).exit).toMatchObject({ exitCode: 0 });
 
     began = Date.now();
     await w.conman(['stop', '-t', '1', 'ticker']); // sh as PID 1 ignores SIGTERM: SIGKILL after 1 s
     const took = Date.now() - began;
     expect(took).toBeGreaterThanOrEqual(1000);
-    expect(took).toBeLessThan(6000);
+    expect(took).toBeLessThan(9000);
     const stopped = await w.inspect(id);
     expect(stopped).toMatchObject({ status: 'exited', exit: { exitCode: 137, signal: 'SIGKILL' }, stoppedByUser: true });
     expect(alive(info.pid!)).toBe(false);
@@ -350,6 +351,25 @@ describe('conman with conmand', () => {
     await w.conman(['rm', '-f', 'polite', 'ticker']);
     expect(await w.list()).toEqual([]);
   });
+
+  test('stop and start at once: start waits its turn, and the old run\'s exit does not touch the new run', async () => {
+    const w = await world();
+    await w.startDaemon();
+    await w.conman(['run', '-d', '--name', 'slow', w.rootfs, 'sh', '-c', 'trap "sleep 1; exit 3" TERM; while true; do sleep 0.1; done']);
+    const first = await w.inspect('slow');
+    // stop holds the container's lock for the second the trap takes; start queues behind it;
+    // the exit of run 1 also reaches conmand's watcher, which queues after start.
+    const stopping = w.conman(['stop', 'slow']);
+    await sleep(300);
+    await w.conman(['start', 'slow']);
+    await stopping;
+    await sleep(1000); // time for a stale exit to do harm, if it could
+    const second = await w.inspect('slow');
+    expect(second).toMatchObject({ status: 'running' });
+    expect(second.pid).not.toBe(first.pid);
+    expect(alive(second.pid!), 'run 2 is alive').toBe(true);
+    expect(alive(first.pid!)).toBe(false);
+  }, 60_000);
 
   test('bad requests get 4xx JSON errors that say what is wrong, and nothing is corrupted', async () => {
     const w = await world();
@@ -528,7 +548,7 @@ describe('conman with conmand', () => {
     expect(alive(orphan.pid!), 'its process still runs: nobody may say it exited').toBe(true);
     const restart = await w.conmanRaw(['start', 'orphan']);
     expect(restart.code).toBe(125);
-    expect(restart.stderr).toMatch(/unknown.*rm -f/);
+    expect(restart.stderr).toMatch(/unknown.*conman rm/);
     await w.conman(['rm', 'orphan']);
     expect(alive(orphan.pid!), 'rm killed what was left').toBe(false);
 
@@ -606,7 +626,10 @@ describe('conman --no-daemon', () => {
     const result = await w.conman(['--no-daemon', 'run', '--name', 'solo', w.rootfs, 'sh', '-c', 'echo alone; exit 6'], { code: 6 });
     expect(result.stdout).toBe('alone\n');
     const id = (await w.conman(['--no-daemon', 'run', '-d', '--name', 'bg', w.rootfs, 'sh', '-c', 'sleep 0.3; echo later; exit 4'])).stdout.trim();
-    await sleep(1000);
+    await eventually('bg exited (its shim wrote exit.json)', () => fs.existsSync(path.join(w.shimDir(id), 'exit.json')));
+    const policy = await w.conmanRaw(['--no-daemon', 'run', '-d', '--restart', 'always', w.rootfs, 'true']);
+    expect(policy.code, 'restart policies need conmand').toBe(2);
+    expect(policy.stderr).toMatch(/--restart always needs conmand/);
     // No one watched it exit; the next command finds out from the shim's exit file.
     const listed = JSON.parse((await w.conman(['--no-daemon', 'ps', '-a', '--json'])).stdout) as Info[];
     expect(listed.find((c) => c.id === id)).toMatchObject({ status: 'exited', exit: { exitCode: 4 } });

@@ -82,7 +82,13 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
 
   const line = await new Promise<string>((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new ShimStartError(`the shim for ${options.id} said nothing within ${options.timeoutMs ?? 15_000} ms`)), options.timeoutMs ?? 15_000);
+    const timer = setTimeout(() => {
+      // Nothing left behind: the shim goes (its container, if any, is deleted by the caller's
+      // clean-up or by `runc delete --force`), and so does its folder.
+      child.kill('SIGKILL');
+      fs.rmSync(options.dir, { recursive: true, force: true });
+      reject(new ShimStartError(`the shim for ${options.id} said nothing within ${options.timeoutMs ?? 15_000} ms (killed); is the machine overloaded?`));
+    }, options.timeoutMs ?? 15_000);
     handshake.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       if (text.includes('\n')) {

@@ -12,7 +12,7 @@
  *   POST   /containers/REF/wait?condition=next-exit|not-running
  *          (the headers come at once, the body when the container exits)
  *   GET    /containers/REF/logs?follow=1&tail=N   the CRI log's records, streamed
- *   POST   /containers/REF/attach             Upgrade: the connection carries frames.ts
+ *   POST   /containers/REF/attach?start=1     Upgrade: the connection carries frames.ts (start: start it first)
  *   POST   /containers/REF/exec               JSON body → 201 {"id"}; then
  *   POST   /exec/ID/start                     Upgrade: frames
  *
@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { badRequest, notFound, statusOf } from './errors.ts';
+import { checkExecRequest } from './requests.ts';
 import { encodeFrame, FRAME, serveSession } from './frames.ts';
 import type { Manager } from './manager.ts';
 import type { Session } from './session.ts';
@@ -76,7 +77,8 @@ const ROUTES: Route[] = [
     handle: async (m, [ref], q, _b, res) => {
       const condition = q.get('condition') ?? 'not-running';
       if (condition !== 'next-exit' && condition !== 'not-running') throw badRequest(`condition must be next-exit or not-running, not "${condition}"`);
-      const { exited } = await m.watchExit(ref, condition);
+      const { exited, cancel } = await m.watchExit(ref, condition);
+      res.on('close', cancel); // the client hung up: forget its wait
       // Headers now: the client knows its wait is registered (it may start the container).
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
@@ -96,7 +98,8 @@ const ROUTES: Route[] = [
       res.flushHeaders();
       for await (const chunk of records) {
         if (abort.signal.aborted) break;
-        res.write(chunk);
+        // A slow reader: wait for it instead of piling a large log up in memory.
+        if (!res.write(chunk)) await new Promise((resolve) => (res.once('drain', resolve), res.once('close', resolve)));
       }
       res.end();
     },
@@ -105,7 +108,7 @@ const ROUTES: Route[] = [
     method: 'POST',
     pattern: /^\/containers\/([^/]+)\/exec$/,
     handle: async (m, [ref], _q, body, res) => {
-      const request = await body();
+      const request = checkExecRequest(await body()); // 400 now, naming the field
       const id = m.resolve(ref); // 404 now, not after the upgrade
       const execId = randomBytes(8).toString('hex');
       pendingExecs.set(execId, { ref: id, request });
@@ -118,9 +121,18 @@ const ROUTES: Route[] = [
 /** Execs created but not started yet (docker's two-step exec: create, then start). */
 const pendingExecs = new Map<string, { ref: string; request: unknown }>();
 
+/** The path's parts, decoded; a malformed escape ("%ZZ") is the client's error. */
+function pathParts(pattern: RegExp, pathname: string): string[] {
+  try {
+    return pattern.exec(pathname)!.slice(1).map(decodeURIComponent);
+  } catch {
+    throw badRequest(`malformed path: ${pathname}`);
+  }
+}
+
 /** Upgraded routes: after "101 Switching Protocols" the socket carries frames. */
-const UPGRADES: { pattern: RegExp; open: (manager: Manager, match: string[]) => Promise<Session> }[] = [
-  { pattern: /^\/containers\/([^/]+)\/attach$/, open: (m, [ref]) => m.attach(ref) },
+const UPGRADES: { pattern: RegExp; open: (manager: Manager, match: string[], query: Query) => Promise<Session> }[] = [
+  { pattern: /^\/containers\/([^/]+)\/attach$/, open: (m, [ref], q) => m.attach(ref, { start: flag(q, 'start') }) },
   {
     pattern: /^\/exec\/([^/]+)\/start$/,
     open: async (m, [execId]) => {
@@ -155,10 +167,15 @@ function messageOf(error: unknown): string {
 export function createApiServer(manager: Manager): http.Server {
   const server = http.createServer((request, response) => {
     void (async () => {
-      const url = new URL(request.url ?? '/', 'http://conmand');
-      const byPath = ROUTES.filter((route) => route.pattern.test(url.pathname));
-      const route = byPath.find((candidate) => candidate.method === request.method);
+      let url = new URL('http://conmand/');
       try {
+        try {
+          url = new URL(request.url ?? '/', 'http://conmand');
+        } catch {
+          throw badRequest(`malformed request target: ${request.url}`);
+        }
+        const byPath = ROUTES.filter((route) => route.pattern.test(url.pathname));
+        const route = byPath.find((candidate) => candidate.method === request.method);
         if (!route) {
           if (byPath.length > 0) return sendJson(response, 405, { message: `${request.method} is not allowed on ${url.pathname} (try ${byPath.map((r) => r.method).join(', ')})` });
           return sendJson(response, 404, { message: `no such endpoint: ${request.method} ${url.pathname}` });
@@ -166,8 +183,7 @@ export function createApiServer(manager: Manager): http.Server {
         for (const key of url.searchParams.keys()) {
           if (!(route.query ?? []).includes(key)) throw badRequest(`unknown query parameter "${key}" for ${request.method} ${url.pathname}`);
         }
-        const match = route.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
-        await route.handle(manager, match, url.searchParams, () => readJsonBody(request), response);
+        await route.handle(manager, pathParts(route.pattern, url.pathname), url.searchParams, () => readJsonBody(request), response);
       } catch (error) {
         const status = statusOf(error);
         if (status === 500) console.error(`conmand: ${request.method} ${url.pathname}: ${error instanceof Error ? error.stack : error}`);
@@ -178,20 +194,28 @@ export function createApiServer(manager: Manager): http.Server {
   });
 
   server.on('upgrade', (request: http.IncomingMessage, socket: Duplex) => {
-    const url = new URL(request.url ?? '/', 'http://conmand');
-    const upgrade = UPGRADES.find((candidate) => candidate.pattern.test(url.pathname));
     socket.on('error', () => {});
-    if (!upgrade || request.method !== 'POST') {
+    let url: URL | undefined;
+    try {
+      url = new URL(request.url ?? '/', 'http://conmand');
+    } catch {
+      url = undefined;
+    }
+    const upgrade = url && UPGRADES.find((candidate) => candidate.pattern.test(url.pathname));
+    if (!url || !upgrade || request.method !== 'POST') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: conman-stream\r\n\r\n');
     // From here on, errors travel as an error frame: {status, message}.
-    const match = upgrade.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
-    upgrade.open(manager, match).then(
-      (session) => serveSession(session, socket),
-      (error) => socket.end(encodeFrame(FRAME.error, JSON.stringify({ status: statusOf(error), message: messageOf(error) }))),
-    );
+    const { pathname, searchParams } = url;
+    Promise.resolve()
+      .then(() => upgrade.open(manager, pathParts(upgrade.pattern, pathname), searchParams))
+      .then(
+        (session) => serveSession(session, socket),
+        (error) => void socket.end(encodeFrame(FRAME.error, JSON.stringify({ status: statusOf(error), message: messageOf(error) }))),
+      )
+      .catch(() => socket.destroy()); // never let one session's trouble end the daemon
   });
   return server;
 }

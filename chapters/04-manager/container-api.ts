@@ -25,11 +25,12 @@ export interface ContainerApi {
   remove(ref: string, force?: boolean): Promise<void>;
   list(all?: boolean): Promise<ContainerInfo[]>;
   inspect(ref: string): Promise<ContainerInfo>;
-  /** Resolves once the wait is registered; `exited` settles when the condition is met. */
-  watchExit(ref: string, condition?: WaitCondition): Promise<{ exited: Promise<ExitStatus | undefined> }>;
+  /** Resolves once the wait is registered; `exited` settles when the condition is met; `cancel` gives up. */
+  watchExit(ref: string, condition?: WaitCondition): Promise<{ exited: Promise<ExitStatus | undefined>; cancel: () => void }>;
   /** The CRI log's records (raw bytes, whole lines), from the last `tail` lines; `follow` until it stops. */
   logs(ref: string, options?: { follow?: boolean; tail?: number }): Promise<AsyncIterable<Buffer>>;
-  attach(ref: string): Promise<Session>;
+  /** The main process's stdio; with `start`, start the container first (run -it, start -a). */
+  attach(ref: string, options?: { start?: boolean }): Promise<Session>;
   exec(ref: string, request: unknown): Promise<Session>;
   close(): Promise<void>;
 }

@@ -35,8 +35,10 @@ export interface ExecTarget {
 }
 
 /**
- * The manager as a subreaper, started on the first TTY exec. Every status it reaps is kept
- * (by PID) until claimed: a quick process may be reaped before we have read its PID file.
+ * The manager as a subreaper: Manager.open() calls adoptOrphans() before it starts anything,
+ * so that the Reaper knows every process Node itself starts (it must leave those to libuv).
+ * Every status it reaps is kept (by PID) until claimed: a quick process may be reaped before
+ * we have read its PID file.
  */
 let reaper: Reaper | undefined;
 const reaped = new Map<number, DecodedStatus>();
@@ -51,7 +53,7 @@ function exitOfOrphan(pid: number): Promise<DecodedStatus> {
   });
 }
 
-function startReaper(): void {
+export function adoptOrphans(): void {
   if (reaper) return;
   reaper = new Reaper();
   reaper.on('exit', (pid: number, status: DecodedStatus) => {
@@ -73,12 +75,14 @@ export async function startExec(target: ExecTarget, request: ExecRequest): Promi
   const consoleSocket = request.tty ? await ConsoleSocket.listen(path.join(target.workDir, 'console.sock')) : undefined;
   const pidFile = path.join(target.workDir, 'exec.pid');
   if (consoleSocket) {
-    startReaper(); // before runc runs: its orphan must come to us
+    adoptOrphans(); // (Manager.open did it already; before runc runs, its orphan must come to us)
     args.push('--tty', '--console-socket', consoleSocket.path, '--detach', '--pid-file', pidFile);
   }
   args.push(target.id, ...request.args);
 
   const child = spawn(target.runtime, args, { stdio: [request.stdin && !request.tty ? 'pipe' : 'ignore', request.tty ? 'ignore' : 'pipe', request.tty ? 'ignore' : 'pipe'] });
+  // A client may go on sending input after the process ended (EPIPE): not a reason to die.
+  child.stdin?.on('error', () => {});
   const output = new OutputBuffer();
   let exited = new Promise<number>((resolve, reject) => {
     child.once('error', (error) => reject(new Error(`cannot run ${target.runtime}: ${error.message}`)));
@@ -150,6 +154,12 @@ export async function startExec(target: ExecTarget, request: ExecRequest): Promi
       if (terminal && !over) setWindowSize(terminal.masterFd, rows, cols);
     },
     exit,
-    close: () => {},
+    // The client left: end the input, as a closed terminal or pipe would (an exec of `cat`
+    // ends; one that ignores its input runs on, as after `docker exec -d`).
+    close: () => {
+      if (over) return;
+      if (terminal) terminal.write('\x04');
+      else child.stdin?.end();
+    },
   };
 }

@@ -52,11 +52,16 @@ export function tailOffset(file: string, lines: number): number {
  */
 export async function* readLog(file: string, options: { offset: number; follow: boolean; isOver: () => boolean; signal?: AbortSignal }): AsyncGenerator<Buffer> {
   let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing was ever written
-    throw error;
+  for (;;) {
+    try {
+      fd = fs.openSync(file, 'r');
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Nothing written yet: nothing to show, unless we follow a container that may still write.
+      if (!options.follow || options.isOver() || options.signal?.aborted) return;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
   }
   try {
     let position = options.offset;

@@ -13,6 +13,7 @@ export async function stopContainer(shim: ShimClient, timeoutMs: number): Promis
   // EXERCISE(stop): send SIGTERM, wait up to timeoutMs for the exit, then send SIGKILL and wait again
   // Hints: shim.wait() resolves when the container has exited; race it against a timer.
   // A kill can fail because the container exited in between: then just wait for the status.
+  // A promise nobody handles yet must get a .catch(() => {}), or its rejection kills Node.
   throw notImplemented("04-manager/stop", "send SIGTERM, wait up to timeoutMs for the exit, then send SIGKILL and wait again");
   // END EXERCISE
 }

@@ -39,7 +39,7 @@ export class ApiClient implements ContainerApi {
     return error;
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: AsyncIterable<Buffer> & { json(): Promise<unknown>; text(): Promise<string> } }> {
+  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: AsyncIterable<Buffer> & { json(): Promise<unknown>; text(): Promise<string>; destroy(): void } }> {
     let response;
     try {
       response = await request(`http://conmand${path}`, {
@@ -114,11 +114,12 @@ export class ApiClient implements ContainerApi {
     return this.json('GET', `/containers/${encodeURIComponent(ref)}`);
   }
 
-  async watchExit(ref: string, condition: WaitCondition = 'not-running'): Promise<{ exited: Promise<ExitStatus | undefined> }> {
+  async watchExit(ref: string, condition: WaitCondition = 'not-running'): Promise<{ exited: Promise<ExitStatus | undefined>; cancel: () => void }> {
     // The headers arrive as soon as conmand registered the wait; the body when it is over.
     const response = await this.call('POST', `/containers/${encodeURIComponent(ref)}/wait?condition=${condition}`);
     const exited = response.body.json().then((body) => (body as { exit: ExitStatus | null }).exit ?? undefined);
-    return { exited };
+    exited.catch(() => {}); // after cancel() nobody waits for it
+    return { exited, cancel: () => response.body.destroy() };
   }
 
   async logs(ref: string, options: { follow?: boolean; tail?: number } = {}): Promise<AsyncIterable<Buffer>> {
@@ -129,8 +130,8 @@ export class ApiClient implements ContainerApi {
     return (await this.call('GET', `/containers/${encodeURIComponent(ref)}/logs${text}`)).body;
   }
 
-  attach(ref: string): Promise<Session> {
-    return this.upgraded(`/containers/${encodeURIComponent(ref)}/attach`);
+  attach(ref: string, options: { start?: boolean } = {}): Promise<Session> {
+    return this.upgraded(`/containers/${encodeURIComponent(ref)}/attach${options.start ? '?start=1' : ''}`);
   }
 
   async exec(ref: string, body: unknown): Promise<Session> {

@@ -185,25 +185,24 @@ async function run(api: ContainerApi, args: string[], detachAllowed: boolean): P
 }
 
 /**
- * Start a container and stay with it until it exits. With -i or -t: attach first (conmand
- * holds the attach until the container starts), then start. Otherwise the output comes from
- * the log, which has every byte from the first one on: nothing is lost to a race between
- * start and attach.
+ * Start a container and stay with it until it exits. With -i or -t: start and attach in one
+ * request (our shim starts the container before anyone can attach, so the first bytes may
+ * be missed: kubectl's hint below). Otherwise the output comes from the log, opened before
+ * the start: it has every byte, stdout and stderr apart, even when --rm removes it all.
  */
 async function startAttached(api: ContainerApi, id: string, options: { stdin: boolean; tty: boolean }): Promise<number> {
-  const { exited } = await api.watchExit(id, 'next-exit');
   if (options.stdin || options.tty) {
-    const attaching = api.attach(id);
-    attaching.catch(() => {});
-    await api.start(id);
-    const session = await attaching;
+    const session = await api.attach(id, { start: true });
     if (options.tty && process.stdin.isTTY) console.error("If you don't see a command prompt, try pressing enter.");
     const exit = await runInteractive(session, options);
     if (!exit) return 0; // detached
     return exit.exitCode;
   }
+  const { exited } = await api.watchExit(id, 'next-exit');
+  const records = await api.logs(id, { follow: true, tail: 0 }); // from now on: not an earlier run's
   await api.start(id);
-  await printLogs(api, id, { follow: true, timestamps: false });
+  const print = logPrinter(false);
+  for await (const chunk of records) print(Buffer.from(chunk));
   const exit = await exited;
   return exit?.exitCode ?? FAILED;
 }
@@ -227,7 +226,7 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
     case 'stop': {
       const parsed = parseCommandLine(args, [{ long: 'time', short: 't', value: true }]);
       const timeout = parsed.options.time === undefined ? undefined : Number(parsed.options.time);
-      if (timeout !== undefined && !(timeout >= 0)) throw new UsageError(`-t ${parsed.options.time}: give seconds, e.g. -t 5`);
+      if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0)) throw new UsageError(`-t ${parsed.options.time}: give whole seconds, e.g. -t 5`);
       for (const ref of need(parsed, 1, 'CONTAINER')) console.log((await api.stop(ref, timeout)).name);
       return 0;
     }
@@ -321,6 +320,14 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
   }
 }
 
+/** Restarting needs someone who stays: conmand (podman hands this to systemd). */
+function refuseRestartPolicy(args: string[]): void {
+  const { options } = parseCommandLine(args, [...CREATE_OPTIONS, { long: 'detach', short: 'd' }]);
+  if (options.restart && options.restart !== 'no') {
+    throw new UsageError(`--restart ${options.restart} needs conmand, which stays to restart the container: drop --no-daemon`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   let api: ContainerApi | undefined;
   try {
@@ -331,7 +338,8 @@ async function main(argv: string[]): Promise<number> {
       return name || global.options.help ? 0 : 2;
     }
     const runRoot = (global.options['run-root'] as string | undefined) ?? process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT;
-    if (global.options['no-daemon'] || process.env.CONMAN_NO_DAEMON === '1') {
+    const noDaemon = Boolean(global.options['no-daemon'] || process.env.CONMAN_NO_DAEMON === '1');
+    if (noDaemon) {
       const daemon = runningDaemon(runRoot);
       if (daemon) throw new UsageError(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
       // Loaded only here: a CLI that talks to conmand never needs the Manager (nor koffi, runc...).
@@ -345,6 +353,7 @@ async function main(argv: string[]): Promise<number> {
       const { ApiClient } = await import('./client.ts');
       api = new ApiClient((global.options.socket as string | undefined) ?? process.env.CONMAN_SOCKET ?? path.join(runRoot, 'conmand.sock'));
     }
+    if (noDaemon && (name === 'run' || name === 'create')) refuseRestartPolicy(rest);
     return await command(api, name, rest);
   } catch (error) {
     if (error instanceof UsageError) {

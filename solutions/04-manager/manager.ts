@@ -25,7 +25,7 @@ import { isAlive, readIdentity } from '#lower/03-shim/identity.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { badRequest, conflict, notFound } from './errors.ts';
-import { startExec } from './exec-session.ts';
+import { adoptOrphans, startExec } from './exec-session.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { readLog, tailOffset } from './logs.ts';
 import { RecordStore, type ContainerRecord } from './records.ts';
@@ -47,6 +47,10 @@ export interface ManagerOptions {
 }
 
 const DEFAULT_STOP_TIMEOUT_S = 10;
+/** A run this long resets the restart back-off. */
+const BACKOFF_RESET_MS = 10_000;
+/** How long `stop` waits for the exit after SIGKILL before it gives up on the shim. */
+const AFTER_SIGKILL_MS = 10_000;
 
 export class Manager implements ContainerApi {
   readonly root: string;
@@ -75,7 +79,22 @@ export class Manager implements ContainerApi {
     const manager = new Manager(options);
     const records = manager.store.loadAll();
     for (const record of records) manager.records.set(record.id, record);
-    await Promise.all(records.map((record) => manager.lock.run(record.id, () => manager.recover(record))));
+    // Execs die with the manager that ran them: their folders are leftovers.
+    fs.rmSync(path.join(manager.runRoot, 'exec'), { recursive: true, force: true });
+    adoptOrphans(); // the manager is a subreaper from the start (exec -t; exec-session.ts)
+    await Promise.all(
+      records.map((record) =>
+        manager.lock.run(record.id, () =>
+          manager.recover(record).catch((error: Error) => {
+            // One broken container must not keep the others unmanaged.
+            if ((error as Error).name === 'NotImplementedError') throw error;
+            console.error(`conman: recovering ${record.name} (${shortId(record.id)}) failed, marked unknown: ${error.message}`);
+            record.status = 'unknown';
+            manager.save(record);
+          }),
+        ),
+      ),
+    );
     return manager;
   }
 
@@ -156,6 +175,9 @@ export class Manager implements ContainerApi {
       fs.mkdirSync(this.store.bundleOf(id), { recursive: true, mode: 0o700 });
       try {
         await writeConfig(this.store.bundleOf(id), spec);
+        // The log exists from the start: a follower (foreground `run`) holds it open from before
+        // the first byte to after `--rm` removed the folder.
+        fs.writeFileSync(this.store.logOf(id), '', { mode: 0o640 });
         this.save(record);
       } catch (error) {
         this.store.remove(id);
@@ -172,7 +194,7 @@ export class Manager implements ContainerApi {
       const record = this.recordOf(id);
       if (record.status === 'running') throw conflict(`container ${record.name} is already running`);
       if (record.status === 'removing') throw conflict(`container ${record.name} is being removed`);
-      if (record.status === 'unknown') throw conflict(`container ${record.name} lost its shim, its state is unknown: remove it with rm -f`);
+      if (record.status === 'unknown') throw conflict(`container ${record.name} lost its shim, its state is unknown: remove it (conman rm)`);
       this.cancelRestart(id);
       record.restartCount = 0;
       record.restartDelaysMs = [];
@@ -193,38 +215,44 @@ export class Manager implements ContainerApi {
       stdin: record.stdin,
       logFile: this.store.logOf(record.id),
       lingerMs: this.shimLingerMs,
+    }).catch(async (error: Error) => {
+      await this.cleanupShim(record); // a shim that timed out may have left a container
+      throw error;
     });
     Object.assign(record, { status: 'running', pid: started.pid, startedAt: new Date().toISOString(), stoppedByUser: false });
     delete record.exit;
     delete record.finishedAt;
     delete record.nextRestartAt;
     this.save(record);
-    this.events.emit(`started:${record.id}`);
     this.watch(record);
   }
 
   // ----- learning of exits -----
 
-  /** Wait on the shim in the background; record the exit when it comes. */
+  /**
+   * Wait on the shim in the background; record the exit when it comes. The answer belongs to
+   * this run (its startedAt): by the time it comes, `stop` may have recorded it and `start`
+   * begun another run, which this exit must not touch.
+   */
   private watch(record: ContainerRecord): void {
-    const { id } = record;
+    const { id, startedAt: run } = record;
     const dir = this.shimDir(id);
     new ShimClient(dir).wait().then(
-      (exit) => this.lock.run(id, () => this.recordExitLocked(id, exit)),
-      () => this.lock.run(id, () => this.shimLost(id)),
+      (exit) => this.lock.run(id, () => this.recordExitLocked(id, exit, run)),
+      () => this.lock.run(id, () => this.shimLost(id, run)),
     ).catch((error: Error) => console.error(`conman: after the exit of ${shortId(id)}: ${error.message}`));
   }
 
   /** The shim closed our `wait` without an answer: did it write the exit first, or vanish? */
-  private async shimLost(id: string): Promise<void> {
-    if (this.closed) return;
+  private async shimLost(id: string, run: string | undefined): Promise<void> {
+    if (this.closed || this.records.get(id)?.startedAt !== run) return;
     const dir = this.shimDir(id);
     // A killed process closes its sockets a moment before it is a zombie: let it finish dying.
     for (let waited = 0; waited < 1000 && observeShim(dir).shimAlive && !observeShim(dir).exit; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const observed = observeShim(dir);
-    if (observed.exit) return this.recordExitLocked(id, observed.exit);
+    if (observed.exit) return this.recordExitLocked(id, observed.exit, run);
     const current = this.records.get(id);
     if (current?.status !== 'running') return;
     if (observed.shimAlive) return this.watch(current); // alive after all: listen again
@@ -238,9 +266,9 @@ export class Manager implements ContainerApi {
    * Idempotent: the watcher and `stop` may both report the same exit. Whoever waits for the
    * exit hears of it last, when all that is done (or failed: then they still hear of it).
    */
-  private async recordExitLocked(id: string, exit: ExitStatus): Promise<void> {
+  private async recordExitLocked(id: string, exit: ExitStatus, run: string | undefined): Promise<void> {
     const record = this.records.get(id);
-    if (!record || record.status !== 'running') return;
+    if (!record || record.status !== 'running' || record.startedAt !== run) return;
     let failure: unknown;
     try {
       record.exit = exit;
@@ -252,10 +280,12 @@ export class Manager implements ContainerApi {
       } catch (error) {
         failure = error; // still record the exit below; report the error afterwards
       }
+      // Back-off starts over after a run of 10 s or more, as Docker's does.
+      if (Date.parse(exit.finishedAt) - Date.parse(record.startedAt ?? '') >= BACKOFF_RESET_MS) record.restartDelaysMs = [];
       if (restart) {
-        const delay = restartDelayMs(record.restartCount);
+        const delay = restartDelayMs(record.restartDelaysMs.length);
         record.status = 'restarting';
-        record.restartDelaysMs.push(delay);
+        record.restartDelaysMs = [...record.restartDelaysMs, delay].slice(-20);
         record.nextRestartAt = new Date(Date.now() + delay).toISOString();
       } else {
         record.status = 'exited';
@@ -339,7 +369,7 @@ export class Manager implements ContainerApi {
           return;
         }
         record.status = 'running';
-        return this.recordExitLocked(record.id, decision.exit);
+        return this.recordExitLocked(record.id, decision.exit, record.startedAt);
       case 'unknown':
         if (record.status !== 'unknown') {
           record.status = 'unknown';
@@ -370,8 +400,17 @@ export class Manager implements ContainerApi {
       if (record.status !== 'running') return this.info(record);
       record.stoppedByUser = true; // before the signal: the restart policy must not revive it
       this.save(record);
-      const exit = await stopContainer(new ShimClient(this.shimDir(id)), timeoutSeconds * 1000);
-      await this.recordExitLocked(id, exit);
+      // Bounded: a stuck shim must not hold this container's lock (and every later request) for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const giveUp = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the shim of ${record.name} did not report the exit ${AFTER_SIGKILL_MS / 1000} s after SIGKILL; see ${this.shimDir(id)}/shim.log, or remove the container (conman rm -f)`)), timeoutSeconds * 1000 + AFTER_SIGKILL_MS);
+      });
+      try {
+        const exit = await Promise.race([stopContainer(new ShimClient(this.shimDir(id)), timeoutSeconds * 1000), giveUp]);
+        await this.recordExitLocked(id, exit, record.startedAt);
+      } finally {
+        clearTimeout(timer);
+      }
       return this.info(record);
     });
   }
@@ -383,7 +422,11 @@ export class Manager implements ContainerApi {
     await this.lock.run(id, async () => {
       const record = this.recordOf(id);
       if (record.status !== 'running') throw conflict(`container ${record.name} is not running (${record.status})`);
-      await new ShimClient(this.shimDir(id)).kill(name);
+      await new ShimClient(this.shimDir(id)).kill(name).catch((error: Error) => {
+        // It exited a moment ago; the manager is about to record it.
+        if (/already exited/.test(error.message)) throw conflict(`container ${record.name} is not running (it has just exited)`);
+        throw error;
+      });
     });
   }
 
@@ -434,19 +477,22 @@ export class Manager implements ContainerApi {
     return this.info(this.recordOf(this.resolve(ref)));
   }
 
-  async watchExit(ref: string, condition: WaitCondition = 'not-running'): Promise<{ exited: Promise<ExitStatus | undefined> }> {
+  async watchExit(ref: string, condition: WaitCondition = 'not-running'): Promise<{ exited: Promise<ExitStatus | undefined>; cancel: () => void }> {
     const id = this.resolve(ref);
     const record = this.recordOf(id);
     if (condition === 'not-running' && record.status !== 'running' && record.status !== 'created') {
-      return { exited: Promise.resolve(record.exit) };
+      return { exited: Promise.resolve(record.exit), cancel: () => {} };
     }
+    let cancel = () => {};
     const exited = new Promise<ExitStatus | undefined>((resolve) => {
-      const onExit = (exit: ExitStatus) => (this.events.off(`removed:${id}`, onRemoved), resolve(exit));
-      const onRemoved = (last?: ExitStatus) => (this.events.off(`exit:${id}`, onExit), resolve(last));
+      const onExit = (exit: ExitStatus) => (cancel(), resolve(exit));
+      const onRemoved = (last?: ExitStatus) => (cancel(), resolve(last));
       this.events.once(`exit:${id}`, onExit);
       this.events.once(`removed:${id}`, onRemoved);
+      // The waiter left (a client hung up): forget it.
+      cancel = () => (this.events.off(`exit:${id}`, onExit), this.events.off(`removed:${id}`, onRemoved));
     });
-    return { exited };
+    return { exited, cancel };
   }
 
   async logs(ref: string, options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Buffer>> {
@@ -454,9 +500,11 @@ export class Manager implements ContainerApi {
     const file = this.store.logOf(id);
     if (options.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0)) throw badRequest(`tail must be a whole number ≥ 0, not ${options.tail}`);
     const offset = options.tail !== undefined && fs.existsSync(file) ? tailOffset(file, options.tail) : 0;
+    // Following ends once it has stopped: a created container has not run yet (`run` opens its
+    // log before it starts it, so that not a byte is missed even with --rm).
     const isOver = () => {
       const status = this.records.get(id)?.status;
-      return status !== 'running' && status !== 'restarting';
+      return status !== 'running' && status !== 'restarting' && status !== 'created';
     };
     return readLog(file, { offset, follow: options.follow ?? false, isOver, signal: options.signal });
   }
@@ -464,23 +512,21 @@ export class Manager implements ContainerApi {
   // ----- attach, exec -----
 
   /**
-   * The container's main process, live: its output (from now on: what came before is in the
-   * log) and its stdin. A container that is only created is attached to as soon as it starts.
+   * The container's main process, live: its output from now on (what came before is in the
+   * log) and its stdin. With `start`, start it first and attach at once (`run -it`, `start -a`):
+   * only what it prints in the instant between the two is not seen (our shim starts the
+   * container before anyone can attach; the log has it all).
    */
-  async attach(ref: string): Promise<Session> {
+  async attach(ref: string, options: { start?: boolean } = {}): Promise<Session> {
     const id = this.resolve(ref);
     const record = this.recordOf(id);
-    if (record.status === 'created') {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(conflict(`container ${record.name} was not started within 60 s`)), 60_000);
-        this.events.once(`started:${id}`, () => (clearTimeout(timer), resolve()));
-      });
-    } else if (record.status !== 'running') {
-      throw conflict(`container ${record.name} is not running (${record.status}): start it first`);
+    if (options.start) await this.start(id);
+    else if (record.status !== 'running') {
+      throw conflict(`container ${record.name} is not running (${record.status}): start it first (conman start -a, or run -it)`);
     }
     const shim = new ShimClient(this.shimDir(id));
-    const { exited } = await this.watchExit(id, 'next-exit');
-    const socket = await shim.attach();
+    const { exited, cancel } = await this.watchExit(id, 'next-exit');
+    const socket = await shim.attach().catch((error: Error) => (cancel(), Promise.reject(error)));
     const output = new OutputBuffer();
     socket.on('data', (chunk: Buffer) => output.push('stdout', chunk));
     socket.on('error', () => {});
@@ -497,7 +543,7 @@ export class Manager implements ContainerApi {
       endInput: () => void shim.closeStdin().catch(() => {}), // like containerd's CloseIO
       resize: (rows, cols) => void shim.resize(rows, cols).catch(() => {}),
       exit,
-      close: () => socket.destroy(),
+      close: () => (cancel(), socket.destroy()),
     };
   }
 
