@@ -71,6 +71,12 @@ async function world(options: { socketDir?: string } = {}) {
     });
   }
 
+  /** A conman that was expected to fail in one way: a different exit code shows what went wrong instead. */
+  function expectExit(result: { code: number; stdout: string; stderr: string }, code: number, what: string) {
+    if (result.code !== code) throw notImplementedIn(result.stderr) ?? new Error(`${what}: exit code ${result.code}, expected ${code}\n${result.stderr}${result.stdout}`);
+    return result;
+  }
+
   /** Run conman and expect exit code `code` (default 0); a starter's "not implemented yet" surfaces as such. */
   async function conman(args: string[], options: { code?: number; input?: string } = {}) {
     const result = await conmanRaw(args, options.input);
@@ -125,7 +131,7 @@ async function world(options: { socketDir?: string } = {}) {
     }
   });
 
-  return { base, root, runRoot, socket, rootfs, env, conman, conmanRaw, startDaemon, killDaemon, list, inspect, daemonLog, shimDir: (id: string) => path.join(runRoot, 'shims', id.slice(0, 12)) };
+  return { base, root, runRoot, socket, rootfs, env, conman, conmanRaw, expectExit, startDaemon, killDaemon, list, inspect, daemonLog, shimDir: (id: string) => path.join(runRoot, 'shims', id.slice(0, 12)) };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -318,15 +324,13 @@ describe('conman with conmand', () => {
     // With -t, runc hands the terminal over a console socket and detaches; conmand reaps the process.
     const tty = await w.conman(['exec', '-t', 'ticker', 'sh', '-c', 'tty; exit 6'], { code: 6 });
     expect(tty.stdout.replace(/\r/g, '')).toMatch(/^\/dev\/pts\/\d+\n$/);
-    const missing = await w.conmanRaw(['exec', 'ticker', 'no-such-command']);
-    expect(missing.code).not.toBe(0);
+    const missing = w.expectExit(await w.conmanRaw(['exec', 'ticker', 'no-such-command']), 125, 'exec of a missing command');
     expect(missing.stderr).toMatch(/no-such-command|not found|no such file/i);
 
     await w.conman(['kill', '-s', 'USR1', 'ticker']);
     await eventually('the trap ran', () => fs.readFileSync(info.logFile, 'utf8').includes('got USR1'));
 
-    const refused = await w.conmanRaw(['rm', 'ticker']);
-    expect(refused.code).toBe(125);
+    const refused = w.expectExit(await w.conmanRaw(['rm', 'ticker']), 125, 'rm of a running container');
     expect(refused.stderr).toMatch(/running.*stop it first|rm -f/);
 
     let began = Date.now();
@@ -361,8 +365,9 @@ describe('conman with conmand', () => {
     // the exit of run 1 also reaches conmand's watcher, which queues after start.
     const stopping = w.conman(['stop', 'slow']);
     await sleep(300);
-    await w.conman(['start', 'slow']);
-    await stopping;
+    const starting = w.conmanRaw(['start', 'slow']);
+    await stopping; // (a stop that fails says why first)
+    w.expectExit(await starting, 0, 'start queued behind stop');
     await sleep(1000); // time for a stale exit to do harm, if it could
     const second = await w.inspect('slow');
     expect(second).toMatchObject({ status: 'running' });
@@ -546,8 +551,7 @@ describe('conman with conmand', () => {
     await eventually('orphan is unknown', async () => (await w.inspect('orphan')).status === 'unknown');
     expect((await w.conman(['ps'])).stdout).toMatch(/orphan\s+.*Unknown/);
     expect(alive(orphan.pid!), 'its process still runs: nobody may say it exited').toBe(true);
-    const restart = await w.conmanRaw(['start', 'orphan']);
-    expect(restart.code).toBe(125);
+    const restart = w.expectExit(await w.conmanRaw(['start', 'orphan']), 125, 'start of an unknown container');
     expect(restart.stderr).toMatch(/unknown.*conman rm/);
     await w.conman(['rm', 'orphan']);
     expect(alive(orphan.pid!), 'rm killed what was left').toBe(false);
@@ -627,8 +631,7 @@ describe('conman --no-daemon', () => {
     expect(result.stdout).toBe('alone\n');
     const id = (await w.conman(['--no-daemon', 'run', '-d', '--name', 'bg', w.rootfs, 'sh', '-c', 'sleep 0.3; echo later; exit 4'])).stdout.trim();
     await eventually('bg exited (its shim wrote exit.json)', () => fs.existsSync(path.join(w.shimDir(id), 'exit.json')));
-    const policy = await w.conmanRaw(['--no-daemon', 'run', '-d', '--restart', 'always', w.rootfs, 'true']);
-    expect(policy.code, 'restart policies need conmand').toBe(2);
+    const policy = w.expectExit(await w.conmanRaw(['--no-daemon', 'run', '-d', '--restart', 'always', w.rootfs, 'true']), 2, 'restart policies need conmand');
     expect(policy.stderr).toMatch(/--restart always needs conmand/);
     // No one watched it exit; the next command finds out from the shim's exit file.
     const listed = JSON.parse((await w.conman(['--no-daemon', 'ps', '-a', '--json'])).stdout) as Info[];
@@ -637,8 +640,7 @@ describe('conman --no-daemon', () => {
     // A daemon on the same roots sees the same containers; --no-daemon then steps aside.
     await w.startDaemon();
     expect((await w.list()).map((c) => c.name).sort()).toEqual(['bg', 'solo']);
-    const refused = await w.conmanRaw(['--no-daemon', 'ps']);
-    expect(refused.code).toBe(2);
+    const refused = w.expectExit(await w.conmanRaw(['--no-daemon', 'ps']), 2, '--no-daemon beside conmand');
     expect(refused.stderr).toMatch(/conmand \(pid \d+\) manages/);
   }, 60_000);
 });

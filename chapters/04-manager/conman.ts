@@ -339,6 +339,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const runRoot = (global.options['run-root'] as string | undefined) ?? process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT;
     const noDaemon = Boolean(global.options['no-daemon'] || process.env.CONMAN_NO_DAEMON === '1');
+    if (noDaemon && (name === 'run' || name === 'create')) refuseRestartPolicy(rest);
     if (noDaemon) {
       const daemon = runningDaemon(runRoot);
       if (daemon) throw new UsageError(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
@@ -353,7 +354,6 @@ async function main(argv: string[]): Promise<number> {
       const { ApiClient } = await import('./client.ts');
       api = new ApiClient((global.options.socket as string | undefined) ?? process.env.CONMAN_SOCKET ?? path.join(runRoot, 'conmand.sock'));
     }
-    if (noDaemon && (name === 'run' || name === 'create')) refuseRestartPolicy(rest);
     return await command(api, name, rest);
   } catch (error) {
     if (error instanceof UsageError) {
