@@ -128,10 +128,10 @@ let aborted = false;
 const inflight = new Set<Promise<unknown>>();
 
 /** Run the conman CLI as a user does (lib/launch.mjs: the precompiled program); throws unless it exits 0. */
-async function conman(global: string[], args: string[], timeoutMs = 60_000, nodeFlags: string[] = []): Promise<{ ms: number; stdout: string }> {
+async function conman(global: string[], args: string[], timeoutMs = 60_000): Promise<{ ms: number; stdout: string }> {
   if (aborted) throw new Error('interrupted');
   const t0 = now();
-  const running = run(process.execPath, [...nodeFlags, LAUNCH, CONMAN_TS, ...global, ...args], timeoutMs);
+  const running = run(process.execPath, [LAUNCH, CONMAN_TS, ...global, ...args], timeoutMs);
   inflight.add(running);
   let result: Result;
   try {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { caught, rethrowChildFailure } from '../lib/harness/caught.ts';
+import { eventually as waitFor } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { cgroupDirs } from '../lib/host/cgroups.ts';
@@ -33,15 +34,11 @@ async function prepare(label: string, options: ContainerOptions, runtimeName: Ru
   return { id, bundle, spec, runtime, cgroupsPath };
 }
 
-/** Poll until `check` holds (a container's state changes asynchronously after a signal). */
-async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Poll until `check` holds for what `read` returns (a container's state changes asynchronously after a signal). */
+async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
+  let last: T | undefined;
+  const held = await waitFor(what, async () => ((last = await read()), check(last) && { value: last }), { explain: () => `still ${JSON.stringify(last)}` });
+  return held.value;
 }
 
 describe.each(['runc', 'crun'] as const)('with %s', (runtimeName) => {

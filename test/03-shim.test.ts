@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { joinPartials, parseLog } from '../lib/cri-log.ts';
 import { caught, rethrowChildFailure } from '../lib/harness/caught.ts';
+import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { cgroupDirs } from '../lib/host/cgroups.ts';
@@ -58,13 +59,6 @@ function exists(pid: number): boolean {
   return fs.existsSync(`/proc/${pid}`);
 }
 
-async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not true after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('exit status', () => {
   test('decodeWaitStatus: exit codes, and 128 + N for a signal', async () => {
@@ -281,6 +275,6 @@ describe('errors and clean-up', () => {
     const statuses = await Promise.all(containers.map((c) => c.client.wait()));
     expect(statuses.every((s) => s.exitCode === 137)).toBe(true);
     await Promise.all(containers.map((c) => c.client.delete()));
-    await eventually('every shim exits', () => containers.every((c) => !exists(c.shim.pid)), 10_000);
+    await eventually('every shim exits', () => containers.every((c) => !exists(c.shim.pid)));
   }, 120_000);
 });

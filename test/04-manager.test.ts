@@ -13,6 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
 import { parseLog } from '../lib/cri-log.ts';
+import { eventually as waitFor } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { crunBlockedByHybrid } from '../lib/host/cgroups.ts';
@@ -139,21 +140,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The log of the last daemon started: where a background failure (an unfinished exercise...) shows. */
 let lastDaemonLog: string | undefined;
 
-async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  const daemonLog = () => (lastDaemonLog && fs.existsSync(lastDaemonLog) ? fs.readFileSync(lastDaemonLog, 'utf8') : '');
-  for (let round = 1; ; round++) {
-    const value = await check();
-    if (value) return value;
-    // conmand hit an unfinished exercise in the background: say so now, do not wait it out.
-    const unfinished = round % 10 === 0 ? notImplementedIn(daemonLog()) : undefined;
-    if (unfinished) throw unfinished;
-    if (Date.now() > deadline) {
-      const log = daemonLog();
-      throw notImplementedIn(log) ?? new Error(`${what}: not so after ${timeoutMs} ms${log ? `; conmand's log ends with:\n${log.split('\n').slice(-10).join('\n')}` : ''}`);
-    }
-    await sleep(50);
-  }
+/** Poll until `check` holds; conmand's "not implemented yet" (in its log) ends the wait at once. */
+function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  return waitFor(what, check, {
+    timeoutMs,
+    explain: () => {
+      const log = lastDaemonLog && fs.existsSync(lastDaemonLog) ? fs.readFileSync(lastDaemonLog, 'utf8') : '';
+      return notImplementedIn(log) ?? (log ? `conmand's log ends with:\n${log.split('\n').slice(-10).join('\n')}` : undefined);
+    },
+  });
 }
 
 /** Does something answer HTTP on this unix socket? */

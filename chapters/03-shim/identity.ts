@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '#lib/atomic-file.ts';
 
 export interface ProcessIdentity {
   pid: number;
@@ -31,9 +32,7 @@ export function startTimeOf(pid: number): number | undefined {
 /** Record this process's identity in `<dir>/shim.json` (atomically). */
 export function writeOwnIdentity(dir: string): ProcessIdentity {
   const identity = { pid: process.pid, startTime: startTimeOf(process.pid)! };
-  const file = path.join(dir, SHIM_PID_FILE);
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(identity) + '\n');
-  fs.renameSync(`${file}.tmp`, file);
+  writeFileAtomic(path.join(dir, SHIM_PID_FILE), JSON.stringify(identity) + '\n');
   return identity;
 }
 

@@ -248,10 +248,11 @@ export class Manager implements ContainerApi {
     if (this.closed || this.records.get(id)?.startedAt !== run) return;
     const dir = this.shimDir(id);
     // A killed process closes its sockets a moment before it is a zombie: let it finish dying.
-    for (let waited = 0; waited < 1000 && observeShim(dir).shimAlive && !observeShim(dir).exit; waited += 50) {
+    let observed = observeShim(dir);
+    for (let waited = 0; waited < 1000 && observed.shimAlive && !observed.exit; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
+      observed = observeShim(dir);
     }
-    const observed = observeShim(dir);
     if (observed.exit) return this.recordExitLocked(id, observed.exit, run);
     const current = this.records.get(id);
     if (current?.status !== 'running') return;

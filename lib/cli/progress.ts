@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChapterResult } from '../checks/runner.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { WORKSHOP_STATE_DIR } from '../paths.ts';
 
 export interface ChapterProgress {
@@ -40,9 +41,7 @@ export function loadProgress(): Progress {
 /** Write atomically (temp file + rename): a crash never leaves half a file. */
 export function saveProgress(progress: Progress): void {
   fs.mkdirSync(WORKSHOP_STATE_DIR, { recursive: true });
-  const temp = `${FILE}.${process.pid}.tmp`;
-  fs.writeFileSync(temp, JSON.stringify(progress, null, 2) + '\n');
-  fs.renameSync(temp, FILE);
+  writeFileAtomic(FILE, JSON.stringify(progress, null, 2) + '\n');
 }
 
 export function recordResults(results: ChapterResult[]): Progress {

@@ -96,7 +96,7 @@ function ago(iso: string | undefined): string {
   return `${Math.round(seconds / 86400)} days`;
 }
 
-export function statusText(c: ContainerInfo): string {
+function statusText(c: ContainerInfo): string {
   switch (c.status) {
     case 'running':
       return `Up ${ago(c.startedAt)}`;
@@ -162,11 +162,12 @@ async function printLogs(api: ContainerApi, ref: string, options: { follow: bool
 
 // ----- commands -----
 
-async function run(api: ContainerApi, args: string[], detachAllowed: boolean): Promise<number> {
-  const parsed = parseCommandLine(args, [...CREATE_OPTIONS, ...(detachAllowed ? [{ long: 'detach', short: 'd' }] : [])]);
+/** `run` (andStart) or `create` (not). */
+async function run(api: ContainerApi, args: string[], andStart: boolean): Promise<number> {
+  const parsed = parseCommandLine(args, [...CREATE_OPTIONS, ...(andStart ? [{ long: 'detach', short: 'd' }] : [])]);
   const request = createRequest(parsed);
   const { id } = await api.create(request);
-  if (!detachAllowed) {
+  if (!andStart) {
     console.log(id);
     return 0;
   }

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '#lib/atomic-file.ts';
 import { isAlive, startTimeOf, type ProcessIdentity } from '#lower/03-shim/identity.ts';
 
 export interface DaemonFile extends ProcessIdentity {
@@ -14,9 +15,7 @@ export interface DaemonFile extends ProcessIdentity {
 export const daemonFileOf = (runRoot: string) => path.join(runRoot, 'conmand.json');
 
 export function writeDaemonFile(runRoot: string, socket: string): void {
-  const file = daemonFileOf(runRoot);
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify({ pid: process.pid, startTime: startTimeOf(process.pid), socket }) + '\n');
-  fs.renameSync(`${file}.tmp`, file);
+  writeFileAtomic(daemonFileOf(runRoot), JSON.stringify({ pid: process.pid, startTime: startTimeOf(process.pid), socket }) + '\n');
 }
 
 /** The conmand running on `runRoot`, if one is. */

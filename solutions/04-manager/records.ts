@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '#lib/atomic-file.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import type { RestartPolicy } from './restart-policy.ts';
@@ -81,16 +82,7 @@ export class RecordStore {
   save(record: ContainerRecord): void {
     const dir = this.dirOf(record.id);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const file = path.join(dir, 'record.json');
-    const temp = `${file}.${process.pid}.tmp`;
-    const fd = fs.openSync(temp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(record, null, 2) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
+    writeFileAtomic(path.join(dir, 'record.json'), JSON.stringify(record, null, 2) + '\n', { mode: 0o600, fsync: true });
   }
 
   /** Every record on disk. A folder without a readable record is an interrupted create: removed. */
