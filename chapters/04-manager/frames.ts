@@ -72,7 +72,7 @@ export function serveSession(session: Session, socket: Duplex): void {
 }
 
 /** An error frame's {status, message} as an Error carrying the status (404, 409...). */
-export function frameError(payload: Buffer): Error & { status: number } {
+function frameError(payload: Buffer): Error & { status: number } {
   const { status, message } = JSON.parse(payload.toString()) as { status: number; message: string };
   return Object.assign(new Error(message), { status });
 }

@@ -25,10 +25,6 @@ export function parseRestartPolicy(text: string): RestartPolicy {
   throw badRequest(`unknown restart policy "${text}": use no, always, on-failure or on-failure:N`);
 }
 
-export function formatRestartPolicy(policy: RestartPolicy): string {
-  return policy.name === 'on-failure' && policy.maxRetries ? `on-failure:${policy.maxRetries}` : policy.name;
-}
-
 /**
  * Should a container that exited with `exitCode` be started again? `restartCount` is how
  * many times the policy restarted it already; `stoppedByUser` is true after `conman stop`.
