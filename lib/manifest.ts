@@ -118,7 +118,7 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
       control: [
         "switch (request.op) { case 'state': return { ok: true, ...api.state() }; case 'wait': return { ok: true, exit: await api.wait() }; ... }",
-        "kill: the signal defaults to 'SIGTERM' and must be a string; resize: rows and cols positive integers (Number.isInteger); close-stdin: api.closeStdin().",
+        "start: await api.start(). kill: the signal defaults to 'SIGTERM' and must be a string; resize: rows and cols positive integers (Number.isInteger); close-stdin: api.closeStdin().",
         'Wrap it all in try/catch: return { ok: false, error: error.message } -- and name the op in the default case.',
       ],
     },

@@ -210,6 +210,37 @@ describe('terminal and attach', () => {
     await c.client.delete();
   });
 
+  test('with waitForStart the shim only creates: attach and size the terminal, then start; nothing is missed', async () => {
+    const { startShim, ShimClient } = await importTarget<Client>('03-shim/client.ts');
+    const runtime = new OciRuntime({ runtime: 'runc', stateRoot: hostRun().stateRoot('runc') });
+    const c = await prepare('deferred', { args: ['sh', '-c', 'echo first; stty size; exit 4'], tty: true });
+    await startShim({ id: c.id, bundle: c.bundle, dir: c.dir, stateRoot: c.stateRoot, waitForStart: true });
+    const client = new ShimClient(c.dir);
+    expect((await client.state()).status, 'the shim says').toBe('created');
+    expect((await runtime.state(c.id)).status, 'runc says').toBe('created');
+    const stream = await client.attach();
+    let seen = '';
+    stream.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    stream.resume();
+    await client.resize(33, 99);
+    const exited = client.wait();
+    exited.catch(() => {});
+    await client.start();
+    expect(await exited).toMatchObject({ exitCode: 4 });
+    await eventually('the attached client sees the output', () => seen.includes('33 99'));
+    expect(seen, 'output from its first byte').toMatch(/^first\r?\n/);
+    expect(await client.request({ op: 'start' }), 'a second start').toMatchObject({ ok: false, error: expect.stringMatching(/start: the container is stopped/) });
+    stream.destroy();
+    await client.delete();
+
+    // Created and never started: delete removes the container, and the shim exits.
+    const never = await prepare('never', { args: ['sleep', '60'] });
+    const { shim } = await startShim({ id: never.id, bundle: never.bundle, dir: never.dir, stateRoot: never.stateRoot, waitForStart: true });
+    await new ShimClient(never.dir).delete();
+    await eventually('the shim exits after delete', () => !exists(shim.pid)); // (a zombie until Node reaps it)
+    expect(fs.existsSync(path.join(never.stateRoot, never.id)), 'runtime state').toBe(false);
+  });
+
   test('without a terminal, attach streams stdout and feeds stdin; close-stdin ends the input', async () => {
     const c = await startContainer('stdin', { args: ['sh', '-c', 'read line; echo "got: $line"; cat; echo "cat saw the end"'], stdin: true });
     const stream = await c.client.attach();

@@ -290,6 +290,33 @@ describe('conman with conmand', () => {
     expect(fs.readdirSync(path.join(w.root, 'containers'))).toEqual([]);
   });
 
+  test('run -it in a real terminal: output from the first byte, the window size from the start, typing, the exit code', async () => {
+    const w = await world();
+    await w.startDaemon();
+    // `script` gives conman a terminal (33 rows, 99 columns), as a learner's would be.
+    const conman = [process.execPath, LAUNCH, targetPath('04-manager/conman.ts')].join(' ');
+    const inner = `echo first; stty size; read line; echo "got $line"; exit 7`;
+    const child = spawn('script', ['-qec', `stty rows 33 cols 99; exec ${conman} run -it --rm ${w.rootfs} sh -c '${inner}'`, '/dev/null'], { env: w.env });
+    let seen = '';
+    child.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString().replace(/\r/g, '')));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      await Promise.race([
+        eventually('the container prints its terminal size', () => seen.includes('33 99')),
+        exited.then(() => Promise.reject(new Error(`conman run -it ended early:\n${seen}`))),
+      ]);
+      child.stdin.write('hello\n');
+      expect(await exited, `conman run -it's exit code; it printed:\n${seen}`).toBe(7);
+    } finally {
+      clearTimeout(timer);
+      child.stdin.destroy();
+    }
+    expect(seen, 'nothing printed before the attach is missed').toMatch(/^first\n33 99\n/);
+    expect(seen).toContain('got hello');
+    expect(await w.list(), '--rm').toEqual([]);
+  });
+
   test('detached: ps, inspect, logs --tail/--timestamps, exec, kill -s, stop (SIGTERM, then SIGKILL after -t), rm', async () => {
     const w = await world();
     await w.startDaemon();
@@ -535,7 +562,7 @@ describe('conman with conmand', () => {
     expect(await w.inspect('phoenix'), 'stopped by hand: not restarted').toMatchObject({ status: 'exited', stoppedByUser: true, restartCount: 1 });
   }, 90_000);
 
-  test('a container whose shim vanished is "unknown" and removes cleanly; an interrupted rm is finished on restart', async () => {
+  test('a container whose shim vanished is "unknown" and removes cleanly; an interrupted rm or start is finished on restart', async () => {
     const w = await world();
     await w.startDaemon();
     await w.conman(['run', '-d', '--name', 'orphan', w.rootfs, 'sleep', '600']);
@@ -553,14 +580,21 @@ describe('conman with conmand', () => {
 
     // A crash in the middle of rm: the record says "removing", the container still runs.
     const half = await w.inspect('half-removed');
+    await w.conman(['create', '--name', 'late', w.rootfs, 'sh', '-c', 'echo started late; sleep 600']);
+    const late = await w.inspect('late');
     await w.killDaemon('SIGKILL');
+    // And a crash in the middle of start: the shim created the container and waits for "start".
+    const { startShim } = await import('#lower/03-shim/client.ts');
+    await startShim({ id: late.id, bundle: late.bundle, dir: late.shimDir, stateRoot: path.join(w.runRoot, 'runc'), logFile: late.logFile, waitForStart: true });
     const recordFile = path.join(w.root, 'containers', half.id, 'record.json');
     fs.writeFileSync(recordFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(recordFile, 'utf8')), status: 'removing' }));
     // And a create that crashed before its record was written.
     fs.mkdirSync(path.join(w.root, 'containers', 'f'.repeat(64), 'bundle'), { recursive: true });
     await w.startDaemon();
-    expect(await w.list()).toEqual([]);
+    expect((await w.list()).map((c) => `${c.name} ${c.status}`)).toEqual(['late running']);
+    await eventually('the interrupted start went on', async () => (await w.conman(['logs', 'late'])).stdout === 'started late\n');
     expect(alive(half.pid!)).toBe(false);
+    await w.conman(['rm', '-f', 'late']);
     expect(fs.readdirSync(path.join(w.root, 'containers'))).toEqual([]);
   }, 60_000);
 

@@ -1,6 +1,7 @@
 /**
  * The conman-shim program: `node conman-shim.mjs --id ID --bundle DIR --dir SHIM_DIR
- * [--runtime runc|crun] [--state-root DIR] [--stdin] [--linger-ms N] [--log-file FILE]`.
+ * [--runtime runc|crun] [--state-root DIR] [--stdin] [--linger-ms N] [--log-file FILE]
+ * [--wait-for-start]`.
  *
  * startShim() in client.ts starts it detached (its own session, so a signal to the
  * starter's process group does not reach it), with fd 3 as the handshake pipe.
@@ -19,10 +20,11 @@ const { values } = parseArgs({
     stdin: { type: 'boolean', default: false },
     'linger-ms': { type: 'string', default: String(5 * 60_000) },
     'log-file': { type: 'string' },
+    'wait-for-start': { type: 'boolean', default: false },
   },
 });
 if (!values.id || !values.bundle || !values.dir || !values['state-root']) {
-  console.error('usage: conman-shim --id ID --bundle DIR --dir SHIM_DIR --state-root DIR [--runtime runc|crun] [--stdin] [--linger-ms N] [--log-file FILE]');
+  console.error('usage: conman-shim --id ID --bundle DIR --dir SHIM_DIR --state-root DIR [--runtime runc|crun] [--stdin] [--linger-ms N] [--log-file FILE] [--wait-for-start]');
   process.exit(2);
 }
 
@@ -45,6 +47,7 @@ const shim = new Shim({
   lingerMs: Number(values['linger-ms']),
   logFile: values['log-file'],
   handshakeFd,
+  waitForStart: values['wait-for-start'],
 });
 // A shim must outlive everything but SIGKILL: a stray SIGTERM or SIGHUP is not its end.
 for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGPIPE'] as const) process.on(signal, () => {});

@@ -5,6 +5,7 @@
  *
  *   {"op":"state"}                      -> {"ok":true,"status":"running","pid":123}
  *   {"op":"wait"}                       -> (when the container has exited) {"ok":true,"exit":{...}}
+ *   {"op":"start"}                      -> {"ok":true}   (a shim started with --wait-for-start)
  *   {"op":"kill","signal":"SIGTERM"}    -> {"ok":true}
  *   {"op":"resize","rows":40,"cols":120}-> {"ok":true}
  *   {"op":"close-stdin"}                -> {"ok":true}   (the container reads end of file)
@@ -13,7 +14,7 @@
  *                                          the container's output to us, our input to it
  *   anything else                       -> {"ok":false,"error":"..."}
  *
- * containerd's shims speak ttrpc (protobuf) with the same verbs (State, Wait, Kill,
+ * containerd's shims speak ttrpc (protobuf) with the same verbs (State, Wait, Start, Kill,
  * ResizePty, CloseIO, Delete); conmon has an attach socket and a "ctl" FIFO for resizes.
  */
 import fs from 'node:fs';
@@ -33,6 +34,8 @@ export interface ShimApi {
   state(): ShimState;
   /** Resolves when the container has exited (at once if it already has). */
   wait(): Promise<ExitStatus>;
+  /** Start a container that was only created (--wait-for-start). */
+  start(): Promise<void>;
   kill(signal: string): Promise<void>;
   resize(rows: number, cols: number): void;
   /** End of input: the container reads end of file on stdin (a terminal gets Ctrl-D). */
@@ -48,10 +51,10 @@ export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: s
  * { ok: false, error } replies: a bad request must never bring the shim down.
  */
 export async function handleRequest(api: ShimApi, request: Request): Promise<Reply> {
-  // EXERCISE(control): answer state, wait, kill, resize, close-stdin and delete requests; any error becomes { ok: false, error }
+  // EXERCISE(control): answer state, wait, start, kill, resize, close-stdin and delete requests; any error becomes { ok: false, error }
   // Hints: a switch on request.op. Check the arguments' types (signal a string, rows and
   // cols positive integers) and name what is wrong: the client may be someone's typo in nc.
-  throw notImplemented("03-shim/control", "answer state, wait, kill, resize, close-stdin and delete requests; any error becomes { ok: false, error }");
+  throw notImplemented("03-shim/control", "answer state, wait, start, kill, resize, close-stdin and delete requests; any error becomes { ok: false, error }");
   // END EXERCISE
 }
 

@@ -130,8 +130,14 @@ export class ApiClient implements ContainerApi {
     return (await this.call('GET', `/containers/${encodeURIComponent(ref)}/logs${text}`)).body;
   }
 
-  attach(ref: string, options: { start?: boolean } = {}): Promise<Session> {
-    return this.upgraded(`/containers/${encodeURIComponent(ref)}/attach${options.start ? '?start=1' : ''}`);
+  attach(ref: string, options: { start?: boolean; size?: { rows: number; cols: number } } = {}): Promise<Session> {
+    const query = new URLSearchParams();
+    if (options.start) query.set('start', '1');
+    if (options.size) {
+      query.set('rows', String(options.size.rows));
+      query.set('cols', String(options.size.cols));
+    }
+    return this.upgraded(`/containers/${encodeURIComponent(ref)}/attach${query.size ? `?${query}` : ''}`);
   }
 
   async exec(ref: string, body: unknown): Promise<Session> {

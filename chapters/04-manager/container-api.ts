@@ -29,8 +29,11 @@ export interface ContainerApi {
   watchExit(ref: string, condition?: WaitCondition): Promise<{ exited: Promise<ExitStatus | undefined>; cancel: () => void }>;
   /** The CRI log's records (raw bytes, whole lines), from the last `tail` lines; `follow` until it stops. */
   logs(ref: string, options?: { follow?: boolean; tail?: number }): Promise<AsyncIterable<Buffer>>;
-  /** The main process's stdio; with `start`, start the container first (run -it, start -a). */
-  attach(ref: string, options?: { start?: boolean }): Promise<Session>;
+  /**
+   * The main process's stdio; with `start`, attach and then start it, so nothing is missed
+   * (run -it, start -a); `size`: the terminal's size before the process starts.
+   */
+  attach(ref: string, options?: { start?: boolean; size?: { rows: number; cols: number } }): Promise<Session>;
   exec(ref: string, request: unknown): Promise<Session>;
   close(): Promise<void>;
 }

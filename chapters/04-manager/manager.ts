@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { writeConfig } from '#lower/01-bundle/bundle.ts';
@@ -188,7 +189,8 @@ export class Manager implements ContainerApi {
     });
   }
 
-  async start(ref: string): Promise<ContainerInfo> {
+  /** Start a container; `beforeStart` runs once it exists and before it runs (attach.ts's use). */
+  async start(ref: string, beforeStart?: (shim: ShimClient) => Promise<void>): Promise<ContainerInfo> {
     const id = this.resolve(ref);
     return this.lock.run(id, async () => {
       const record = this.recordOf(id);
@@ -198,14 +200,19 @@ export class Manager implements ContainerApi {
       this.cancelRestart(id);
       record.restartCount = 0;
       record.restartDelaysMs = [];
-      await this.startLocked(record);
+      await this.startLocked(record, beforeStart);
       return this.info(record);
     });
   }
 
-  /** Start a shim for the container (the caller holds its lock). */
-  private async startLocked(record: ContainerRecord): Promise<void> {
+  /**
+   * Start a shim for the container (the caller holds its lock). The shim creates the
+   * container and waits (waitForStart): `beforeStart` may attach to it then, and see its
+   * output from the first byte; then the shim is told to start it.
+   */
+  private async startLocked(record: ContainerRecord, beforeStart?: (shim: ShimClient) => Promise<void>): Promise<void> {
     await this.cleanupShim(record); // the previous run's shim folder, if any
+    const shim = new ShimClient(this.shimDir(record.id));
     const started = await startShim({
       id: record.id,
       bundle: this.store.bundleOf(record.id),
@@ -215,10 +222,18 @@ export class Manager implements ContainerApi {
       stdin: record.stdin,
       logFile: this.store.logOf(record.id),
       lingerMs: this.shimLingerMs,
+      waitForStart: true,
     }).catch(async (error: Error) => {
       await this.cleanupShim(record); // a shim that timed out may have left a container
       throw error;
     });
+    try {
+      await beforeStart?.(shim);
+      await shim.start();
+    } catch (error) {
+      await this.cleanupShim(record); // created, never started: the shim deletes it and exits
+      throw error;
+    }
     Object.assign(record, { status: 'running', pid: started.pid, startedAt: new Date().toISOString(), stoppedByUser: false });
     delete record.exit;
     delete record.finishedAt;
@@ -355,12 +370,19 @@ export class Manager implements ContainerApi {
     switch (decision.status) {
       case 'removing':
         return this.removeLocked(record);
-      case 'running':
+      case 'running': {
+        const shim = new ShimClient(dir);
+        const state = await shim.state().catch(() => undefined);
+        // A crash between the shim's create and its start: the start was asked for, finish it.
+        if (state?.status === 'created') await shim.start();
         if (record.status !== 'running') {
-          record.status = 'running'; // started just before a crash, not yet saved
+          // started just before a crash, not yet saved
+          Object.assign(record, { status: 'running', startedAt: new Date().toISOString(), stoppedByUser: false });
+          if (state) record.pid = state.pid;
           this.save(record);
         }
         return this.watch(record);
+      }
       case 'exited':
         if (!decision.exit) return; // exited before the outage, and so it stays
         if (record.exit?.finishedAt === decision.exit.finishedAt) {
@@ -514,24 +536,38 @@ export class Manager implements ContainerApi {
 
   /**
    * The container's main process, live: its output from now on (what came before is in the
-   * log) and its stdin. With `start`, start it first and attach at once (`run -it`, `start -a`):
-   * only what it prints in the instant between the two is not seen (our shim starts the
-   * container before anyone can attach; the log has it all).
+   * log) and its stdin. With `start`, attach between the shim's create and start (`run -it`,
+   * `start -a`), so not a byte is missed, and give the terminal its size (`size`) before
+   * the process can ask for it, as docker's ConsoleSize does.
    */
-  async attach(ref: string, options: { start?: boolean } = {}): Promise<Session> {
+  async attach(ref: string, options: { start?: boolean; size?: { rows: number; cols: number } } = {}): Promise<Session> {
     const id = this.resolve(ref);
     const record = this.recordOf(id);
-    if (options.start) await this.start(id);
-    else if (record.status !== 'running') {
+    if (!options.start && record.status !== 'running') {
       throw conflict(`container ${record.name} is not running (${record.status}): start it first (conman start -a, or run -it)`);
     }
     const shim = new ShimClient(this.shimDir(id));
     const { exited, cancel } = await this.watchExit(id, 'next-exit');
-    const socket = await shim.attach().catch((error: Error) => (cancel(), Promise.reject(error)));
+    let socket: net.Socket | undefined;
+    try {
+      if (options.start) {
+        await this.start(id, async () => {
+          socket = await shim.attach();
+          if (options.size && record.tty) await shim.resize(options.size.rows, options.size.cols);
+        });
+      } else {
+        socket = await shim.attach();
+      }
+    } catch (error) {
+      cancel();
+      socket?.destroy();
+      throw error;
+    }
+    const attached = socket!;
     const output = new OutputBuffer();
-    socket.on('data', (chunk: Buffer) => output.push('stdout', chunk));
-    socket.on('error', () => {});
-    socket.resume();
+    attached.on('data', (chunk: Buffer) => output.push('stdout', chunk));
+    attached.on('error', () => {});
+    attached.resume();
     const exit = (async (): Promise<SessionExit> => {
       const status = await exited;
       if (!status) throw new Error(`container ${record.name} was removed`);
@@ -540,11 +576,11 @@ export class Manager implements ContainerApi {
     exit.catch(() => {});
     return {
       onOutput: (listener) => output.listen(listener),
-      write: (chunk) => void socket.write(chunk),
+      write: (chunk) => void attached.write(chunk),
       endInput: () => void shim.closeStdin().catch(() => {}), // like containerd's CloseIO
       resize: (rows, cols) => void shim.resize(rows, cols).catch(() => {}),
       exit,
-      close: () => (cancel(), socket.destroy()),
+      close: () => (cancel(), attached.destroy()),
     };
   }
 

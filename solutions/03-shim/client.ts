@@ -2,8 +2,8 @@
  * The other side of the shim: how a manager starts one and talks to it.
  *
  * startShim() starts `conman-shim` as a detached daemon (its own session, stdio to its own
- * log file, unref'd), waits for the handshake line on fd 3 ("running", or the runtime's
- * error), and returns. From then on the shim lives on its own: the starter may exit or be
+ * log file, unref'd), waits for the handshake line on fd 3 ("running", "created" with
+ * waitForStart, or the runtime's error), and returns. From then on the shim lives on its own: the starter may exit or be
  * killed. ShimClient speaks the control socket (control.ts); a brand-new process can make
  * one from the folder alone.
  */
@@ -30,6 +30,8 @@ export interface StartShimOptions {
   lingerMs?: number;
   /** The container's CRI log file; default <dir>/container.log. */
   logFile?: string;
+  /** Only create the container; ShimClient.start() starts it (attach first: nothing missed). */
+  waitForStart?: boolean;
   timeoutMs?: number;
   /** Node's flags for the shim; default LEAN_NODE_FLAGS (bench/shim.ts compares others). */
   nodeFlags?: string[];
@@ -51,7 +53,7 @@ async function shimProgram(): Promise<string> {
   return compiled(entry, { ownLayers: process.env.WORKSHOP_OWN_LAYERS === '1' });
 }
 
-/** Start a shim for one container; resolves once the container runs. */
+/** Start a shim for one container; resolves once the container runs (or, with waitForStart, exists). */
 export async function startShim(options: StartShimOptions): Promise<{ shim: ProcessIdentity; pid: number }> {
   // Node binds an over-long unix socket path to a truncated name instead of failing: refuse it here.
   const longest = path.join(options.dir, 'control.sock');
@@ -70,6 +72,7 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
     '--linger-ms', String(options.lingerMs ?? 5 * 60_000),
     ...(options.stdin ? ['--stdin'] : []),
     ...(options.logFile ? ['--log-file', options.logFile] : []),
+    ...(options.waitForStart ? ['--wait-for-start'] : []),
   ];
   const logFd = fs.openSync(path.join(options.dir, 'shim.log'), 'a');
   const child = spawn(process.execPath, [...(options.nodeFlags ?? LEAN_NODE_FLAGS), ...args], {
@@ -188,6 +191,11 @@ export class ShimClient {
   /** Resolves with the exit status once the container has exited. */
   async wait(): Promise<ExitStatus> {
     return (await this.ok({ op: 'wait' }, 0)).exit as ExitStatus;
+  }
+
+  /** Start a container its shim only created (startShim's waitForStart). */
+  async start(): Promise<void> {
+    await this.ok({ op: 'start' });
   }
 
   async kill(signal = 'SIGTERM'): Promise<void> {

@@ -5,6 +5,7 @@
  *
  *   {"op":"state"}                      -> {"ok":true,"status":"running","pid":123}
  *   {"op":"wait"}                       -> (when the container has exited) {"ok":true,"exit":{...}}
+ *   {"op":"start"}                      -> {"ok":true}   (a shim started with --wait-for-start)
  *   {"op":"kill","signal":"SIGTERM"}    -> {"ok":true}
  *   {"op":"resize","rows":40,"cols":120}-> {"ok":true}
  *   {"op":"close-stdin"}                -> {"ok":true}   (the container reads end of file)
@@ -13,7 +14,7 @@
  *                                          the container's output to us, our input to it
  *   anything else                       -> {"ok":false,"error":"..."}
  *
- * containerd's shims speak ttrpc (protobuf) with the same verbs (State, Wait, Kill,
+ * containerd's shims speak ttrpc (protobuf) with the same verbs (State, Wait, Start, Kill,
  * ResizePty, CloseIO, Delete); conmon has an attach socket and a "ctl" FIFO for resizes.
  */
 import fs from 'node:fs';
@@ -32,6 +33,8 @@ export interface ShimApi {
   state(): ShimState;
   /** Resolves when the container has exited (at once if it already has). */
   wait(): Promise<ExitStatus>;
+  /** Start a container that was only created (--wait-for-start). */
+  start(): Promise<void>;
   kill(signal: string): Promise<void>;
   resize(rows: number, cols: number): void;
   /** End of input: the container reads end of file on stdin (a terminal gets Ctrl-D). */
@@ -47,7 +50,7 @@ export type Reply = { ok: true; [key: string]: unknown } | { ok: false; error: s
  * { ok: false, error } replies: a bad request must never bring the shim down.
  */
 export async function handleRequest(api: ShimApi, request: Request): Promise<Reply> {
-  // EXERCISE(control): answer state, wait, kill, resize, close-stdin and delete requests; any error becomes { ok: false, error }
+  // EXERCISE(control): answer state, wait, start, kill, resize, close-stdin and delete requests; any error becomes { ok: false, error }
   // Hints: a switch on request.op. Check the arguments' types (signal a string, rows and
   // cols positive integers) and name what is wrong: the client may be someone's typo in nc.
   try {
@@ -56,6 +59,9 @@ export async function handleRequest(api: ShimApi, request: Request): Promise<Rep
         return { ok: true, ...api.state() };
       case 'wait':
         return { ok: true, exit: await api.wait() };
+      case 'start':
+        await api.start();
+        return { ok: true };
       case 'kill': {
         const signal = request.signal ?? 'SIGTERM';
         if (typeof signal !== 'string') return { ok: false, error: 'kill: "signal" must be a signal name like "SIGTERM"' };
@@ -77,7 +83,7 @@ export async function handleRequest(api: ShimApi, request: Request): Promise<Rep
         await api.delete();
         return { ok: true };
       default:
-        return { ok: false, error: `unknown op ${JSON.stringify(request.op)}: use state, wait, kill, resize, close-stdin, delete or attach` };
+        return { ok: false, error: `unknown op ${JSON.stringify(request.op)}: use state, wait, start, kill, resize, close-stdin, delete or attach` };
     }
   } catch (error) {
     return { ok: false, error: (error as Error).message };

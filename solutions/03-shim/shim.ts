@@ -8,7 +8,9 @@
  *   1. becomes a child subreaper (the container's init will be handed to it),
  *   2. opens the stdio FIFOs (or a console socket for a terminal) and the CRI log file,
  *   3. `runtime create` + `runtime start`, then tells its starter "running" (or the
- *      runtime's error) through the handshake pipe: fd 3,
+ *      runtime's error) through the handshake pipe: fd 3. With waitForStart it says
+ *      "created" after `create` and starts on the control socket's `start` request, so that
+ *      a manager can attach (and size the terminal) before the first byte is printed,
  *   4. serves the control socket, copies output to the log and to attached clients,
  *   5. reaps the container, writes exit.json atomically (with OOM-killed or not),
  *   6. waits for `delete` (or a bounded time), deletes the runtime's state and exits.
@@ -48,6 +50,11 @@ export interface ShimOptions {
   logFile?: string;
   /** Where to send the handshake line; fd 3 when started by startShim(). */
   handshakeFd?: number;
+  /**
+   * Stop after `create` and start on request (containerd's Create and Start are two calls
+   * too): whoever attaches in between sees the container's output from its first byte.
+   */
+  waitForStart?: boolean;
 }
 
 export class Shim implements ShimApi {
@@ -68,6 +75,8 @@ export class Shim implements ShimApi {
   private tty = false;
   /** The container's cgroup (relative to each hierarchy), read from config.json at start. */
   private cgroup = '';
+  /** delete() of a container that never started: its init's death is not an exit. */
+  private deleting = false;
   /** Resolves when the container's output streams have ended (all its writers are gone). */
   private outputEnded: Promise<unknown> = Promise.resolve();
 
@@ -91,7 +100,8 @@ export class Shim implements ShimApi {
     this.cgroup = (spec.linux.cgroupsPath ?? `/${id}`).replace(/^\//, '');
     this.log = new CriLogWriter(this.options.logFile ?? path.join(dir, 'container.log'));
     try {
-      await this.createAndStart();
+      await this.create();
+      if (!this.options.waitForStart) await this.startContainer();
     } catch (error) {
       await this.runtime.delete(id, { force: true }).catch(() => {});
       this.cleanupFiles();
@@ -108,11 +118,10 @@ export class Shim implements ShimApi {
       this.handshake({ ok: false, error: `control socket: ${(error as Error).message}` });
       return;
     }
-    if (!this.exit) this.status = 'running'; // (a quick container may have exited already)
-    this.handshake({ ok: true, pid: this.pid });
+    this.handshake({ ok: true, pid: this.pid, status: this.status });
     this.reaper.reapZombies(); // the container may have exited before we listened for SIGCHLD
 
-    await this.exited;
+    await Promise.race([this.exited, this.done]); // (done first: deleted before it started)
     const linger = setTimeout(() => this.finish(), this.options.lingerMs);
     await this.done;
     clearTimeout(linger);
@@ -120,8 +129,8 @@ export class Shim implements ShimApi {
     this.reaper.stop();
   }
 
-  /** create (with FIFOs or a console socket), read the container's PID, start. */
-  private async createAndStart(): Promise<void> {
+  /** create (with FIFOs or a console socket) and read the container's PID. */
+  private async create(): Promise<void> {
     const { id, bundle, dir } = this.options;
     const pidFile = path.join(dir, 'container.pid');
     if (this.tty) {
@@ -150,7 +159,12 @@ export class Shim implements ShimApi {
       this.outputEnded = Promise.all([ended(stdio.stdout, 'stdout'), ended(stdio.stderr, 'stderr')]);
     }
     this.pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    await this.runtime.start(id);
+  }
+
+  /** `runtime start`: the container's process runs from here on. */
+  private async startContainer(): Promise<void> {
+    await this.runtime.start(this.options.id);
+    if (!this.exit) this.status = 'running'; // (a quick container may have exited already)
   }
 
   /** The shim is dying of `error`: if the starter still waits for the handshake, tell it why. */
@@ -187,7 +201,7 @@ export class Shim implements ShimApi {
   }
 
   private onContainerExit(decoded: DecodedStatus): void {
-    if (this.exit) return;
+    if (this.exit || this.deleting) return;
     this.exit = {
       exitCode: decoded.exitCode,
       ...(decoded.signal ? { signal: decoded.signal } : {}),
@@ -220,6 +234,11 @@ export class Shim implements ShimApi {
     return this.exited;
   }
 
+  async start(): Promise<void> {
+    if (this.status !== 'created') throw new Error(`start: the container is ${this.status === 'running' ? 'already running' : 'stopped'}`);
+    await this.startContainer();
+  }
+
   async kill(signal: string): Promise<void> {
     if (this.status === 'stopped') throw new Error('the container has already exited');
     await this.runtime.kill(this.options.id, signal as NodeJS.Signals);
@@ -239,8 +258,14 @@ export class Shim implements ShimApi {
   }
 
   async delete(): Promise<void> {
-    if (this.status !== 'stopped') throw new Error('delete: the container is still running; kill it first');
-    await this.exited;
+    if (this.status === 'running') throw new Error('delete: the container is still running; kill it first');
+    if (this.status === 'created') {
+      // Never started (its starter changed its mind, or died): no exit to wait for. The
+      // runtime's init, still waiting to exec the process, goes with the container.
+      this.deleting = true;
+    } else {
+      await this.exited;
+    }
     await this.runtime.delete(this.options.id, { force: true });
     this.terminal?.close();
     this.cleanupFiles();

@@ -12,7 +12,9 @@
  *   POST   /containers/REF/wait?condition=next-exit|not-running
  *          (the headers come at once, the body when the container exits)
  *   GET    /containers/REF/logs?follow=1&tail=N   the CRI log's records, streamed
- *   POST   /containers/REF/attach?start=1     Upgrade: the connection carries frames.ts (start: start it first)
+ *   POST   /containers/REF/attach?start=1&rows=R&cols=C
+ *          Upgrade: the connection carries frames.ts (start: attach, then start it; rows and
+ *          cols: its terminal's size before it starts)
  *   POST   /containers/REF/exec               JSON body → 201 {"id"}; then
  *   POST   /exec/ID/start                     Upgrade: frames
  *
@@ -55,6 +57,15 @@ function numberParam(query: Query, name: string): number | undefined {
 }
 
 const flag = (query: Query, name: string) => ['1', 'true'].includes(query.get(name) ?? '');
+
+/** rows and cols, both or neither. */
+function terminalSize(query: Query): { rows: number; cols: number } | undefined {
+  const rows = numberParam(query, 'rows');
+  const cols = numberParam(query, 'cols');
+  if (rows === undefined && cols === undefined) return undefined;
+  if (!rows || !cols) throw badRequest('a terminal size needs both "rows" and "cols", each at least 1');
+  return { rows, cols };
+}
 
 const ROUTES: Route[] = [
   { method: 'GET', pattern: /^\/version$/, handle: async (_m, _match, _q, _b, res) => sendJson(res, 200, { name: 'conmand', apiVersion: API_VERSION, node: process.version }) },
@@ -132,7 +143,7 @@ function pathParts(pattern: RegExp, pathname: string): string[] {
 
 /** Upgraded routes: after "101 Switching Protocols" the socket carries frames. */
 const UPGRADES: { pattern: RegExp; open: (manager: Manager, match: string[], query: Query) => Promise<Session> }[] = [
-  { pattern: /^\/containers\/([^/]+)\/attach$/, open: (m, [ref], q) => m.attach(ref, { start: flag(q, 'start') }) },
+  { pattern: /^\/containers\/([^/]+)\/attach$/, open: (m, [ref], q) => m.attach(ref, { start: flag(q, 'start'), size: terminalSize(q) }) },
   {
     pattern: /^\/exec\/([^/]+)\/start$/,
     open: async (m, [execId]) => {

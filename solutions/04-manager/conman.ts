@@ -186,15 +186,16 @@ async function run(api: ContainerApi, args: string[], andStart: boolean): Promis
 }
 
 /**
- * Start a container and stay with it until it exits. With -i or -t: start and attach in one
- * request (our shim starts the container before anyone can attach, so the first bytes may
- * be missed: kubectl's hint below). Otherwise the output comes from the log, opened before
- * the start: it has every byte, stdout and stderr apart, even when --rm removes it all.
+ * Start a container and stay with it until it exits. With -i or -t: attach and start in one
+ * request (conmand attaches between the shim's create and start: the first prompt is not
+ * missed, and the terminal has our window's size from the start). Otherwise the output
+ * comes from the log, opened before the start: it has every byte, stdout and stderr apart,
+ * even when --rm removes it all.
  */
 async function startAttached(api: ContainerApi, id: string, options: { stdin: boolean; tty: boolean }): Promise<number> {
   if (options.stdin || options.tty) {
-    const session = await api.attach(id, { start: true });
-    if (options.tty && process.stdin.isTTY) console.error("If you don't see a command prompt, try pressing enter.");
+    const size = options.tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+    const session = await api.attach(id, { start: true, size });
     const exit = await runInteractive(session, options);
     if (!exit) return 0; // detached
     return exit.exitCode;
