@@ -262,8 +262,8 @@ describe('the pieces, one at a time', () => {
     expect(() => checkCreateRequest({ ...good, name: '-bad' })).toThrow(/"name"/);
   });
 
-  test('tailOffset finds the last N whole records, reading from the end', async () => {
-    const { tailOffset } = await importTarget<typeof import('../solutions/04-manager/logs.ts')>('04-manager/logs.ts');
+  test('tailOffset finds the last N whole records, reading from the end; readLog stops where the file ended when asked', async () => {
+    const { tailOffset, readLog } = await importTarget<typeof import('../solutions/04-manager/logs.ts')>('04-manager/logs.ts');
     const file = path.join(hostRun().dir, 'tail.log');
     const lines = Array.from({ length: 5000 }, (_, i) => `2026-01-01T00:00:00.000000000Z stdout F line ${i} ${'x'.repeat(i % 50)}\n`);
     fs.writeFileSync(file, lines.join('') + '2026-01-01T00:00:00.000000000Z stdout P half-writ');
@@ -272,6 +272,12 @@ describe('the pieces, one at a time', () => {
     expect(from(1).startsWith(lines[4999])).toBe(true);
     expect(from(9999).startsWith(lines[0])).toBe(true);
     expect(from(4000).startsWith(lines[1000])).toBe(true);
+    // The container writes on while `logs --tail 2` reads: it still gets two records.
+    const size = fs.statSync(file).size;
+    fs.appendFileSync(file, 'tten\n' + lines[0] + lines[1]);
+    let shown = '';
+    for await (const chunk of readLog(file, { offset: tailOffset(file, 2, size), until: size, follow: false, isOver: () => true })) shown += chunk;
+    expect(shown).toBe(lines[4998] + lines[4999]);
     fs.writeFileSync(file, '');
     expect(tailOffset(file, 3)).toBe(0);
   });

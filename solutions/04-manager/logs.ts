@@ -12,15 +12,14 @@ import fs from 'node:fs';
 const POLL_MS = 50;
 
 /**
- * The byte offset where the last `lines` complete records start (0 for the whole file).
- * Reads backwards from the end in blocks, so a large log costs only what is shown.
+ * The byte offset where the last `lines` complete records before byte `size` start (0 for
+ * the whole file). Reads backwards in blocks, so a large log costs only what is shown.
  */
-export function tailOffset(file: string, lines: number): number {
+export function tailOffset(file: string, lines: number, size = fs.statSync(file).size): number {
   // An incomplete last record (still being written) counts as nothing. Walking back, the
   // record after the (lines+1)-th newline from the end is the first one to show.
   const fd = fs.openSync(file, 'r');
   try {
-    const size = fs.fstatSync(fd).size;
     let end = size;
     const block = Buffer.alloc(64 * 1024);
     let newlines = 0;
@@ -47,10 +46,12 @@ export function tailOffset(file: string, lines: number): number {
 }
 
 /**
- * The log's bytes from `offset`, in whole records; with `follow`, go on yielding new
- * records until `isOver()` says the container has stopped and the file holds nothing more.
+ * The log's bytes from `offset`, in whole records: up to byte `until` (the size the file had
+ * when it was asked for: `--tail 2` means two lines, even if the container writes on), or
+ * with `follow`, new records as they come, until `isOver()` says the container has stopped
+ * and the file holds nothing more.
  */
-export async function* readLog(file: string, options: { offset: number; follow: boolean; isOver: () => boolean; signal?: AbortSignal }): AsyncGenerator<Buffer> {
+export async function* readLog(file: string, options: { offset: number; until?: number; follow: boolean; isOver: () => boolean; signal?: AbortSignal }): AsyncGenerator<Buffer> {
   let fd: number;
   for (;;) {
     try {
@@ -70,8 +71,10 @@ export async function* readLog(file: string, options: { offset: number; follow: 
     for (;;) {
       // Ask whether it is over *before* reading: what was written before the end is read after.
       const over = !options.follow || options.isOver();
-      let read: number;
-      while ((read = fs.readSync(fd, buffer, 0, buffer.length, position)) > 0) {
+      for (;;) {
+        const room = options.follow || options.until === undefined ? buffer.length : Math.min(buffer.length, options.until - position);
+        const read = room > 0 ? fs.readSync(fd, buffer, 0, room, position) : 0;
+        if (read === 0) break;
         position += read;
         const data = Buffer.concat([carry, buffer.subarray(0, read)]);
         const last = data.lastIndexOf(0x0a);

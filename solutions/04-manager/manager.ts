@@ -522,14 +522,15 @@ export class Manager implements ContainerApi {
     const id = this.resolve(ref);
     const file = this.store.logOf(id);
     if (options.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0)) throw badRequest(`tail must be a whole number ≥ 0, not ${options.tail}`);
-    const offset = options.tail !== undefined && fs.existsSync(file) ? tailOffset(file, options.tail) : 0;
+    const size = fs.existsSync(file) ? fs.statSync(file).size : 0; // what is shown, unless following
+    const offset = options.tail !== undefined && size > 0 ? tailOffset(file, options.tail, size) : 0;
     // Following ends once it has stopped: a created container has not run yet (`run` opens its
     // log before it starts it, so that not a byte is missed even with --rm).
     const isOver = () => {
       const status = this.records.get(id)?.status;
       return status !== 'running' && status !== 'restarting' && status !== 'created';
     };
-    return readLog(file, { offset, follow: options.follow ?? false, isOver, signal: options.signal });
+    return readLog(file, { offset, until: size, follow: options.follow ?? false, isOver, signal: options.signal });
   }
 
   // ----- attach, exec -----
