@@ -3,9 +3,9 @@
  *
  * startShim() starts `conman-shim` as a detached daemon (its own session, stdio to its own
  * log file, unref'd), waits for the handshake line on fd 3 ("running", "created" with
- * waitForStart, or the runtime's error), and returns. From then on the shim lives on its own: the starter may exit or be
- * killed. ShimClient speaks the control socket (control.ts); a brand-new process can make
- * one from the folder alone.
+ * waitForStart, or the runtime's error), and returns. From then on the shim lives on its
+ * own: the starter may exit or be killed. ShimClient speaks the control socket
+ * (control.ts); a brand-new process can make one from the folder alone.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
