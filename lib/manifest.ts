@@ -130,7 +130,7 @@ export const CHAPTERS: ChapterInfo[] = [
     builds: 'a Manager library, a daemon on a unix socket, and a CLI',
     hints: {
       serialize: [
-        'const previous = this.tails.get(key) ?? Promise.resolve(); const result = previous.then(operation, operation);',
+        'const previous = this.tails.get(key) ?? Promise.resolve(); const result = previous.then(operation, operation); (run the operation whether the previous one succeeded or failed)',
         'The next operation must wait for this one even if it fails: store result.catch(() => {}) as the new tail.',
         'When the tail settles and is still the stored one (nobody queued after it), this.tails.delete(key). Return result.',
       ],
@@ -144,8 +144,8 @@ export const CHAPTERS: ChapterInfo[] = [
         "Neither: a record that said 'running' (or 'unknown') becomes 'unknown'; any other status stays as it was: { status: record.status }.",
       ],
       'validate-request': [
-        'Not an object (null and arrays included): throw badRequest(`a ${what} request must be a JSON object`).',
-        'for (const key of Object.keys(body)) if (!(key in schema)) throw badRequest(`unknown field "${key}" ...`).',
+        'Not an object (null and arrays included): throw badRequest(`${what} must be a JSON object`).',
+        'for (const key of Object.keys(body)) if (!Object.hasOwn(schema, key)) throw badRequest(`unknown field "${key}" in ${what} (known: ${Object.keys(schema).join(", ")})`). Not `key in schema`: "constructor" is in every object.',
         'for (const [key, rule] of Object.entries(schema)): missing and rule.required → "missing field"; present and !hasType(value, rule.type) → name the field and the type.',
       ],
       stop: [

@@ -4,7 +4,8 @@
  * It talks to conmand over its socket (client.ts), or, with --no-daemon, opens the Manager
  * library in its own process (as podman does). Either way it holds a ContainerApi and does
  * not care which. Exit codes follow Docker: a container's own code for run/start -a/exec/wait,
- * 125 when conman itself failed, 2 for a usage error.
+ * 127 (not found) or 126 (cannot be run) when the command cannot start, 125 when conman
+ * itself failed, 2 for a usage error.
  */
 import path from 'node:path';
 import { parseLogLine } from '#lib/cri-log.ts';
@@ -53,8 +54,13 @@ Environment: CONMAN_SOCKET, CONMAN_ROOT, CONMAN_RUN_ROOT, CONMAN_CGROUP_PARENT, 
 /** Exit code when conman itself failed (Docker's too). */
 const FAILED = 125;
 
-function need(parsed: Parsed, count: number, what: string): string[] {
-  if (parsed.positionals.length < count) throw new UsageError(`missing ${what}`);
+/** The positionals, at least `names.length` of them; else say which are missing. */
+function need(parsed: Parsed, ...names: string[]): string[] {
+  const given = parsed.positionals.length;
+  if (given < names.length) {
+    const after = given > 0 ? ` after ${names.slice(0, given).join(' ')}` : '';
+    throw new UsageError(`missing ${names.slice(given).join(' and ')}${after}`);
+  }
   return parsed.positionals;
 }
 
@@ -69,7 +75,7 @@ function envMap(entries: string[] | undefined): Record<string, string> {
 }
 
 function createRequest(parsed: Parsed) {
-  const [rootfs, ...args] = need(parsed, 2, 'ROOTFS and COMMAND');
+  const [rootfs, ...args] = need(parsed, 'ROOTFS', 'COMMAND');
   const o = parsed.options;
   return {
     rootfs: path.resolve(rootfs),
@@ -181,6 +187,13 @@ async function run(api: ContainerApi, args: string[], andStart: boolean): Promis
   } catch (error) {
     // It never ran (a command that does not exist...): --rm still means "leave nothing".
     if (request.autoRemove) await api.remove(id, true).catch(() => {});
+    else {
+      // As docker does, the container stays (created): say so, or its name looks taken for no reason.
+      const container = await api.inspect(id).catch(() => undefined);
+      if (container?.status === 'created' && error instanceof Error) {
+        error.message += `\n(the container ${container.name} was created but did not start: conman rm ${container.name})`;
+      }
+    }
     throw error;
   }
 }
@@ -194,7 +207,9 @@ async function run(api: ContainerApi, args: string[], andStart: boolean): Promis
  */
 async function startAttached(api: ContainerApi, id: string, options: { stdin: boolean; tty: boolean }): Promise<number> {
   if (options.stdin || options.tty) {
-    const size = options.tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+    // (A terminal that does not know its size says 0 x 0: then the container's stays unset too.)
+    const known = options.tty && process.stdout.isTTY && process.stdout.rows > 0 && process.stdout.columns > 0;
+    const size = known ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
     const session = await api.attach(id, { start: true, size });
     const exit = await runInteractive(session, options);
     if (!exit) return 0; // detached
@@ -217,7 +232,7 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
       return run(api, args, false);
     case 'start': {
       const parsed = parseCommandLine(args, [{ long: 'attach', short: 'a' }]);
-      const refs = need(parsed, 1, 'CONTAINER');
+      const refs = need(parsed, 'CONTAINER');
       if (parsed.options.attach) {
         const container = await api.inspect(refs[0]);
         return startAttached(api, container.id, { stdin: false, tty: container.tty });
@@ -229,12 +244,12 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
       const parsed = parseCommandLine(args, [{ long: 'time', short: 't', value: true }]);
       const timeout = parsed.options.time === undefined ? undefined : Number(parsed.options.time);
       if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0)) throw new UsageError(`-t ${parsed.options.time}: give whole seconds, e.g. -t 5`);
-      for (const ref of need(parsed, 1, 'CONTAINER')) console.log((await api.stop(ref, timeout)).name);
+      for (const ref of need(parsed, 'CONTAINER')) console.log((await api.stop(ref, timeout)).name);
       return 0;
     }
     case 'kill': {
       const parsed = parseCommandLine(args, [{ long: 'signal', short: 's', value: true }]);
-      for (const ref of need(parsed, 1, 'CONTAINER')) {
+      for (const ref of need(parsed, 'CONTAINER')) {
         await api.kill(ref, (parsed.options.signal as string | undefined) ?? 'SIGKILL');
         console.log(ref);
       }
@@ -242,7 +257,7 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
     }
     case 'rm': {
       const parsed = parseCommandLine(args, [{ long: 'force', short: 'f' }]);
-      for (const ref of need(parsed, 1, 'CONTAINER')) {
+      for (const ref of need(parsed, 'CONTAINER')) {
         await api.remove(ref, Boolean(parsed.options.force));
         console.log(ref);
       }
@@ -267,13 +282,13 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
     case 'inspect': {
       const parsed = parseCommandLine(args, []);
       const found = [];
-      for (const ref of need(parsed, 1, 'CONTAINER')) found.push(await api.inspect(ref));
+      for (const ref of need(parsed, 'CONTAINER')) found.push(await api.inspect(ref));
       console.log(JSON.stringify(found, null, 2));
       return 0;
     }
     case 'logs': {
       const parsed = parseCommandLine(args, [{ long: 'follow', short: 'f' }, { long: 'tail', value: true }, { long: 'timestamps', short: 't' }]);
-      const [ref] = need(parsed, 1, 'CONTAINER');
+      const [ref] = need(parsed, 'CONTAINER');
       const tail = parsed.options.tail === undefined || parsed.options.tail === 'all' ? undefined : Number(parsed.options.tail);
       if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`--tail ${parsed.options.tail}: give a number of lines`);
       await printLogs(api, ref, { follow: Boolean(parsed.options.follow), tail, timestamps: Boolean(parsed.options.timestamps) });
@@ -286,7 +301,7 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
         { long: 'env', short: 'e', value: true, repeat: true },
         { long: 'workdir', short: 'w', value: true },
       ]);
-      const [ref, ...commandArgs] = need(parsed, 2, 'CONTAINER and COMMAND');
+      const [ref, ...commandArgs] = need(parsed, 'CONTAINER', 'COMMAND');
       const stdin = Boolean(parsed.options.interactive);
       const tty = Boolean(parsed.options.tty);
       const session = await api.exec(ref, {
@@ -301,7 +316,7 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
     }
     case 'attach': {
       const parsed = parseCommandLine(args, []);
-      const [ref] = need(parsed, 1, 'CONTAINER');
+      const [ref] = need(parsed, 'CONTAINER');
       const container = await api.inspect(ref);
       const session = await api.attach(ref);
       const exit = await runInteractive(session, { stdin: container.stdin, tty: container.tty });
@@ -310,7 +325,7 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
     case 'wait': {
       const parsed = parseCommandLine(args, []);
       let code = 0;
-      for (const ref of need(parsed, 1, 'CONTAINER')) {
+      for (const ref of need(parsed, 'CONTAINER')) {
         const exit = await (await api.watchExit(ref, 'not-running')).exited;
         code = exit?.exitCode ?? FAILED;
         console.log(code);
@@ -344,7 +359,7 @@ async function main(argv: string[]): Promise<number> {
     if (noDaemon && (name === 'run' || name === 'create')) refuseRestartPolicy(rest);
     if (noDaemon) {
       const daemon = runningDaemon(runRoot);
-      if (daemon) throw new UsageError(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
+      if (daemon) throw new Error(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
       // Loaded only here: a CLI that talks to conmand never needs the Manager (nor koffi, runc...).
       const { Manager } = await import('./manager.ts');
       api = await Manager.open({
@@ -359,10 +374,13 @@ async function main(argv: string[]): Promise<number> {
     return await command(api, name, rest);
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`conman: ${error.message}\n${USAGE}`);
+      console.error(`conman: ${error.message} (see conman --help)`);
       return 2;
     }
-    console.error(`conman: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`conman: ${message}`);
+    // Docker's CLI reads the same words in the daemon's message to pick these codes.
+    if (message.startsWith('cannot run "')) return /not found|no such file/i.test(message) ? 127 : 126;
     return FAILED;
   } finally {
     await api?.close().catch(() => {});

@@ -22,6 +22,7 @@ import { Terminal } from '#lower/02-lifecycle/terminal.ts';
 import { Reaper } from '#lower/03-shim/reaper.ts';
 import { setWindowSize } from '#lower/03-shim/syscalls.ts';
 import type { DecodedStatus } from '#lower/03-shim/wait-status.ts';
+import { cannotRun } from './errors.ts';
 import type { ExecRequest } from './requests.ts';
 import { OutputBuffer, type Session, type SessionExit } from './session.ts';
 
@@ -51,6 +52,11 @@ function exitOfOrphan(pid: number): Promise<DecodedStatus> {
     claims.set(pid, resolve);
     reaper!.reapZombies();
   });
+}
+
+/** runc could not run the process: a command not in the image is the request's fault (a 400). */
+function runtimeFailure(target: ExecTarget, errors: string): Error {
+  return cannotRun(errors) ?? new Error(`${target.runtime} exec: ${errors}`);
 }
 
 export function adoptOrphans(): void {
@@ -101,7 +107,7 @@ export async function startExec(target: ExecTarget, request: ExecRequest): Promi
     if (master === undefined) {
       const errors = await readRuntimeErrors(logFile);
       fs.rmSync(target.workDir, { recursive: true, force: true });
-      throw new Error(`${target.runtime} exec: ${errors.join('; ') || 'failed before the terminal was ready'}`);
+      throw runtimeFailure(target, errors.join('; ') || 'failed before the terminal was ready');
     }
     terminal = new Terminal(master);
     terminal.on('data', (chunk: Buffer) => output.push('stdout', chunk));
@@ -113,7 +119,7 @@ export async function startExec(target: ExecTarget, request: ExecRequest): Promi
       terminal.close();
       const errors = await readRuntimeErrors(logFile);
       fs.rmSync(target.workDir, { recursive: true, force: true });
-      throw new Error(`${target.runtime} exec: ${errors.join('; ') || `exit code ${runcCode}`}`);
+      throw runtimeFailure(target, errors.join('; ') || `exit code ${runcCode}`);
     }
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     exited = exitOfOrphan(pid).then((status) => status.exitCode);
@@ -133,7 +139,7 @@ export async function startExec(target: ExecTarget, request: ExecRequest): Promi
     const errors = await readRuntimeErrors(logFile);
     fs.rmSync(target.workDir, { recursive: true, force: true });
     // runc says why it could not start the process (a missing command...) in its log.
-    if (errors.length > 0) throw new Error(`${target.runtime} exec: ${errors.join('; ')}`);
+    if (errors.length > 0) throw runtimeFailure(target, errors.join('; '));
     return { exitCode: code };
   })();
   exit.catch(() => {});

@@ -65,7 +65,8 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
   fs.mkdirSync(WORKSHOP_STATE_DIR, { recursive: true });
   const jsonFile = path.join(WORKSHOP_STATE_DIR, `check-${process.pid}.json`);
   const logFile = LAST_CHECK_LOG;
-  const reporters = ['--reporter=json', `--outputFile.json=${jsonFile}`];
+  // The default reporter's text goes to last-check.log (every failure, with its stack); the JSON is for us.
+  const reporters = ['--reporter=default', '--reporter=json', `--outputFile.json=${jsonFile}`];
   if (options.junitFile) reporters.push('--reporter=junit', `--outputFile.junit=${path.resolve(options.junitFile)}`);
   const files = chapters.map((chapter) => path.relative(REPO_ROOT, testFile(chapter)));
   options.onProgress?.(`checking ${chapters.map((c) => c.folder).join(', ')} against ${path.relative(REPO_ROOT, options.targetDir) || '.'}/ ...`);
@@ -80,6 +81,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
         WORKSHOP_TARGET_DIR: options.targetDir,
         WORKSHOP_OWN_LAYERS: options.ownLayers ? '1' : '0',
         FORCE_COLOR: '0',
+        NO_COLOR: '1', // last-check.log is read in an editor
       },
       stdio: ['ignore', log, log],
     });

@@ -28,7 +28,7 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
       lines.push(`  ${red('✗')} ${failure.test}`);
     }
   });
-  if (!options.verbose && result.failures.length > 1) lines.push(dim(`  (--verbose shows every message; ${path.relative(process.cwd(), LAST_CHECK_LOG) || LAST_CHECK_LOG} has the full output)`));
+  if (!options.verbose && result.failures.length > 1) lines.push(dim(`  (--verbose shows every message; ${LAST_CHECK_LOG.startsWith(process.cwd() + path.sep) ? path.relative(process.cwd(), LAST_CHECK_LOG) : LAST_CHECK_LOG} has the full output)`));
   return lines.join('\n');
 }
 

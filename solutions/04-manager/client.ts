@@ -33,7 +33,7 @@ export class ApiClient implements ContainerApi {
   private unreachable(error: NodeJS.ErrnoException): Error {
     const code = error.code ?? (error.cause as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-      return new ApiError(503, `conmand is not running (nothing listens on ${this.socketPath}): start it with \`conmand\`, or add --no-daemon`);
+      return new ApiError(503, `conmand is not running (nothing listens on ${this.socketPath}): start it (as root: \`setsid chapters/04-manager/conmand > conmand.log 2>&1 &\`), or add --no-daemon`);
     }
     if (code === 'EACCES') return new ApiError(403, `permission denied on ${this.socketPath}: only root may use conmand (try sudo)`);
     return error;

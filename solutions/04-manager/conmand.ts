@@ -13,17 +13,23 @@ import { daemonFileOf, runningDaemon, writeDaemonFile } from './daemon-file.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT } from './defaults.ts';
 import { Manager } from './manager.ts';
 
-const { values } = parseArgs({
-  options: {
-    root: { type: 'string', default: process.env.CONMAN_ROOT ?? DEFAULT_ROOT },
-    'run-root': { type: 'string', default: process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT },
-    socket: { type: 'string', default: process.env.CONMAN_SOCKET },
-    'cgroup-parent': { type: 'string', default: process.env.CONMAN_CGROUP_PARENT ?? DEFAULT_CGROUP_PARENT },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+const USAGE = 'usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH]';
+const options = {
+  root: { type: 'string', default: process.env.CONMAN_ROOT ?? DEFAULT_ROOT },
+  'run-root': { type: 'string', default: process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT },
+  socket: { type: 'string', default: process.env.CONMAN_SOCKET },
+  'cgroup-parent': { type: 'string', default: process.env.CONMAN_CGROUP_PARENT ?? DEFAULT_CGROUP_PARENT },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+let values: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
+try {
+  values = parseArgs({ options }).values;
+} catch (error) {
+  console.error(`conmand: ${(error as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
 if (values.help) {
-  console.log('usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH]');
+  console.log(USAGE);
   process.exit(0);
 }
 if (process.getuid?.() !== 0) {

@@ -13,8 +13,8 @@ export class KeyedLock {
   run<T>(key: string, operation: () => Promise<T>): Promise<T> {
     // EXERCISE(serialize): chain `operation` after the previous one on the same key, whatever its outcome
     // Hints: keep the last promise per key in this.tails; the next one starts in
-    // previous.then(run, run), so a failure does not block the queue. Delete the key when the
-    // queue is empty again, or the map grows with every container ever seen.
+    // previous.then(operation, operation), so a failure does not block the queue. Delete the
+    // key when the queue is empty again, or the map grows with every container ever seen.
     const previous = this.tails.get(key) ?? Promise.resolve();
     const result = previous.then(operation, operation);
     const tail = result.catch(() => {});

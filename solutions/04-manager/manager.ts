@@ -25,7 +25,7 @@ import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import { isAlive, readIdentity } from '#lower/03-shim/identity.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
-import { badRequest, conflict, notFound } from './errors.ts';
+import { badRequest, cannotRun, conflict, notFound } from './errors.ts';
 import { adoptOrphans, startExec } from './exec-session.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { readLog, tailOffset } from './logs.ts';
@@ -225,7 +225,7 @@ export class Manager implements ContainerApi {
       waitForStart: true,
     }).catch(async (error: Error) => {
       await this.cleanupShim(record); // a shim that timed out may have left a container
-      throw error;
+      throw cannotRun(error.message) ?? error;
     });
     try {
       await beforeStart?.(shim);

@@ -5,8 +5,9 @@
  * The records say what the manager last knew; the shims know what is true now. For each
  * container the manager looks at its shim's folder (observeShim) and decides (reconcile):
  *
- *   shim alive                      → running: reconnect to it
  *   exit.json written               → exited during the outage, with its real exit code
+ *                                     (first: a shim lingers a while after its container)
+ *   shim alive                      → running: reconnect to it
  *   no live shim, no exit.json      → if it had been started: unknown (the shim was killed,
  *                                     the machine rebooted...); it can still be removed
  *   never started                   → created, as before

@@ -73,22 +73,24 @@ function hasType(value: unknown, type: FieldType): boolean {
 
 /**
  * Check `body` against `schema`: an object, no unknown field, every required field present,
- * every field of the right type. Throws a 400 that names the first bad field.
+ * every field of the right type. Throws a 400 that names the first bad field; `what` names
+ * the request in the messages ("a create request").
  */
 export function checkFields(body: unknown, schema: Schema, what: string): void {
   // EXERCISE(validate-request): refuse a body that is not an object, has an unknown or missing field, or a field of the wrong type
-  // Hints: Object.keys(body) against the schema's keys finds unknown fields; name the field
-  // and what was expected in the message ("unknown field \"nmae\" in a create request").
+  // Hints: Object.keys(body) against the schema's own keys (Object.hasOwn: `"constructor" in
+  // schema` is true!) finds unknown fields; name the field and what was expected in the
+  // message ("unknown field \"nmae\" in a create request (known: rootfs, args, ...)").
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw badRequest(`a ${what} request must be a JSON object`);
+    throw badRequest(`${what} must be a JSON object`);
   }
   const fields = body as Record<string, unknown>;
   for (const key of Object.keys(fields)) {
-    if (!(key in schema)) throw badRequest(`unknown field "${key}" in a ${what} request (known: ${Object.keys(schema).join(', ')})`);
+    if (!Object.hasOwn(schema, key)) throw badRequest(`unknown field "${key}" in ${what} (known: ${Object.keys(schema).join(', ')})`);
   }
   for (const [key, rule] of Object.entries(schema)) {
     if (fields[key] === undefined) {
-      if (rule.required) throw badRequest(`missing field "${key}" in a ${what} request`);
+      if (rule.required) throw badRequest(`missing field "${key}" in ${what}`);
       continue;
     }
     if (!hasType(fields[key], rule.type)) throw badRequest(`field "${key}" must be a ${rule.type}, not ${JSON.stringify(fields[key])}`);
@@ -97,7 +99,7 @@ export function checkFields(body: unknown, schema: Schema, what: string): void {
 }
 
 export function checkCreateRequest(body: unknown): CreateRequest {
-  checkFields(body, CREATE_SCHEMA, 'create');
+  checkFields(body, CREATE_SCHEMA, 'a create request');
   const request = body as CreateRequest;
   if (!path.isAbsolute(request.rootfs)) throw badRequest(`field "rootfs" must be an absolute path, not ${JSON.stringify(request.rootfs)}`);
   if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
@@ -111,7 +113,7 @@ export function checkCreateRequest(body: unknown): CreateRequest {
 }
 
 export function checkExecRequest(body: unknown): ExecRequest {
-  checkFields(body, EXEC_SCHEMA, 'exec');
+  checkFields(body, EXEC_SCHEMA, 'an exec request');
   const request = body as ExecRequest;
   if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
   return request;
