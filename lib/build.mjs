@@ -88,6 +88,10 @@ async function buildOnce(entry, outfile, options) {
     // Bundled CommonJS code may call require(): give the ES module one.
     banner: { js: "import { createRequire as __workshopRequire } from 'node:module'; const require = __workshopRequire(import.meta.url);" },
     plugins: [keepModuleUrls],
+    // A map beside the bundle: `node --enable-source-maps` (conmand's) shows stack traces in
+    // the .ts files. Others never read it.
+    sourcemap: 'external',
+    sourcesContent: false,
     metafile: true,
     logLevel: 'silent',
     absWorkingDir: REPO_ROOT,
@@ -101,6 +105,8 @@ async function buildOnce(entry, outfile, options) {
   // builds the shim once) does not want it hanging around for ever.
   if (building.size <= 1) await esbuild.stop();
   // Rename into place: concurrent starters never run a half-written file.
+  fs.renameSync(`${temp}.map`, `${outfile}.map`);
+  fs.appendFileSync(temp, `//# sourceMappingURL=${path.basename(outfile)}.map\n`);
   fs.renameSync(temp, outfile);
   fs.writeFileSync(manifestFile, JSON.stringify({ inputs }));
   return outfile;
