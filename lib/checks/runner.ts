@@ -15,6 +15,9 @@ export interface CheckFailure {
   message: string;
   /** The exercise a "not implemented yet" failure points at, with its file and line. */
   exercise?: { id: string; location: string };
+  /** For a wrong result rather than an unfinished exercise: where the check is, and the learner's code in the stack. */
+  check?: string;
+  code?: string;
 }
 
 export interface ChapterResult {
@@ -99,6 +102,17 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
   return chapters.map((chapter) => summarise(chapter, report, options.targetDir, Date.now() - started));
 }
 
+/** A wrong result: the first line of the check in its test file, and of the chapter's code, in the stack. */
+function stackPlaces(raw: string, chapterDir: string): { check?: string; code?: string } {
+  const text = raw.replace(ANSI, '');
+  const inFile = (prefix: string) => {
+    const at = text.indexOf(prefix);
+    const match = at >= 0 ? /^[^\s:)]+:\d+/.exec(text.slice(at)) : null;
+    return match ? path.relative(REPO_ROOT, match[0]) : undefined;
+  };
+  return { check: inFile(path.join(REPO_ROOT, 'test') + path.sep), code: inFile(chapterDir + path.sep) };
+}
+
 function summarise(chapter: ChapterInfo, report: VitestJson, targetDir: string, wallMs: number): ChapterResult {
   const file = report.testResults.find((r) => path.resolve(r.name) === testFile(chapter));
   const exercises = exercisesOf(chapter.folder);
@@ -126,13 +140,15 @@ function summarise(chapter: ChapterInfo, report: VitestJson, targetDir: string, 
     if (test.status === 'passed') result.passed++;
     else if (test.status === 'failed') {
       result.failed++;
-      const message = firstLines(test.failureMessages.join('\n'));
+      const raw = test.failureMessages.join('\n');
+      const message = firstLines(raw);
       const exerciseId = /\(exercise ([\w/-]+)\)/.exec(message)?.[1];
       const exercise = exercises.find((e) => e.id === exerciseId);
       result.failures.push({
         test: [...test.ancestorTitles, test.title].join(' › '),
         message,
         exercise: exercise && { id: exercise.id, location: `${path.relative(REPO_ROOT, path.join(targetDir, chapter.folder, exercise.file))}:${exercise.line}` },
+        ...(exercise ? {} : stackPlaces(raw, path.join(targetDir, chapter.folder))),
       });
     } else result.skipped++;
   }

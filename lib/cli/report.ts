@@ -24,6 +24,11 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
       lines.push(`  ${red('✗')} ${failure.test}`);
       lines.push(...failure.message.split('\n').map((line) => `      ${line}`));
       if (failure.exercise) lines.push(`      ${yellow('→')} edit ${failure.exercise.location}   (hint: ./workshop hint ${result.chapter.slice(0, 2)})`);
+      else {
+        // A wrong result: the check says what it expected; the stack may show where in your code.
+        if (failure.code) lines.push(`      ${yellow('→')} your code in the stack: ${failure.code}`);
+        if (failure.check) lines.push(`      ${yellow('→')} the check (what it expects): ${failure.check}`);
+      }
     } else {
       lines.push(`  ${red('✗')} ${failure.test}`);
     }
