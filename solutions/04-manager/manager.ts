@@ -370,19 +370,18 @@ export class Manager implements ContainerApi {
     switch (decision.status) {
       case 'removing':
         return this.removeLocked(record);
-      case 'running': {
-        const shim = new ShimClient(dir);
-        const state = await shim.state().catch(() => undefined);
-        // A crash between the shim's create and its start: the start was asked for, finish it.
-        if (state?.status === 'created') await shim.start();
+      case 'running':
         if (record.status !== 'running') {
-          // started just before a crash, not yet saved
+          // A crash during start (the record is saved after it): the shim may still wait for
+          // its `start`, which was asked for, so finish it. (A "running" record was started.)
+          const shim = new ShimClient(dir);
+          const state = await shim.state().catch(() => undefined);
+          if (state?.status === 'created') await shim.start();
           Object.assign(record, { status: 'running', startedAt: new Date().toISOString(), stoppedByUser: false });
           if (state) record.pid = state.pid;
           this.save(record);
         }
         return this.watch(record);
-      }
       case 'exited':
         if (!decision.exit) return; // exited before the outage, and so it stays
         if (record.exit?.finishedAt === decision.exit.finishedAt) {
