@@ -239,6 +239,12 @@ describe('terminal and attach', () => {
     await new ShimClient(never.dir).delete();
     await eventually('the shim exits after delete', () => !exists(shim.pid)); // (a zombie until Node reaps it)
     expect(fs.existsSync(path.join(never.stateRoot, never.id)), 'runtime state').toBe(false);
+
+    // Created, and nobody ever comes back: after lingerMs the shim deletes it and exits.
+    const abandoned = await prepare('abandoned', { args: ['sleep', '60'] });
+    const left = await startShim({ id: abandoned.id, bundle: abandoned.bundle, dir: abandoned.dir, stateRoot: abandoned.stateRoot, waitForStart: true, lingerMs: 300 });
+    await eventually('an abandoned shim deletes its container and exits', () => !exists(left.shim.pid));
+    expect(fs.existsSync(path.join(abandoned.stateRoot, abandoned.id)), 'runtime state').toBe(false);
   });
 
   test('without a terminal, attach streams stdout and feeds stdin; close-stdin ends the input', async () => {

@@ -308,11 +308,11 @@ describe('conman with conmand', () => {
     const child = spawn('script', ['-qec', `stty rows 33 cols 99; exec ${conman} run -it --rm ${w.rootfs} sh -c '${inner}'`, '/dev/null'], { env: w.env });
     let seen = '';
     child.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString().replace(/\r/g, '')));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const exited = new Promise<number | null>((resolve, reject) => (child.once('exit', resolve), child.once('error', reject)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
     try {
       await Promise.race([
-        eventually('the container prints its terminal size', () => seen.includes('33 99')),
+        eventually('the container prints its terminal size', () => seen.includes('33 99'), 25_000),
         exited.then(() => Promise.reject(notImplementedIn(seen) ?? new Error(`conman run -it ended early:\n${seen}`))),
       ]);
       child.stdin.write('hello\n');
@@ -324,7 +324,7 @@ describe('conman with conmand', () => {
     expect(seen, 'nothing printed before the attach is missed').toMatch(/^first\n33 99\n/);
     expect(seen).toContain('got hello');
     expect(await w.list(), '--rm').toEqual([]);
-  });
+  }, 60_000);
 
   test('detached: ps, inspect, logs --tail/--timestamps, exec, kill -s, stop (SIGTERM, then SIGKILL after -t), rm', async () => {
     const w = await world();
@@ -571,7 +571,7 @@ describe('conman with conmand', () => {
     expect(await w.inspect('phoenix'), 'stopped by hand: not restarted').toMatchObject({ status: 'exited', stoppedByUser: true, restartCount: 1 });
   }, 90_000);
 
-  test('a container whose shim vanished is "unknown" and removes cleanly; an interrupted rm or start is finished on restart', async () => {
+  test('a container whose shim vanished is "unknown" and removes cleanly; an interrupted rm is finished, an interrupted start undone, on restart', async () => {
     const w = await world();
     await w.startDaemon();
     await w.conman(['run', '-d', '--name', 'orphan', w.rootfs, 'sleep', '600']);
@@ -600,8 +600,12 @@ describe('conman with conmand', () => {
     // And a create that crashed before its record was written.
     fs.mkdirSync(path.join(w.root, 'containers', 'f'.repeat(64), 'bundle'), { recursive: true });
     await w.startDaemon();
-    expect((await w.list()).map((c) => `${c.name} ${c.status}`)).toEqual(['late running']);
-    await eventually('the interrupted start went on', async () => (await w.conman(['logs', 'late'])).stdout === 'started late\n');
+    // Its client was told the start failed: the container is created, as before, and nothing runs.
+    expect((await w.list()).map((c) => `${c.name} ${c.status}`)).toEqual(['late created']);
+    expect(fs.existsSync(late.shimDir), 'the waiting shim is gone').toBe(false);
+    expect(fs.existsSync(path.join(w.runRoot, 'runc', late.id)), 'runc state').toBe(false);
+    await w.conman(['start', 'late']);
+    await eventually('a new start works', async () => (await w.conman(['logs', 'late'])).stdout === 'started late\n');
     expect(alive(half.pid!)).toBe(false);
     await w.conman(['rm', '-f', 'late']);
     expect(fs.readdirSync(path.join(w.root, 'containers'))).toEqual([]);

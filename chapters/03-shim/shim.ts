@@ -77,6 +77,8 @@ export class Shim implements ShimApi {
   private cgroup = '';
   /** delete() of a container that never started: its init's death is not an exit. */
   private deleting = false;
+  /** With waitForStart: the timer that deletes a container nobody started. */
+  private abandoned?: NodeJS.Timeout;
   /** Resolves when the container's output streams have ended (all its writers are gone). */
   private outputEnded: Promise<unknown> = Promise.resolve();
 
@@ -120,6 +122,10 @@ export class Shim implements ShimApi {
     }
     this.handshake({ ok: true, pid: this.pid, status: this.status });
     this.reaper.reapZombies(); // the container may have exited before we listened for SIGCHLD
+    if (this.status === 'created') {
+      // Nobody came to start it (the starter died?): do not keep a created container for ever.
+      this.abandoned = setTimeout(() => void this.delete().catch(() => this.finish()), this.options.lingerMs);
+    }
 
     await Promise.race([this.exited, this.done]); // (done first: deleted before it started)
     const linger = setTimeout(() => this.finish(), this.options.lingerMs);
@@ -236,6 +242,7 @@ export class Shim implements ShimApi {
 
   async start(): Promise<void> {
     if (this.status !== 'created') throw new Error(`start: the container is ${this.status === 'running' ? 'already running' : 'stopped'}`);
+    clearTimeout(this.abandoned);
     await this.startContainer();
   }
 
@@ -263,10 +270,16 @@ export class Shim implements ShimApi {
       // Never started (its starter changed its mind, or died): no exit to wait for. The
       // runtime's init, still waiting to exec the process, goes with the container.
       this.deleting = true;
+      clearTimeout(this.abandoned);
     } else {
       await this.exited;
     }
-    await this.runtime.delete(this.options.id, { force: true });
+    try {
+      await this.runtime.delete(this.options.id, { force: true });
+    } catch (error) {
+      this.deleting = false; // still there: its init's end will be an exit after all
+      throw error;
+    }
     this.terminal?.close();
     this.cleanupFiles();
     setImmediate(() => this.finish());

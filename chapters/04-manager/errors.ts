@@ -24,7 +24,7 @@ export const badRequest = (message: string) => new ManagerError(400, message);
  * "executable file `x` not found in $PATH".
  */
 export function cannotRun(runtimeMessage: string): ManagerError | undefined {
-  const runc = /exec: "([^"]*)": ([^\n]*)/.exec(runtimeMessage);
+  const runc = /exec: "([^"]*)": ([^\n;]*)/.exec(runtimeMessage);
   if (runc) return badRequest(`cannot run "${runc[1]}" in the container: ${runc[2].replace(/: unknown$/, '')}`);
   const crun = /executable file `([^`]*)` not found in \$PATH/.exec(runtimeMessage);
   if (crun) return badRequest(`cannot run "${crun[1]}" in the container: executable file not found in $PATH`);

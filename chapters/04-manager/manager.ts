@@ -234,12 +234,17 @@ export class Manager implements ContainerApi {
       await this.cleanupShim(record); // created, never started: the shim deletes it and exits
       throw error;
     }
-    Object.assign(record, { status: 'running', pid: started.pid, startedAt: new Date().toISOString(), stoppedByUser: false });
+    this.markRunning(record, started.pid);
+    this.watch(record);
+  }
+
+  /** A new run began: save it, and forget the last one's exit. */
+  private markRunning(record: ContainerRecord, pid: number): void {
+    Object.assign(record, { status: 'running', pid, startedAt: new Date().toISOString(), stoppedByUser: false });
     delete record.exit;
     delete record.finishedAt;
     delete record.nextRestartAt;
     this.save(record);
-    this.watch(record);
   }
 
   // ----- learning of exits -----
@@ -372,14 +377,12 @@ export class Manager implements ContainerApi {
         return this.removeLocked(record);
       case 'running':
         if (record.status !== 'running') {
-          // A crash during start (the record is saved after it): the shim may still wait for
-          // its `start`, which was asked for, so finish it. (A "running" record was started.)
-          const shim = new ShimClient(dir);
-          const state = await shim.state().catch(() => undefined);
-          if (state?.status === 'created') await shim.start();
-          Object.assign(record, { status: 'running', startedAt: new Date().toISOString(), stoppedByUser: false });
-          if (state) record.pid = state.pid;
-          this.save(record);
+          // A crash during start (the record is saved after it). If the container runs, it
+          // was started: adopt it. If its shim only created it (or does not answer yet), the
+          // client was told the start failed: undo it, as if it had never begun.
+          const state = await new ShimClient(dir).state().catch(() => undefined);
+          if (state?.status !== 'running') return this.cleanupShim(record);
+          this.markRunning(record, state.pid);
         }
         return this.watch(record);
       case 'exited':
@@ -553,7 +556,8 @@ export class Manager implements ContainerApi {
       if (options.start) {
         await this.start(id, async () => {
           socket = await shim.attach();
-          if (options.size && record.tty) await shim.resize(options.size.rows, options.size.cols);
+          // Best effort, as any resize: a terminal of the wrong size is no reason not to run.
+          if (options.size && record.tty) await shim.resize(options.size.rows, options.size.cols).catch(() => {});
         });
       } else {
         socket = await shim.attach();

@@ -104,11 +104,15 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
 
 /** A wrong result: the first line of the check in its test file, and of the chapter's code, in the stack. */
 function stackPlaces(raw: string, chapterDir: string): { check?: string; code?: string } {
-  const text = raw.replace(ANSI, '');
+  // Only the stack's lines ("    at fn (/path/file.ts:12:5)"), not the message, which may quote paths.
+  const frames = raw.replace(ANSI, '').split('\n').filter((line) => /^\s+at /.test(line));
   const inFile = (prefix: string) => {
-    const at = text.indexOf(prefix);
-    const match = at >= 0 ? /^[^\s:)]+:\d+/.exec(text.slice(at)) : null;
-    return match ? path.relative(REPO_ROOT, match[0]) : undefined;
+    for (const frame of frames) {
+      const at = frame.indexOf(prefix);
+      const match = at >= 0 ? /^(.+?\.[cm]?[jt]s):(\d+)/.exec(frame.slice(at)) : null;
+      if (match) return `${path.relative(REPO_ROOT, match[1])}:${match[2]}`;
+    }
+    return undefined;
   };
   return { check: inFile(path.join(REPO_ROOT, 'test') + path.sep), code: inFile(chapterDir + path.sep) };
 }

@@ -224,31 +224,40 @@ export class ShimClient {
    * A raw two-way stream to the container: its output in, our input out. It comes paused:
    * listen for 'data' and call resume().
    */
-  async attach(): Promise<net.Socket> {
+  async attach(timeoutMs = 10_000): Promise<net.Socket> {
     const connection = net.connect(this.socketPath);
-    await new Promise<void>((resolve, reject) => {
-      connection.once('error', (error) => reject(this.failure(`cannot reach the shim at ${this.socketPath}: ${error.message}`)));
-      connection.once('connect', () => resolve());
-    });
-    connection.write(JSON.stringify({ op: 'attach' }) + '\n');
+    let closedEarly = () => {};
     // The first line is the reply; the rest is the container's output.
-    await new Promise<void>((resolve, reject) => {
-      let text = '';
-      const onData = (chunk: Buffer) => {
-        text += chunk.toString('latin1');
-        const newline = text.indexOf('\n');
-        if (newline === -1) return;
-        connection.off('data', onData);
-        // Paused until the caller listens: not a byte of output may fall on the floor.
-        connection.pause();
-        const reply = JSON.parse(text.slice(0, newline)) as { ok: boolean; error?: string };
-        if (!reply.ok) return reject(new Error(`shim: ${reply.error}`));
-        const rest = Buffer.from(text.slice(newline + 1), 'latin1');
-        if (rest.length) connection.unshift(rest);
-        resolve();
-      };
-      connection.on('data', onData);
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let text = '';
+        const timer = setTimeout(() => reject(new Error(`${this.socketPath}: no reply to attach within ${timeoutMs} ms`)), timeoutMs);
+        const fail = (error: Error) => (clearTimeout(timer), reject(error));
+        closedEarly = () => fail(this.failure(`the shim closed ${this.socketPath} before answering attach`));
+        connection.once('close', closedEarly);
+        connection.on('error', (error) => fail(this.failure(`cannot reach the shim at ${this.socketPath}: ${error.message}`)));
+        connection.once('connect', () => connection.write(JSON.stringify({ op: 'attach' }) + '\n'));
+        const onData = (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          const newline = text.indexOf('\n');
+          if (newline === -1) return;
+          clearTimeout(timer);
+          connection.off('data', onData);
+          // Paused until the caller listens: not a byte of output may fall on the floor.
+          connection.pause();
+          const reply = JSON.parse(text.slice(0, newline)) as { ok: boolean; error?: string };
+          if (!reply.ok) return reject(new Error(`shim: ${reply.error}`));
+          const rest = Buffer.from(text.slice(newline + 1), 'latin1');
+          if (rest.length) connection.unshift(rest);
+          resolve();
+        };
+        connection.on('data', onData);
+      });
+    } catch (error) {
+      connection.destroy();
+      throw error;
+    }
+    connection.off('close', closedEarly); // from here on, the end of the stream is the caller's
     return connection;
   }
 }

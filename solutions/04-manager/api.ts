@@ -58,13 +58,14 @@ function numberParam(query: Query, name: string): number | undefined {
 
 const flag = (query: Query, name: string) => ['1', 'true'].includes(query.get(name) ?? '');
 
-/** rows and cols, both or neither. */
+/** rows and cols, both or neither, each 1 to 65535 (the kernel's winsize holds 16 bits). */
 function terminalSize(query: Query): { rows: number; cols: number } | undefined {
   const rows = numberParam(query, 'rows');
   const cols = numberParam(query, 'cols');
   if (rows === undefined && cols === undefined) return undefined;
-  if (!rows || !cols) throw badRequest('a terminal size needs both "rows" and "cols", each at least 1');
-  return { rows, cols };
+  const valid = (n: number | undefined) => n !== undefined && n >= 1 && n <= 65535;
+  if (!valid(rows) || !valid(cols)) throw badRequest('a terminal size needs both "rows" and "cols", each from 1 to 65535');
+  return { rows: rows!, cols: cols! };
 }
 
 const ROUTES: Route[] = [
@@ -223,7 +224,8 @@ export function createApiServer(manager: Manager): http.Server {
     Promise.resolve()
       .then(() => upgrade.open(manager, pathParts(upgrade.pattern, pathname), searchParams))
       .then(
-        (session) => serveSession(session, socket),
+        // The client may have left while the session was being opened (a start takes a while).
+        (session) => (socket.destroyed ? session.close() : serveSession(session, socket)),
         (error) => void socket.end(encodeFrame(FRAME.error, JSON.stringify({ status: statusOf(error), message: messageOf(error) }))),
       )
       .catch(() => socket.destroy()); // never let one session's trouble end the daemon

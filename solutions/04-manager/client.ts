@@ -4,13 +4,22 @@
  * conmand's status and message; a missing or forbidden socket gets an error that says what
  * to do about it.
  */
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { Agent, request, upgrade } from 'undici';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_SOCKET } from './defaults.ts';
 import { sessionOverSocket } from './frames.ts';
 import type { Session } from './session.ts';
+
+/** The `conmand` script beside this file, as the user would type it from here. */
+function conmandCommand(): string {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'conmand');
+  const relative = path.relative(process.cwd(), script);
+  return relative.startsWith('..') ? script : relative;
+}
 
 export class ApiError extends Error {
   constructor(
@@ -33,7 +42,7 @@ export class ApiClient implements ContainerApi {
   private unreachable(error: NodeJS.ErrnoException): Error {
     const code = error.code ?? (error.cause as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-      return new ApiError(503, `conmand is not running (nothing listens on ${this.socketPath}): start it (as root: \`setsid chapters/04-manager/conmand > conmand.log 2>&1 &\`), or add --no-daemon`);
+      return new ApiError(503, `conmand is not running (nothing listens on ${this.socketPath}): start it (as root: \`setsid ${conmandCommand()} > conmand.log 2>&1 &\`), or add --no-daemon`);
     }
     if (code === 'EACCES') return new ApiError(403, `permission denied on ${this.socketPath}: only root may use conmand (try sudo)`);
     return error;

@@ -380,7 +380,8 @@ async function main(argv: string[]): Promise<number> {
     const message = error instanceof Error ? error.message : String(error);
     console.error(`conman: ${message}`);
     // Docker's CLI reads the same words in the daemon's message to pick these codes.
-    if (message.startsWith('cannot run "')) return /not found|no such file/i.test(message) ? 127 : 126;
+    const reason = /^cannot run "[^"]*" in the container: (.*)/.exec(message)?.[1];
+    if (reason !== undefined) return /not found|no such file/i.test(reason) ? 127 : 126;
     return FAILED;
   } finally {
     await api?.close().catch(() => {});

@@ -13,6 +13,7 @@
  * the exit code with another request. Framing both directions keeps it to one connection.
  */
 import type { Duplex } from 'node:stream';
+import { statusOf } from './errors.ts';
 import { OutputBuffer, type OutputStream, type Session, type SessionExit } from './session.ts';
 
 export const FRAME = { stdin: 0, stdout: 1, stderr: 2, exit: 3, resize: 4, stdinEnd: 5, error: 6, ready: 7 } as const;
@@ -67,7 +68,7 @@ export function serveSession(session: Session, socket: Duplex): void {
   socket.on('error', () => {});
   session.exit.then(
     (exit) => socket.end(encodeFrame(FRAME.exit, JSON.stringify(exit))),
-    (error: Error) => socket.end(encodeFrame(FRAME.error, JSON.stringify({ status: 500, message: error.message }))),
+    (error: Error) => socket.end(encodeFrame(FRAME.error, JSON.stringify({ status: statusOf(error), message: error.message }))),
   );
 }
 
