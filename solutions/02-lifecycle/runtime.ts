@@ -12,6 +12,7 @@
  * plus state, kill, exec, ps and events. containerd's shim and conmon call exactly these.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
 import { readRuntimeErrors, RuntimeError, type RunResult, type RuntimeName } from '#lower/01-bundle/run.ts';
@@ -74,11 +75,13 @@ export class OciRuntime {
   /**
    * Run `<runtime> --root <stateRoot> --log <file> --log-format json <args...>`. The runtime's
    * own errors land in the log file as JSON lines; when there are any, throw a RuntimeError
-   * with them. The log file is per call, so concurrent calls do not mix their errors.
+   * with them. The log file is per call, so concurrent calls do not mix their errors, and
+   * outside the state root: a tidy-up elsewhere may remove an empty state root at any time
+   * (runc creates it again), but a log that cannot be opened makes runc fail without a word.
    */
   async invoke(args: string[], options: Options = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     await fs.mkdir(this.stateRoot, { recursive: true, mode: 0o700 });
-    const logFile = path.join(this.stateRoot, `.log-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const logFile = path.join(os.tmpdir(), `${this.runtime}-log-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
     const full = ['--root', this.stateRoot, '--log', logFile, '--log-format', 'json', ...args];
     const command = `${this.runtime} --root ${this.stateRoot} ${args.join(' ')}`;
     try {
