@@ -189,7 +189,7 @@ export class Manager implements ContainerApi {
     });
   }
 
-  /** Start a container; `beforeStart` runs once it exists and before it runs (attach.ts's use). */
+  /** Start a container; `beforeStart` runs once it exists and before it runs (attach() uses it). */
   async start(ref: string, beforeStart?: (shim: ShimClient) => Promise<void>): Promise<ContainerInfo> {
     const id = this.resolve(ref);
     return this.lock.run(id, async () => {
