@@ -190,7 +190,7 @@ export class Manager implements ContainerApi {
   }
 
   /** Start a container; `beforeStart` runs once it exists and before it runs (attach() uses it). */
-  async start(ref: string, beforeStart?: (shim: ShimClient) => Promise<void>): Promise<ContainerInfo> {
+  async start(ref: string, beforeStart?: () => Promise<void>): Promise<ContainerInfo> {
     const id = this.resolve(ref);
     return this.lock.run(id, async () => {
       const record = this.recordOf(id);
@@ -210,9 +210,8 @@ export class Manager implements ContainerApi {
    * container and waits (waitForStart): `beforeStart` may attach to it then, and see its
    * output from the first byte; then the shim is told to start it.
    */
-  private async startLocked(record: ContainerRecord, beforeStart?: (shim: ShimClient) => Promise<void>): Promise<void> {
+  private async startLocked(record: ContainerRecord, beforeStart?: () => Promise<void>): Promise<void> {
     await this.cleanupShim(record); // the previous run's shim folder, if any
-    const shim = new ShimClient(this.shimDir(record.id));
     const started = await startShim({
       id: record.id,
       bundle: this.store.bundleOf(record.id),
@@ -228,8 +227,8 @@ export class Manager implements ContainerApi {
       throw cannotRun(error.message) ?? error;
     });
     try {
-      await beforeStart?.(shim);
-      await shim.start();
+      await beforeStart?.();
+      await new ShimClient(this.shimDir(record.id)).start();
     } catch (error) {
       await this.cleanupShim(record); // created, never started: the shim deletes it and exits
       throw error;
