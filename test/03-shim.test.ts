@@ -14,6 +14,7 @@ import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { cgroupDirs } from '../lib/host/cgroups.ts';
+import { mountSmallDisk } from './small-disk.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 // Earlier chapters: the reference by default, the learner's own after `workshop layers own`.
 import { createBundle, writeConfig } from '#lower/01-bundle/bundle.ts';
@@ -314,4 +315,46 @@ describe('errors and clean-up', () => {
     await Promise.all(containers.map((c) => c.client.delete()));
     await eventually('every shim exits', () => containers.every((c) => !exists(c.shim.pid)));
   }, 120_000);
+});
+
+describe('a full disk', () => {
+  test('ENOSPC does not end the shim: output is dropped whole and counted, the exit still comes over the socket, exit.json once there is room', async () => {
+    const { startShim, ShimClient } = await importTarget<Client>('03-shim/client.ts');
+    const disk = mountSmallDisk(hostRun(), 'shimdisk');
+    try {
+      const prepared = await prepare('fulldisk', { args: ['sh', '-c', 'i=0; while true; do echo "line $i"; i=$((i+1)); sleep 0.02; done'] });
+      // The shim's folder (its log, exit.json) on the small disk.
+      const dir = path.join(disk.dir, 's');
+      const started = await startShim({ id: prepared.id, bundle: prepared.bundle, dir, stateRoot: prepared.stateRoot });
+      const client = new ShimClient(dir);
+      const log = path.join(dir, 'container.log');
+      await eventually('the container logs', () => fs.readFileSync(log, 'utf8').includes('line 3'));
+
+      disk.fill();
+      const dropping = await eventually('the shim counts dropped records', async () => ((await client.state()).logDropped?.records ?? 0) > 2 && (await client.state()));
+      expect(dropping.status, 'the shim still manages the container').toBe('running');
+      expect(fs.readFileSync(path.join(dir, 'shim.log'), 'utf8')).toMatch(/no space left on device.*; dropping the container's output/);
+      expect(() => parseLog(fs.readFileSync(log, 'utf8')), 'the log holds whole records only').not.toThrow();
+
+      disk.free();
+      const before = parseLog(fs.readFileSync(log, 'utf8')).length;
+      await eventually('the log is written again once there is room', () => parseLog(fs.readFileSync(log, 'utf8')).length > before + 3);
+
+      disk.fill();
+      await client.kill('SIGKILL');
+      expect(await client.wait(), 'the exit, over the control socket').toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
+      expect(fs.existsSync(path.join(dir, 'exit.json')), 'no room for exit.json').toBe(false);
+      expect((await client.state()).exitFileError).toMatch(/no space left on device/);
+      expect(fs.readdirSync(dir).filter((name) => name.endsWith('.tmp')), 'no half-written file left').toEqual([]);
+
+      disk.free();
+      await eventually('exit.json is written once there is room', () => fs.existsSync(path.join(dir, 'exit.json')), { timeoutMs: 5000 });
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'exit.json'), 'utf8'))).toMatchObject({ exitCode: 137 });
+      expect(() => parseLog(fs.readFileSync(log, 'utf8'))).not.toThrow();
+      await client.delete();
+      await eventually('the shim exits', () => !exists(started.shim.pid));
+    } finally {
+      disk.unmount();
+    }
+  }, scaled(60_000));
 });

@@ -27,6 +27,10 @@ export interface ShimState {
   status: 'created' | 'running' | 'stopped';
   pid: number;
   exit?: ExitStatus;
+  /** Output the log could not take (a full disk): dropped, and counted here. */
+  logDropped?: { records: number; bytes: number };
+  /** Why exit.json is not written yet (the exit is still told here and by `wait`). */
+  exitFileError?: string;
 }
 
 /** What the control socket can ask of the shim. */

@@ -15,6 +15,10 @@
  *   5. reaps the container, writes exit.json atomically (with OOM-killed or not),
  *   6. waits for `delete` (or a bounded time), deletes the runtime's state and exits.
  *
+ * A full disk ends none of this: output that cannot be logged is dropped and counted
+ * (log-writer.ts), and an exit.json that cannot be written is retried every second while
+ * `wait` and `state` still tell the exit; the shim lingers until it is written or deleted.
+ *
  * The files it keeps in its folder (--dir): shim.json (its PID and start time), control.sock,
  * container.log, exit.json, container.pid, and the FIFOs or console.sock.
  */
@@ -81,11 +85,19 @@ export class Shim implements ShimApi {
   private abandoned?: NodeJS.Timeout;
   /** Resolves when the container's output streams have ended (all its writers are gone). */
   private outputEnded: Promise<unknown> = Promise.resolve();
+  /** Resolves once exit.json is on disk: until then this process holds the exit's only copy. */
+  private readonly exitSaved: Promise<void>;
+  private resolveExitSaved!: () => void;
+  private exitFileError?: string;
+  private exitFileRetry?: NodeJS.Timeout;
+  /** The log's drop counters, kept when the log is closed. */
+  private logDropped = { records: 0, bytes: 0 };
 
   constructor(readonly options: ShimOptions) {
     this.runtime = new OciRuntime({ runtime: options.runtime, stateRoot: options.stateRoot });
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     this.done = new Promise((resolve) => (this.finish = resolve));
+    this.exitSaved = new Promise((resolve) => (this.resolveExitSaved = resolve));
   }
 
   /** The whole life of the shim; resolves when it may exit. */
@@ -101,6 +113,7 @@ export class Shim implements ShimApi {
     this.tty = spec.process.terminal === true;
     this.cgroup = (spec.linux.cgroupsPath ?? `/${id}`).replace(/^\//, '');
     this.log = new CriLogWriter(this.options.logFile ?? path.join(dir, 'container.log'));
+    this.logDropped = this.log.dropped;
     try {
       await this.create();
       if (!this.options.waitForStart) await this.startContainer();
@@ -128,9 +141,11 @@ export class Shim implements ShimApi {
     }
 
     await Promise.race([this.exited, this.done]); // (done first: deleted before it started)
+    await Promise.race([this.exitSaved, this.done]); // a full disk: stay while we alone know the exit
     const linger = setTimeout(() => this.finish(), this.options.lingerMs);
     await this.done;
     clearTimeout(linger);
+    clearTimeout(this.exitFileRetry);
     this.control.close();
     this.reaper.stop();
   }
@@ -222,7 +237,7 @@ export class Shim implements ShimApi {
     void drained.then(() => {
       this.log?.close();
       this.log = undefined;
-      writeExitStatus(this.options.dir, this.exit!);
+      this.saveExit();
       for (const client of this.attached) client.end();
       if (this.stdinWriter !== undefined) fs.closeSync(this.stdinWriter);
       this.stdinWriter = undefined;
@@ -230,10 +245,34 @@ export class Shim implements ShimApi {
     });
   }
 
+  /** Write exit.json; on failure (ENOSPC...) say so once and try again every second. */
+  private saveExit(): void {
+    try {
+      writeExitStatus(this.options.dir, this.exit!);
+    } catch (error) {
+      if (this.exitFileError === undefined) {
+        console.error(`conman-shim: cannot write ${path.join(this.options.dir, 'exit.json')}: ${(error as Error).message}; retrying every second, the exit is still told over control.sock`);
+      }
+      this.exitFileError = (error as Error).message;
+      this.exitFileRetry = setTimeout(() => this.saveExit(), 1000);
+      return;
+    }
+    if (this.exitFileError !== undefined) console.error(`conman-shim: exit.json written at last`);
+    this.exitFileError = undefined;
+    this.resolveExitSaved();
+  }
+
   // ----- ShimApi: what the control socket can ask -----
 
   state(): ShimState {
-    return { id: this.options.id, status: this.status, pid: this.pid, ...(this.exit && this.status === 'stopped' ? { exit: this.exit } : {}) };
+    return {
+      id: this.options.id,
+      status: this.status,
+      pid: this.pid,
+      ...(this.exit && this.status === 'stopped' ? { exit: this.exit } : {}),
+      ...(this.logDropped.records > 0 ? { logDropped: { ...this.logDropped } } : {}),
+      ...(this.exitFileError !== undefined ? { exitFileError: this.exitFileError } : {}),
+    };
   }
 
   wait(): Promise<ExitStatus> {

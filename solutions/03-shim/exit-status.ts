@@ -34,6 +34,9 @@ export function writeExitStatus(dir: string, status: ExitStatus): void {
   try {
     fs.writeSync(fd, JSON.stringify(status) + '\n');
     fs.fsyncSync(fd);
+  } catch (error) {
+    fs.rmSync(temp, { force: true }); // (a full disk: leave no half-written file behind)
+    throw error;
   } finally {
     fs.closeSync(fd);
   }

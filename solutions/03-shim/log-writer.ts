@@ -5,6 +5,11 @@
  * start of a fourth. Each complete line becomes an F record; a line longer than
  * MAX_RECORD_BYTES is cut into P records of that size (the rest waits for more data); what
  * is left when the stream ends becomes a last F record.
+ *
+ * A full disk must not end the shim: a record that cannot be written is dropped whole (a
+ * short write is cut back, so the file stays a list of whole records) and counted, and
+ * writing resumes by itself once there is room again. conmon and containerd's shim drop
+ * output the same way rather than stop managing the container.
  */
 import fs from 'node:fs';
 import { nowEpochNanoseconds, rfc3339Nano, type LogStream } from '#lib/cri-log.ts';
@@ -15,6 +20,10 @@ export const MAX_RECORD_BYTES = 16 * 1024;
 export class CriLogWriter {
   private readonly fd: number;
   private readonly pending: Record<LogStream, Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  /** Records (and their bytes) dropped because a write failed, e.g. ENOSPC. */
+  readonly dropped = { records: 0, bytes: 0 };
+  /** Dropping now: the last write failed (reported once per streak, in the shim's log). */
+  private dropping = false;
 
   constructor(
     readonly path: string,
@@ -23,10 +32,30 @@ export class CriLogWriter {
     this.fd = fs.openSync(path, 'a', 0o640);
   }
 
-  /** One record: "<time> <stream> <P|F> <message>\n", appended in a single write. */
+  /** One record: "<time> <stream> <P|F> <message>\n", appended whole or not at all. */
   private record(stream: LogStream, tag: 'P' | 'F', message: Buffer): void {
     const head = Buffer.from(`${rfc3339Nano(this.now())} ${stream} ${tag} `);
-    fs.writeSync(this.fd, Buffer.concat([head, message, Buffer.from('\n')]));
+    const line = Buffer.concat([head, message, Buffer.from('\n')]);
+    let written = 0;
+    try {
+      written = fs.writeSync(this.fd, line);
+      // A disk filling up takes what fits (a short write), then refuses the rest.
+      while (written < line.length) written += fs.writeSync(this.fd, line.subarray(written));
+    } catch (error) {
+      // Half a record would glue itself to the next one: cut it back (shrinking needs no room).
+      try {
+        if (written > 0) fs.ftruncateSync(this.fd, fs.fstatSync(this.fd).size - written);
+      } catch {
+        // (the reader's parser skips a broken line; nothing better to do)
+      }
+      this.dropped.records += 1;
+      this.dropped.bytes += line.length;
+      if (!this.dropping) console.error(`conman-shim: ${this.path}: ${(error as Error).message}; dropping the container's output (counted) until writes succeed again`);
+      this.dropping = true;
+      return;
+    }
+    if (this.dropping) console.error(`conman-shim: ${this.path}: writing again; ${this.dropped.records} records (${this.dropped.bytes} bytes) dropped so far`);
+    this.dropping = false;
   }
 
   /** Add a chunk of the container's output on `stream`. */
