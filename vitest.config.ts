@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { scaled } from './lib/slow.ts';
 
 // WORKSHOP_OWN_LAYERS=1 makes `#lower/...` imports resolve to the learner's own earlier
 // chapters instead of the reference solutions (package.json "imports").
@@ -11,8 +12,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['lib/harness/global-setup.ts'],
     pool: 'forks',
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Every wait scales with the machine (WORKSHOP_SLOW, or what `workshop doctor` measured).
+    testTimeout: scaled(30_000),
+    hookTimeout: scaled(30_000),
     // Containers are cheap but not free: two files at a time on the 2-core machines.
     maxWorkers: 2,
   },

@@ -28,7 +28,7 @@
  * Options: --runs N (10)  --containers N (100)  --parallel P (4)  --keep (leave the folder for
  * inspection; containers, daemons and cgroups are still removed).
  *
- * Everything lives under /run/conman-workshop/bench-<random>/ and the cgroup
+ * Everything lives under /var/lib/conman-workshop/bench-<random>/ and the cgroup
  * /conman-workshop/bench-<random>/ (bench/shim.ts's folders, helpers and clean-up are reused):
  * the containers (rm -f through conmand), conmand and containerd (by their PIDs), runc state,
  * stray processes naming the folder, cgroups, mounts and folders are removed at the end, on

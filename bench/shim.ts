@@ -38,7 +38,7 @@
  * and a timeline of where its start time goes)  --keep (leave the folder for inspection;
  * containers are still removed).
  *
- * Everything lives under /run/conman-workshop/bench-<random>/ and the cgroup
+ * Everything lives under /var/lib/conman-workshop/bench-<random>/ and the cgroup
  * /conman-workshop/bench-<random>/; all of it, containerd included (stopped by its PID), is
  * removed at the end, on failure and on Ctrl-C. Two things cannot be moved: each
  * containerd-shim-runc-v2 puts its socket in /run/containerd/s/ (hard-coded in containerd
@@ -57,7 +57,7 @@ import { parseArgs } from 'node:util';
 import { compiled } from '../lib/build.mjs';
 import { cgroupDirs, cgroupLayout, removeCgroupTree } from '../lib/host/cgroups.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
-import { CGROUP_PARENT, HOST_RUN_DIR } from '../lib/paths.ts';
+import { CGROUP_PARENT, HOST_LIB_DIR } from '../lib/paths.ts';
 import { createBundle } from '../solutions/01-bundle/bundle.ts';
 import { LEAN_NODE_FLAGS, ShimClient, startShim } from '../solutions/03-shim/client.ts';
 
@@ -92,7 +92,7 @@ export const CTR = '/usr/bin/ctr';
 const SHIM_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'solutions', '03-shim', 'conman-shim.ts');
 
 export const BENCH_ID = `bench-${randomBytes(3).toString('hex')}`;
-export const BASE = path.join(HOST_RUN_DIR, BENCH_ID);
+export const BASE = path.join(HOST_LIB_DIR, BENCH_ID);
 export const CGROUP = `${CGROUP_PARENT}/${BENCH_ID}`; // relative to each hierarchy's root
 const TEMPLATE = path.join(BASE, 'bundle'); // the one busybox rootfs every container uses
 export const STATE = {
@@ -474,7 +474,7 @@ let containerd: ChildProcess | undefined;
 const RUN_CONTAINERD = '/run/containerd';
 const preexisting = {
   runContainerd: ['', 's', 'runc', 'fifo'].filter((sub) => fs.existsSync(path.join(RUN_CONTAINERD, sub))),
-  hostRunDir: fs.existsSync(HOST_RUN_DIR),
+  hostLibDir: fs.existsSync(HOST_LIB_DIR),
   cgroupParents: cgroupDirs(CGROUP_PARENT),
 };
 
@@ -606,9 +606,9 @@ export function cleanup(keep = opts.keep): Promise<void> {
         // someone else's cgroups are in it now
       }
     }
-    if (!preexisting.hostRunDir && !keep) {
+    if (!preexisting.hostLibDir && !keep) {
       try {
-        fs.rmdirSync(HOST_RUN_DIR);
+        fs.rmdirSync(HOST_LIB_DIR);
       } catch {
         // in use
       }

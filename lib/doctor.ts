@@ -9,8 +9,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { crunBlockedByHybrid, cgroupLayout } from './host/cgroups.ts';
 import { HostRun } from './host/hygiene.ts';
+import { mountOf } from './host/mountinfo.ts';
 import { writeTinyBundle } from './host/tiny-bundle.ts';
-import { REPO_ROOT } from './paths.ts';
+import { HOST_LIB_DIR, HOST_RUN_DIR, REPO_ROOT } from './paths.ts';
+import { saveMeasuredSlowness, slowFactorSource } from './slow.ts';
 
 const run = promisify(execFile);
 const PROVISION = 'sudo bash vagrant/provision.sh';
@@ -81,10 +83,81 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
       ? `crun refuses hybrid mode while ${layout.unifiedControllers.join(', ')} sits in the unified hierarchy; move it to a v1 hierarchy: mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb (${PROVISION} does this)`
       : 'mount the cgroup filesystems (a normal Debian 12 boot does)'));
 
+  checks.push(...execFolderChecks());
+
   if (isRoot) {
     for (const runtime of ['runc', 'crun']) checks.push(await smokeTest(runtime));
+    checks.push(await measureSlowness());
   }
   return checks;
+}
+
+/**
+ * Folders from which something is executed: the containers' rootfs and bundles, conman's
+ * default root, and the repository (esbuild's binary, the shims' Node code). A `noexec` mount
+ * under any of them gives `exec /bin/sh: permission denied` inside every container.
+ * /run is named too, as information: the workshop keeps only state and sockets there.
+ */
+export function execFolderChecks(folders: string[] = [HOST_LIB_DIR, '/var/lib/conman', REPO_ROOT], stateFolder = HOST_RUN_DIR): DoctorCheck[] {
+  const noexec = folders
+    .map((folder) => ({ folder, mount: mountOf(folder) }))
+    .filter(({ mount }) => mount.mountOptions.split(',').includes('noexec'));
+  const checks = [
+    check(
+      'folders allow exec',
+      noexec.length === 0,
+      noexec.length === 0
+        ? `${folders.join(', ')} are on filesystems that allow exec`
+        : noexec.map(({ folder, mount }) => `${folder} is on ${mount.mountPoint}, mounted noexec (${mount.mountOptions})`).join('; '),
+      noexec.map(({ mount }) => `mount -o remount,exec ${mount.mountPoint}`).join(' && ') +
+        ' (or move the folder onto a filesystem that allows exec; containers cannot run programs from a noexec mount)',
+    ),
+  ];
+  const state = mountOf(stateFolder);
+  const stateNoexec = state.mountOptions.split(',').includes('noexec');
+  checks.push(check('run-time state folder', true, `${stateFolder} on ${state.mountPoint} (${stateNoexec ? 'noexec: fine, only sockets and state live there' : state.mountOptions})`));
+  return checks;
+}
+
+/** A container start takes about this long on an ordinary 2-core machine (runc run of busybox true). */
+const NORMAL_CONTAINER_MS = 150;
+/** And a bare Node.js start (the shims, conmand and conman are Node programs). */
+const NORMAL_NODE_MS = 200;
+
+/**
+ * How slow is this machine? Time a container start and a Node.js start, compare with an
+ * ordinary machine, and keep the factor (lib/slow.ts) so every wait of the checks and the
+ * stack scales with it. WORKSHOP_SLOW, when set, wins.
+ */
+async function measureSlowness(): Promise<DoctorCheck> {
+  const timed = async (command: string, args: string[]) => {
+    const started = process.hrtime.bigint();
+    await run(command, args, { timeout: 120_000 });
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  };
+  const hostRun = new HostRun();
+  try {
+    const containerMs: number[] = [];
+    const nodeMs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { id, bundle, cgroupsPath } = hostRun.container('slow');
+      writeTinyBundle(bundle, ['true'], cgroupsPath);
+      containerMs.push(await timed('runc', ['--root', hostRun.stateRoot('runc'), 'run', '--bundle', bundle, id]));
+      nodeMs.push(await timed(process.execPath, ['-e', '0']));
+    }
+    const container = Math.min(...containerMs);
+    const node = Math.min(...nodeMs);
+    const factor = Math.max(1, Math.round(Math.max(container / NORMAL_CONTAINER_MS, node / NORMAL_NODE_MS) * 2) / 2);
+    const basis = `a container started in ${Math.round(container)} ms (ordinary: ${NORMAL_CONTAINER_MS}), Node.js in ${Math.round(node)} ms (ordinary: ${NORMAL_NODE_MS})`;
+    saveMeasuredSlowness({ factor, basis, at: new Date().toISOString() });
+    const { factor: used, source } = slowFactorSource();
+    const detail = `${basis}: factor ${factor}${used !== factor ? `; using ${used} (${source})` : ''}; every wait of the checks is multiplied by it`;
+    return check('machine speed', true, detail);
+  } catch (error) {
+    return check('machine speed', false, `could not time a container start: ${(error as Error).message.split('\n')[0]}`, 'see the runtime checks above');
+  } finally {
+    await hostRun.cleanup();
+  }
 }
 
 /** Start a real container (busybox `true`) with `runtime`; the surest proof the machine is ready. */

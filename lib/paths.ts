@@ -20,7 +20,18 @@ export const SCRATCH_TREES_DIR = path.join(REPO_ROOT, '.workshop', 'trees');
 
 /** Prefix of every host object (directory, cgroup, container id, netns, bridge, chain). */
 export const WORKSHOP_PREFIX = 'cmw';
-/** Host directory for bundles, runtime state and logs of the workshop's containers. */
+/**
+ * Host directory for what the workshop's containers are made of and write: bundles, rootfs,
+ * logs. Anything a container executes lives here, never under /run: most Debian 12 machines
+ * (every one that boots with an initramfs, the workshop VM included) mount /run `noexec`, and
+ * that flag carries into a container whose rootfs sits there (`exec /bin/sh: permission
+ * denied`). containerd, cri-o and podman split their state the same way (/var/lib vs /run).
+ */
+export const HOST_LIB_DIR = '/var/lib/conman-workshop';
+/**
+ * Host directory for run-time state only: the runtimes' state (`--root`), sockets, pid and
+ * exit files. A tmpfs, gone at reboot like the containers themselves.
+ */
 export const HOST_RUN_DIR = '/run/conman-workshop';
 /** Parent cgroup (relative to each hierarchy's root) of every workshop container. */
 export const CGROUP_PARENT = 'conman-workshop';

@@ -20,6 +20,7 @@ import { REPO_ROOT } from '../lib/paths.ts';
 import { createBundle, writeConfig } from '#lower/01-bundle/bundle.ts';
 import type { ContainerOptions } from '#lower/01-bundle/config.ts';
 import { OciRuntime } from '#lower/02-lifecycle/runtime.ts';
+import { scaled } from '../lib/slow.ts';
 
 type Client = typeof import('../solutions/03-shim/client.ts');
 type WaitStatus = typeof import('../solutions/03-shim/wait-status.ts');
@@ -38,7 +39,7 @@ async function prepare(label: string, options: ContainerOptions & { tty?: boolea
     spec.process.terminal = true;
     await writeConfig(bundle, spec);
   }
-  const dir = path.join(hostRun().dir, 'shims', id);
+  const dir = path.join(hostRun().stateDir, 'shims', id);
   return { id, bundle, dir, cgroupsPath, stateRoot: hostRun().stateRoot('runc') };
 }
 
@@ -52,7 +53,7 @@ async function startContainer(label: string, options: ContainerOptions & { tty?:
 /** Write a small TypeScript program, run it with tsx, return its stdout. */
 async function runProgram(file: string, source: string, timeoutMs = 20_000): Promise<string> {
   fs.writeFileSync(file, source);
-  const { stdout } = await promisify(execFile)(process.execPath, [...WITH_TSX, file], { cwd: REPO_ROOT, timeout: timeoutMs }).catch(rethrowChildFailure);
+  const { stdout } = await promisify(execFile)(process.execPath, [...WITH_TSX, file], { cwd: REPO_ROOT, timeout: scaled(timeoutMs) }).catch(rethrowChildFailure);
   return stdout;
 }
 
@@ -314,7 +315,7 @@ describe('errors and clean-up', () => {
     expect(statuses.every((s) => s.exitCode === 137)).toBe(true);
     await Promise.all(containers.map((c) => c.client.delete()));
     await eventually('every shim exits', () => containers.every((c) => !exists(c.shim.pid)));
-  }, 120_000);
+  }, scaled(120_000));
 });
 
 describe('a full disk', () => {

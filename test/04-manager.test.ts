@@ -20,6 +20,7 @@ import { crunBlockedByHybrid } from '../lib/host/cgroups.ts';
 import { notImplementedIn } from '../lib/not-implemented.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
+import { scaled } from '../lib/slow.ts';
 
 type Info = import('../solutions/04-manager/container-api.ts').ContainerInfo;
 type Records = typeof import('../solutions/04-manager/records.ts');
@@ -47,10 +48,12 @@ afterEach(async () => {
 
 /** A private conman world for one test: its own roots, daemon and CLI; all removed after the test. */
 async function world(options: { socketDir?: string } = {}) {
-  const base = path.join(hostRun().dir, `w${++worlds}`);
+  const name = `w${++worlds}`;
+  const base = path.join(hostRun().dir, name);
   const root = path.join(base, 'lib');
-  const runRoot = base;
-  const socket = path.join(options.socketDir ?? base, 'conmand.sock');
+  // Run-time state under /run, as conman's defaults have it (the noexec /run of Debian 12 is fine for it).
+  const runRoot = path.join(hostRun().stateDir, name);
+  const socket = path.join(options.socketDir ?? runRoot, 'conmand.sock');
   const cgroupParent = hostRun().cgroupParent;
   const rootfs = await sharedRootfs();
   const env = { ...process.env, CONMAN_ROOT: root, CONMAN_RUN_ROOT: runRoot, CONMAN_SOCKET: socket, CONMAN_CGROUP_PARENT: cgroupParent };
@@ -65,7 +68,7 @@ async function world(options: { socketDir?: string } = {}) {
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
       child.stderr.on('data', (chunk) => (stderr += chunk));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), scaled(60_000));
       child.on('error', reject);
       child.on('close', (code) => (clearTimeout(timer), resolve({ code: code ?? -1, stdout, stderr })));
       child.stdin.end(input ?? '');
@@ -97,14 +100,14 @@ async function world(options: { socketDir?: string } = {}) {
     const child = spawn(process.execPath, [LAUNCH, targetPath('04-manager/conmand.ts'), ...args], { env, stdio: ['ignore', log, log], detached: true });
     fs.closeSync(log);
     daemon = child;
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + scaled(30_000);
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
         const text = fs.readFileSync(daemonLog, 'utf8');
         throw notImplementedIn(text) ?? new Error(`conmand exited (${child.exitCode ?? child.signalCode}) before it listened; its log:\n${text}`);
       }
       if (await answers(socket)) return child.pid!;
-      if (Date.now() > deadline) throw new Error(`conmand did not listen on ${socket} within 30 s; its log:\n${fs.readFileSync(daemonLog, 'utf8')}`);
+      if (Date.now() > deadline) throw new Error(`conmand did not listen on ${socket} within ${scaled(30_000) / 1000} s; its log:\n${fs.readFileSync(daemonLog, 'utf8')}`);
       await sleep(50);
     }
   }
@@ -309,7 +312,7 @@ describe('conman with conmand', () => {
     let seen = '';
     child.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString().replace(/\r/g, '')));
     const exited = new Promise<number | null>((resolve, reject) => (child.once('exit', resolve), child.once('error', reject)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), scaled(45_000));
     try {
       await Promise.race([
         eventually('the container prints its terminal size', () => seen.includes('33 99'), 25_000),
@@ -324,7 +327,7 @@ describe('conman with conmand', () => {
     expect(seen, 'nothing printed before the attach is missed').toMatch(/^first\n33 99\n/);
     expect(seen).toContain('got hello');
     expect(await w.list(), '--rm').toEqual([]);
-  }, 60_000);
+  }, scaled(60_000));
 
   test('detached: ps, inspect, logs --tail/--timestamps, exec, kill -s, stop (SIGTERM, then SIGKILL after -t), rm', async () => {
     const w = await world();
@@ -367,14 +370,14 @@ describe('conman with conmand', () => {
     let began = Date.now();
     await w.conman(['stop', 'polite']);
     // The CLI's own start is in these times; what matters is that nobody waited for the 10 s default.
-    expect(Date.now() - began, 'a container that handles SIGTERM stops at once').toBeLessThan(8000);
+    expect(Date.now() - began, 'a container that handles SIGTERM stops at once').toBeLessThan(scaled(8000));
     expect((await w.inspect('polite')).exit).toMatchObject({ exitCode: 0 });
 
     began = Date.now();
     await w.conman(['stop', '-t', '1', 'ticker']); // sh as PID 1 ignores SIGTERM: SIGKILL after 1 s
     const took = Date.now() - began;
     expect(took).toBeGreaterThanOrEqual(1000);
-    expect(took).toBeLessThan(9000);
+    expect(took).toBeLessThan(scaled(9000));
     const stopped = await w.inspect(id);
     expect(stopped).toMatchObject({ status: 'exited', exit: { exitCode: 137, signal: 'SIGKILL' }, stoppedByUser: true });
     expect(alive(info.pid!)).toBe(false);
@@ -405,7 +408,7 @@ describe('conman with conmand', () => {
     expect(second.pid).not.toBe(first.pid);
     expect(alive(second.pid!), 'run 2 is alive').toBe(true);
     expect(alive(first.pid!)).toBe(false);
-  }, 60_000);
+  }, scaled(60_000));
 
   test('bad requests get 4xx JSON errors that say what is wrong, and nothing is corrupted', async () => {
     const w = await world();
@@ -517,7 +520,7 @@ describe('conman with conmand', () => {
       return numbers.length >= 3 && numbers.at(-1)! >= Number(first[1]) + 2;
     });
     await w.conman(['stop', '-t', '0', 'plain0']);
-    expect(await Promise.race([followerDone, sleep(5000).then(() => 'still following')])).toBe(0);
+    expect(await Promise.race([followerDone, sleep(scaled(5000)).then(() => 'still following')])).toBe(0);
 
     // attach to a TTY container started by the daemon that died: type, read, exit.
     const attach = spawn(process.execPath, [LAUNCH, targetPath('04-manager/conman.ts'), 'attach', 'tty1'], { env: w.env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -530,10 +533,10 @@ describe('conman with conmand', () => {
     attach.stdin.write('echo $((6 * 7))\n');
     await eventually(`the TTY answered 42 (screen so far: ${JSON.stringify(screen)})`, () => /\b42\b/.test(screen.replace('6 * 7', '')));
     attach.stdin.write('exit 5\n');
-    expect(await Promise.race([attachDone, sleep(10_000).then(() => 'attach did not end')])).toBe(5);
+    expect(await Promise.race([attachDone, sleep(scaled(10_000)).then(() => 'attach did not end')])).toBe(5);
     await eventually('tty1 recorded as exited 5', async () => (await w.inspect('tty1')).status === 'exited');
     expect((await w.inspect('tty1')).exit?.exitCode).toBe(5);
-  }, 120_000);
+  }, scaled(120_000));
 
   test('a crashing container is restarted with growing back-off, up to on-failure:N; the policy survives a daemon restart; stop ends it', async () => {
     const w = await world();
@@ -542,7 +545,7 @@ describe('conman with conmand', () => {
     const crashed = await eventually('3 restarts, then it stays down', async () => {
       const info = await w.inspect('crasher');
       return info.status === 'exited' && info.restartCount === 3 ? info : undefined;
-    }, 30_000);
+    }, scaled(30_000));
     expect(crashed.restartDelaysMs).toEqual([100, 200, 400]);
     expect(crashed.exit?.exitCode).toBe(1);
     // Four runs in the log; each gap is at least its back-off, and the gaps grow.
@@ -569,7 +572,7 @@ describe('conman with conmand', () => {
     await w.conman(['stop', '-t', '0', 'phoenix']);
     await sleep(500);
     expect(await w.inspect('phoenix'), 'stopped by hand: not restarted').toMatchObject({ status: 'exited', stoppedByUser: true, restartCount: 1 });
-  }, 90_000);
+  }, scaled(90_000));
 
   test('a container whose shim vanished is "unknown" and removes cleanly; an interrupted rm is finished, an interrupted start undone, on restart', async () => {
     const w = await world();
@@ -609,7 +612,7 @@ describe('conman with conmand', () => {
     expect(alive(half.pid!)).toBe(false);
     await w.conman(['rm', '-f', 'late']);
     expect(fs.readdirSync(path.join(w.root, 'containers'))).toEqual([]);
-  }, 60_000);
+  }, scaled(60_000));
 
   test('50 concurrent create+start requests: one winner per name, consistent state; concurrent stop/rm on one container', async () => {
     const w = await world();
@@ -647,7 +650,7 @@ describe('conman with conmand', () => {
     const removed = await Promise.all(ids.slice(1).map((id) => api(w.socket, 'DELETE', `/containers/${id}?force=1`)));
     removed.forEach(no5xx);
     expect(await w.list()).toEqual([]);
-  }, 120_000);
+  }, scaled(120_000));
 
   test('crun: run, exec, stop, rm', async () => {
     if (crunBlockedByHybrid()) throw new Error('crun refuses this hybrid cgroup setup: run `./workshop doctor` (vagrant/provision.sh mounts hugetlb so it can work)');
@@ -663,7 +666,7 @@ describe('conman with conmand', () => {
     expect(await w.inspect('c')).toMatchObject({ status: 'exited', exit: { exitCode: 137 } });
     await w.conman(['rm', 'c']);
     expect(await w.list()).toEqual([]);
-  }, 60_000);
+  }, scaled(60_000));
 });
 
 describe('conman --no-daemon', () => {
@@ -684,5 +687,5 @@ describe('conman --no-daemon', () => {
     expect((await w.list()).map((c) => c.name).sort()).toEqual(['bg', 'solo']);
     const refused = w.expectExit(await w.conmanRaw(['--no-daemon', 'ps']), 125, '--no-daemon beside conmand');
     expect(refused.stderr).toMatch(/conmand \(pid \d+\) manages/);
-  }, 60_000);
+  }, scaled(60_000));
 });

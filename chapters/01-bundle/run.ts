@@ -8,9 +8,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { HOST_RUN_DIR } from '#lib/paths.ts';
+import { scaled } from '#lib/slow.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
 export type RuntimeName = 'runc' | 'crun';
+
+/** How long a runtime command may take by default: 30 s, times the machine's slow factor (WORKSHOP_SLOW). */
+export const DEFAULT_TIMEOUT_MS = scaled(30_000);
 
 export interface RunOptions {
   /** The container id: unique among the runtime's containers under `stateRoot`. */
@@ -18,7 +22,7 @@ export interface RunOptions {
   runtime?: RuntimeName;
   /** The runtime's state folder (its `--root`); default /run/conman-workshop/<runtime>. */
   stateRoot?: string;
-  /** Kill the runtime (and so the container) after this long; default 30 s. */
+  /** Kill the runtime (and so the container) after this long; default DEFAULT_TIMEOUT_MS (30 s on an ordinary machine). */
   timeoutMs?: number;
 }
 

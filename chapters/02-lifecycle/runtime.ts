@@ -15,7 +15,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
-import { readRuntimeErrors, RuntimeError, type RunResult, type RuntimeName } from '#lower/01-bundle/run.ts';
+import { DEFAULT_TIMEOUT_MS, readRuntimeErrors, RuntimeError, type RunResult, type RuntimeName } from '#lower/01-bundle/run.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
 export { RuntimeError, type RunResult, type RuntimeName };

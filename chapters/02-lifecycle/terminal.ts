@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import tty from 'node:tty';
+import { scaled } from '#lib/slow.ts';
 
 export class Terminal extends EventEmitter {
   private readonly input: tty.ReadStream;
@@ -46,7 +47,7 @@ export class Terminal extends EventEmitter {
   }
 
   /** Wait until the output contains `pattern` (typing is asynchronous: the echo comes later). */
-  waitFor(pattern: string | RegExp, timeoutMs = 5000): Promise<string> {
+  waitFor(pattern: string | RegExp, timeoutMs = scaled(5000)): Promise<string> {
     const matches = () => (typeof pattern === 'string' ? this.text.includes(pattern) : pattern.test(this.text));
     if (matches()) return Promise.resolve(this.text);
     return new Promise((resolve, reject) => {

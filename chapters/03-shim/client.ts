@@ -18,6 +18,7 @@ import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
 import type { ExitStatus } from './exit-status.ts';
 import { isAlive, readIdentity, type ProcessIdentity } from './identity.ts';
+import { scaled } from '#lib/slow.ts';
 
 export interface StartShimOptions {
   id: string;
@@ -83,6 +84,7 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
   fs.closeSync(logFd);
   const handshake = child.stdio[3] as net.Socket;
 
+  const handshakeMs = options.timeoutMs ?? scaled(15_000);
   const line = await new Promise<string>((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => {
@@ -90,8 +92,8 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
       // clean-up or by `runc delete --force`), and so does its folder.
       child.kill('SIGKILL');
       fs.rmSync(options.dir, { recursive: true, force: true });
-      reject(new ShimStartError(`the shim for ${options.id} said nothing within ${options.timeoutMs ?? 15_000} ms (killed); is the machine overloaded?`));
-    }, options.timeoutMs ?? 15_000);
+      reject(new ShimStartError(`timed out: the shim for ${options.id} said nothing within ${handshakeMs} ms (killed); a slow machine? set WORKSHOP_SLOW=3 or run \`workshop doctor\``));
+    }, handshakeMs);
     handshake.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       if (text.includes('\n')) {
@@ -110,7 +112,7 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
     // Nothing left behind: the shim exits after saying why; wait for it, then remove its folder.
     if (child.exitCode === null && child.signalCode === null) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => (child.kill('SIGKILL'), resolve()), 5000);
+        const timer = setTimeout(() => (child.kill('SIGKILL'), resolve()), scaled(5000));
         child.once('exit', () => (clearTimeout(timer), resolve()));
       });
     }
@@ -146,12 +148,12 @@ export class ShimClient {
   }
 
   /** One request, one reply. */
-  async request(request: object, timeoutMs = 10_000): Promise<{ ok: boolean; error?: string; [key: string]: unknown }> {
+  async request(request: object, timeoutMs = scaled(10_000)): Promise<{ ok: boolean; error?: string; [key: string]: unknown }> {
     const connection = net.connect(this.socketPath);
     try {
       return await new Promise((resolve, reject) => {
         let text = '';
-        const timer = timeoutMs > 0 ? setTimeout(() => reject(new Error(`${this.socketPath}: no reply to ${JSON.stringify(request)} within ${timeoutMs} ms`)), timeoutMs) : undefined;
+        const timer = timeoutMs > 0 ? setTimeout(() => reject(new Error(`timed out: the shim did not answer ${JSON.stringify(request)} within ${timeoutMs} ms (its control socket: ${this.socketPath}; its log: ${path.join(this.dir, 'shim.log')})`)), timeoutMs) : undefined;
         connection.on('error', (error) => {
           clearTimeout(timer);
           reject(this.failure(`cannot reach the shim at ${this.socketPath}: ${error.message}`));
@@ -215,7 +217,7 @@ export class ShimClient {
     const identity = readIdentity(this.dir);
     await this.ok({ op: 'delete' });
     for (let waited = 0; identity && isAlive(identity); waited += 10) {
-      if (waited > 5000) throw new Error(`the shim (pid ${identity.pid}) did not exit after delete`);
+      if (waited > scaled(5000)) throw new Error(`the shim (pid ${identity.pid}) did not exit after delete`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -224,14 +226,14 @@ export class ShimClient {
    * A raw two-way stream to the container: its output in, our input out. It comes paused:
    * listen for 'data' and call resume().
    */
-  async attach(timeoutMs = 10_000): Promise<net.Socket> {
+  async attach(timeoutMs = scaled(10_000)): Promise<net.Socket> {
     const connection = net.connect(this.socketPath);
     let closedEarly = () => {};
     // The first line is the reply; the rest is the container's output.
     try {
       await new Promise<void>((resolve, reject) => {
         let text = '';
-        const timer = setTimeout(() => reject(new Error(`${this.socketPath}: no reply to attach within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`timed out: the shim did not answer attach within ${timeoutMs} ms (its control socket: ${this.socketPath})`)), timeoutMs);
         const fail = (error: Error) => (clearTimeout(timer), reject(error));
         closedEarly = () => fail(this.failure(`the shim closed ${this.socketPath} before answering attach`));
         connection.once('close', closedEarly);

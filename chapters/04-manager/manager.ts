@@ -35,6 +35,7 @@ import { checkCreateRequest, checkExecRequest } from './requests.ts';
 import { parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
 import { OutputBuffer, type Session, type SessionExit } from './session.ts';
 import { stopContainer } from './stop.ts';
+import { scaled } from '#lib/slow.ts';
 
 export interface ManagerOptions {
   /** Records, bundles and logs; default /var/lib/conman. */
@@ -51,7 +52,7 @@ const DEFAULT_STOP_TIMEOUT_S = 10;
 /** A run this long resets the restart back-off. */
 const BACKOFF_RESET_MS = 10_000;
 /** How long `stop` waits for the exit after SIGKILL before it gives up on the shim. */
-const AFTER_SIGKILL_MS = 10_000;
+const AFTER_SIGKILL_MS = scaled(10_000);
 
 export class Manager implements ContainerApi {
   readonly root: string;
@@ -480,7 +481,7 @@ export class Manager implements ContainerApi {
     if (identity && isAlive(identity) && !observeShim(dir).exit) {
       const shim = new ShimClient(dir);
       await shim.kill('SIGKILL').catch(() => {});
-      await Promise.race([shim.wait().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))]);
+      await Promise.race([shim.wait().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, scaled(5000)))]);
     }
     await this.cleanupShim(record);
     this.store.remove(record.id);

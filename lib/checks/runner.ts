@@ -9,6 +9,7 @@ import path from 'node:path';
 import { exercisesOf } from '../authoring/starters.ts';
 import { testFile, type ChapterInfo } from '../manifest.ts';
 import { REPO_ROOT, WORKSHOP_STATE_DIR } from '../paths.ts';
+import { SLOW } from '../slow.ts';
 
 export interface CheckFailure {
   test: string;
@@ -83,6 +84,8 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
         ...process.env,
         WORKSHOP_TARGET_DIR: options.targetDir,
         WORKSHOP_OWN_LAYERS: options.ownLayers ? '1' : '0',
+        // One slow factor for the checks and every process they start (shims, conmand).
+        WORKSHOP_SLOW: String(SLOW),
         FORCE_COLOR: '0',
         NO_COLOR: '1', // last-check.log is read in an editor
       },

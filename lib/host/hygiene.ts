@@ -3,32 +3,41 @@
  * after it, is removed when the run ends, and is removed by the next run if this one
  * crashed. `workshop clean` removes all of it.
  *
- *   /run/conman-workshop/runs/<run-id>/        bundles, runtime state (--root), logs
+ *   /var/lib/conman-workshop/runs/<run-id>/    bundles, rootfs, logs (what containers execute)
+ *   /run/conman-workshop/runs/<run-id>/        runtime state (--root), shims' sockets and exit files
  *   /sys/fs/cgroup/<ctrl>/conman-workshop/<run-id>/<container>   cgroups
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CGROUP_PARENT, HOST_RUN_DIR, WORKSHOP_PREFIX } from '../paths.ts';
+import { CGROUP_PARENT, HOST_LIB_DIR, HOST_RUN_DIR, WORKSHOP_PREFIX } from '../paths.ts';
 import { cgroupDirs, removeCgroupTree } from './cgroups.ts';
 import { mountsUnder } from './mountinfo.ts';
 
-export const RUNS_DIR = path.join(HOST_RUN_DIR, 'runs');
+/** A run's files: bundles, rootfs, logs. Never under /run (noexec on most Debian 12 machines). */
+export const RUNS_DIR = path.join(HOST_LIB_DIR, 'runs');
+/** A run's run-time state: the runtimes' --root, sockets. */
+export const RUN_STATE_DIR = path.join(HOST_RUN_DIR, 'runs');
 const RUNTIMES = ['runc', 'crun'] as const;
 
 export class HostRun {
   /** Short on purpose: ids end up in unix socket paths (108 bytes at most). */
   readonly id = `${WORKSHOP_PREFIX}${randomBytes(3).toString('hex')}`;
+  /** Bundles, rootfs, logs: anything a container executes lives here. */
   readonly dir = path.join(RUNS_DIR, this.id);
+  /** Run-time state only (the runtimes' --root, shims' folders, sockets). */
+  readonly stateDir = path.join(RUN_STATE_DIR, this.id);
   /** Parent cgroup of this run's containers, as an OCI cgroupsPath prefix. */
   readonly cgroupParent = `/${CGROUP_PARENT}/${this.id}`;
   private counter = 0;
 
   constructor() {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     // Who owns the run: a later run removes it only once this process is gone.
-    fs.writeFileSync(path.join(this.dir, 'owner.pid'), String(process.pid));
+    for (const dir of [this.dir, this.stateDir]) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
+    }
   }
 
   /** A fresh container name and its bundle folder, e.g. cmwa1b2c3-hostname-4. */
@@ -38,12 +47,12 @@ export class HostRun {
   }
 
   stateRoot(runtime: string): string {
-    return path.join(this.dir, runtime);
+    return path.join(this.stateDir, runtime);
   }
 
   /** What this run left on the host; empty when it cleaned up after itself. */
   leaks(): string[] {
-    return findLeaks(this.dir, `${CGROUP_PARENT}/${this.id}`);
+    return findLeaks([this.dir, this.stateDir], `${CGROUP_PARENT}/${this.id}`);
   }
 
   /** Remove everything of this run. */
@@ -53,20 +62,22 @@ export class HostRun {
 
   /** Stop what a failed test left running (containers, daemons, cgroups, mounts); keep the files. */
   async removeLeftovers(): Promise<string[]> {
-    return removeTree(this.dir, `${CGROUP_PARENT}/${this.id}`, { keepFiles: true });
+    return removeTree([this.dir, this.stateDir], `${CGROUP_PARENT}/${this.id}`, { keepFiles: true });
   }
 }
 
 /** Containers still known to a runtime, mounts, and container cgroups left by a run. */
-export function findLeaks(runDir: string, cgroupRelative: string): string[] {
+export function findLeaks(runDirs: string[], cgroupRelative: string): string[] {
   const leaks: string[] = [];
-  for (const runtime of RUNTIMES) {
-    for (const id of listRuntimeContainers(runtime, path.join(runDir, runtime))) {
-      leaks.push(`${runtime} container ${id}`);
+  for (const runDir of runDirs) {
+    for (const runtime of RUNTIMES) {
+      for (const id of listRuntimeContainers(runtime, path.join(runDir, runtime))) {
+        leaks.push(`${runtime} container ${id}`);
+      }
     }
+    for (const pid of processesMentioning(runDir)) leaks.push(`process ${pid} (${commandLine(pid).slice(0, 80)})`);
+    for (const mount of mountsUnder(runDir)) leaks.push(`mount ${mount}`);
   }
-  for (const pid of processesMentioning(runDir)) leaks.push(`process ${pid} (${commandLine(pid).slice(0, 80)})`);
-  for (const mount of mountsUnder(runDir)) leaks.push(`mount ${mount}`);
   for (const dir of cgroupDirs(cgroupRelative)) {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory()) leaks.push(`cgroup ${path.join(dir, entry.name)}`);
@@ -107,8 +118,7 @@ export function processesMentioning(dir: string): number[] {
 
 /** Force-delete the runtime's containers, unmount, remove cgroups and files of one run. */
 export async function removeRun(runId: string): Promise<string[]> {
-  const runDir = path.join(RUNS_DIR, runId);
-  const removed = await removeTree(runDir, `${CGROUP_PARENT}/${runId}`);
+  const removed = await removeTree([path.join(RUNS_DIR, runId), path.join(RUN_STATE_DIR, runId)], `${CGROUP_PARENT}/${runId}`);
   removeEmptySharedParents();
   return removed;
 }
@@ -122,6 +132,8 @@ export function removeEmptySharedParents(): void {
     ...cgroupDirs(CGROUP_PARENT),
     ...RUNTIMES.map((runtime) => path.join(HOST_RUN_DIR, runtime)),
     RUNS_DIR,
+    RUN_STATE_DIR,
+    HOST_LIB_DIR,
     HOST_RUN_DIR,
   ];
   for (const dir of candidates) {
@@ -133,37 +145,44 @@ export function removeEmptySharedParents(): void {
   }
 }
 
-/** Delete the runtimes' containers kept under `dir`, the cgroup subtree, the mounts, the folder. */
-export async function removeTree(dir: string, cgroupRelative: string, options: { keepFiles?: boolean } = {}): Promise<string[]> {
+/**
+ * Delete the runtimes' containers kept under `dirs`, the cgroup subtree, the mounts, the
+ * folders. A run has two folders (its files under /var/lib, its state under /run).
+ */
+export async function removeTree(dirs: string[], cgroupRelative: string, options: { keepFiles?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
-  for (const runtime of RUNTIMES) {
-    const stateRoot = path.join(dir, runtime);
-    for (const id of listRuntimeContainers(runtime, stateRoot)) {
-      try {
-        execFileSync(runtime, ['--root', stateRoot, 'delete', '--force', id], { stdio: 'ignore' });
-      } catch {
-        // best effort: the cgroup removal below kills whatever is left
+  for (const dir of dirs) {
+    for (const runtime of RUNTIMES) {
+      const stateRoot = path.join(dir, runtime);
+      for (const id of listRuntimeContainers(runtime, stateRoot)) {
+        try {
+          execFileSync(runtime, ['--root', stateRoot, 'delete', '--force', id], { stdio: 'ignore' });
+        } catch {
+          // best effort: the cgroup removal below kills whatever is left
+        }
+        removed.push(`${runtime} container ${id}`);
       }
-      removed.push(`${runtime} container ${id}`);
     }
-  }
-  // Daemons the run started (shims, a registry...) name its folder on their command line.
-  for (const pid of processesMentioning(dir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-      removed.push(`process ${pid}`);
-    } catch {
-      // already gone
+    // Daemons the run started (shims, a registry...) name its folder on their command line.
+    for (const pid of processesMentioning(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        removed.push(`process ${pid}`);
+      } catch {
+        // already gone
+      }
     }
   }
   removed.push(...(await removeCgroupTree(cgroupRelative)).map((cgroup) => `cgroup ${cgroup}`));
-  for (const mount of mountsUnder(dir)) {
-    execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
-    removed.push(`mount ${mount}`);
-  }
-  if (!options.keepFiles && fs.existsSync(dir)) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    removed.push(`dir ${dir}`);
+  for (const dir of dirs) {
+    for (const mount of mountsUnder(dir)) {
+      execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
+      removed.push(`mount ${mount}`);
+    }
+    if (!options.keepFiles && fs.existsSync(dir)) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push(`dir ${dir}`);
+    }
   }
   return removed;
 }
@@ -184,10 +203,9 @@ function isAlive(pid: number): boolean {
  */
 export async function removeStaleRuns(options: { all?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
-  const runIds = fs.existsSync(RUNS_DIR) ? fs.readdirSync(RUNS_DIR) : [];
+  const runIds = [...new Set([RUNS_DIR, RUN_STATE_DIR].flatMap((dir) => (fs.existsSync(dir) ? fs.readdirSync(dir) : [])))];
   for (const runId of runIds) {
-    const ownerFile = path.join(RUNS_DIR, runId, 'owner.pid');
-    const owner = Number(fs.existsSync(ownerFile) ? fs.readFileSync(ownerFile, 'utf8') : 0);
+    const owner = runOwner(runId);
     if (options.all || !owner || !isAlive(owner)) removed.push(...(await removeRun(runId)));
   }
   // Cgroups of runs whose folder is already gone.
@@ -201,7 +219,28 @@ export async function removeStaleRuns(options: { all?: boolean } = {}): Promise<
     }
   }
   // `workshop clean`: the learner's own containers too (default runtime roots, all cgroups).
-  if (options.all) removed.push(...(await removeTree(HOST_RUN_DIR, CGROUP_PARENT)));
+  if (options.all) removed.push(...(await removeTree(workshopFolders(), CGROUP_PARENT)));
   return removed;
+}
+
+/** Folders kept by `workshop vm-test` (a guest image takes minutes to build): `clean` leaves them. */
+const KEPT_BY_CLEAN = new Set(['vm']);
+
+/** Everything `workshop clean` removes: the state under /run, the files under /var/lib but the VM cache. */
+function workshopFolders(): string[] {
+  const libEntries = fs.existsSync(HOST_LIB_DIR) ? fs.readdirSync(HOST_LIB_DIR).filter((name) => !KEPT_BY_CLEAN.has(name)) : [];
+  return [HOST_RUN_DIR, ...libEntries.map((name) => path.join(HOST_LIB_DIR, name))];
+}
+
+/** The pid that owns a run, from either of its folders; 0 when neither says. */
+function runOwner(runId: string): number {
+  for (const dir of [RUNS_DIR, RUN_STATE_DIR]) {
+    try {
+      return Number(fs.readFileSync(path.join(dir, runId, 'owner.pid'), 'utf8')) || 0;
+    } catch {
+      // this half of the run is gone (or was never made); ask the other
+    }
+  }
+  return 0;
 }
 

@@ -8,8 +8,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { HOST_RUN_DIR } from '#lib/paths.ts';
+import { scaled } from '#lib/slow.ts';
 
 export type RuntimeName = 'runc' | 'crun';
+
+/** How long a runtime command may take by default: 30 s, times the machine's slow factor (WORKSHOP_SLOW). */
+export const DEFAULT_TIMEOUT_MS = scaled(30_000);
 
 export interface RunOptions {
   /** The container id: unique among the runtime's containers under `stateRoot`. */
@@ -17,7 +21,7 @@ export interface RunOptions {
   runtime?: RuntimeName;
   /** The runtime's state folder (its `--root`); default /run/conman-workshop/<runtime>. */
   stateRoot?: string;
-  /** Kill the runtime (and so the container) after this long; default 30 s. */
+  /** Kill the runtime (and so the container) after this long; default DEFAULT_TIMEOUT_MS (30 s on an ordinary machine). */
   timeoutMs?: number;
 }
 
@@ -84,12 +88,12 @@ export async function runContainer(bundleDir: string, options: RunOptions): Prom
   const result = await execa(runtime, args, {
     reject: false,
     stdin: 'ignore',
-    timeout: options.timeoutMs ?? 30_000,
+    timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
   });
   if (result.timedOut) {
     // runc forwarded our SIGTERM to the container, which may ignore it: make sure it is gone.
     await execa(runtime, ['--root', stateRoot, 'delete', '--force', options.id], { reject: false });
-    throw new RuntimeError(runtime, `timed out after ${options.timeoutMs ?? 30_000} ms; the container was killed and deleted`, `${runtime} ${args.join(' ')}`);
+    throw new RuntimeError(runtime, `timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms; the container was killed and deleted`, `${runtime} ${args.join(' ')}`);
   }
   if (result.failed && result.exitCode === undefined) {
     throw new RuntimeError(runtime, `could not start it (${result.code ?? result.shortMessage}): is it installed? apt-get install ${runtime}`, `${runtime} ${args.join(' ')}`);

@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import usocket from 'usocket';
+import { scaled } from '#lib/slow.ts';
 
 export class ConsoleSocket {
   private readonly server = new usocket.UServer();
@@ -71,7 +72,7 @@ export class ConsoleSocket {
   }
 
   /** The PTY master's fd, once the runtime has sent it (during `create`). */
-  async receiveMaster(timeoutMs = 10_000): Promise<number> {
+  async receiveMaster(timeoutMs = scaled(10_000)): Promise<number> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no terminal arrived on ${this.path} within ${timeoutMs} ms: is process.terminal true in config.json?`)), timeoutMs);

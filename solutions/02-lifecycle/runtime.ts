@@ -15,7 +15,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
-import { readRuntimeErrors, RuntimeError, type RunResult, type RuntimeName } from '#lower/01-bundle/run.ts';
+import { DEFAULT_TIMEOUT_MS, readRuntimeErrors, RuntimeError, type RunResult, type RuntimeName } from '#lower/01-bundle/run.ts';
 
 export { RuntimeError, type RunResult, type RuntimeName };
 
@@ -179,7 +179,7 @@ export class OciRuntime {
     if (options.cwd) args.push('--cwd', options.cwd);
     if (options.user) args.push('--user', `${options.user.uid}:${options.user.gid}`);
     args.push(id, ...options.args);
-    const result = await this.invoke(args, { timeout: options.timeoutMs ?? 30_000 });
+    const result = await this.invoke(args, { timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
     // END EXERCISE
   }

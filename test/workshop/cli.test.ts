@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import { startBook } from '../../lib/book/server.ts';
 import { REPO_ROOT } from '../../lib/paths.ts';
+import { scaled } from '../../lib/slow.ts';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cmw-home-'));
 afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
@@ -20,7 +21,7 @@ async function workshop(...args: string[]): Promise<{ code: number; stdout: stri
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'lib/cli/main.ts', ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, WORKSHOP_HOME: home, NO_COLOR: '1' },
-      timeout: 120_000,
+      timeout: scaled(120_000),
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -42,7 +43,7 @@ describe('check', () => {
     const xml = fs.readFileSync(junit, 'utf8');
     expect(xml).toMatch(/<testsuites[^>]*failures="0"/);
     expect(xml).toContain('<testcase');
-  }, 180_000);
+  }, scaled(180_000));
 
   test('check all on the starters: non-zero, and every failure says "not implemented" and where', async () => {
     const { code, stdout } = await workshop('check', 'all', '--json');
@@ -57,7 +58,7 @@ describe('check', () => {
     // The result is remembered: progress survives restarts.
     const progress = JSON.parse(fs.readFileSync(path.join(home, 'progress.json'), 'utf8'));
     expect(progress.chapters['01-bundle']).toMatchObject({ ok: false, passed: 0 });
-  }, 180_000);
+  }, scaled(180_000));
 
   test('a learner sees the first failure with the file to edit, not a stack trace', async () => {
     const { code, stdout } = await workshop('check', '01');
@@ -66,7 +67,7 @@ describe('check', () => {
     expect(stdout).toMatch(/→ edit chapters\/01-bundle\/rootfs\.ts:\d+/);
     expect(stdout).not.toMatch(/^\s+at /m);
     expect(stdout).toMatch(/^Checks: \d+ passed, \d+ failed$/m);
-  }, 120_000);
+  }, scaled(120_000));
 
   test('bad arguments get a clear error and the usage', async () => {
     const unknown = await workshop('check', '42');
@@ -86,7 +87,7 @@ describe('the other commands', () => {
     expect(stdout).toMatch(/Current chapter: 00-setup/);
     expect(stdout).toMatch(/▶ 00/);
     expect(stdout).toMatch(/09 {2}Orchestration.*\(coming\)/);
-  }, 120_000);
+  }, scaled(120_000));
 
   test('hint shows one more hint each time', async () => {
     const first = await workshop('hint', '01', 'rootfs');

@@ -12,6 +12,7 @@ import { exercisesOf, MarkerError, outdatedStarters, toStarter, writeStarters } 
 import { runChecks } from '../../lib/checks/runner.ts';
 import { availableChapters } from '../../lib/manifest.ts';
 import { REPO_ROOT, SCRATCH_TREES_DIR } from '../../lib/paths.ts';
+import { scaled } from '../../lib/slow.ts';
 
 const chapters = availableChapters();
 
@@ -90,7 +91,7 @@ describe('every exercise is genuine', () => {
       }
     }
     fs.rmSync(tree, { recursive: true, force: true });
-  }, 240_000);
+  }, scaled(240_000));
 });
 
 describe('layers', () => {

@@ -39,6 +39,7 @@ test('a crashed run is found and removed: its running container, cgroups, mount 
   const removed = await removeStaleRuns();
   expect(removed).toContain(`runc container ${id}`);
   expect(fs.existsSync(path.join(RUNS_DIR, run.id))).toBe(false);
+  expect(fs.existsSync(run.stateDir), 'the run-time state half, under /run').toBe(false);
   expect(mountsUnder(run.dir)).toEqual([]);
   expect(cgroupDirs(`${CGROUP_PARENT}/${run.id}`)).toEqual([]);
 });
@@ -50,4 +51,5 @@ test('a live run is left alone', async () => {
   expect(fs.existsSync(run.dir)).toBe(true);
   await run.cleanup();
   expect(fs.existsSync(run.dir)).toBe(false);
+  expect(fs.existsSync(run.stateDir)).toBe(false);
 });

@@ -7,11 +7,12 @@ import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { outputMatches, runBlock, runnableBlocks } from '../../lib/lessons/runnable.ts';
 import { availableChapters } from '../../lib/manifest.ts';
-import { CHAPTERS_DIR, HOST_RUN_DIR } from '../../lib/paths.ts';
+import { CHAPTERS_DIR, HOST_LIB_DIR, HOST_RUN_DIR } from '../../lib/paths.ts';
 import { removeTree } from '../../lib/host/hygiene.ts';
+import { scaled } from '../../lib/slow.ts';
 
-/** Lessons keep their demo bundles here; removed after the lessons ran. */
-const LESSON_DIR = path.join(HOST_RUN_DIR, 'lesson');
+/** Lessons keep their demo bundles (and their daemons' state) here; removed after the lessons ran. */
+const LESSON_DIRS = [path.join(HOST_LIB_DIR, 'lesson'), path.join(HOST_RUN_DIR, 'lesson')];
 
 describe('the output matcher', () => {
   test('"..." stands for any number of lines', () => {
@@ -25,7 +26,7 @@ describe('the output matcher', () => {
 for (const chapter of availableChapters()) {
   const readme = path.join(CHAPTERS_DIR, chapter.folder, 'README.md');
   describe(`lesson ${chapter.folder}`, () => {
-    afterAll(() => removeTree(LESSON_DIR, 'conman-workshop/lesson'));
+    afterAll(() => removeTree(LESSON_DIRS, 'conman-workshop/lesson'));
     const blocks = fs.existsSync(readme) ? runnableBlocks(readme) : [];
     test('has runnable blocks', () => expect(blocks.length, `${readme} has no \`sh runnable\` block`).toBeGreaterThan(0));
     for (const block of blocks) {
@@ -35,7 +36,7 @@ for (const chapter of availableChapters()) {
         if (block.expected !== undefined) {
           expect(outputMatches(result.output, block.expected), `output:\n${result.output}\nexpected (README.md:${block.line}):\n${block.expected}`).toBe(true);
         }
-      }, 60_000);
+      }, scaled(60_000));
     }
   });
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { expect, test } from 'vitest';
 import { requireCommand } from '../../lib/harness/require.ts';
 import { REPO_ROOT } from '../../lib/paths.ts';
+import { scaled } from '../../lib/slow.ts';
 
 const insideTheVm = fs.existsSync('/etc/conman-workshop-vm');
 
@@ -29,4 +30,4 @@ test.skipIf(insideTheVm)('vagrant validate accepts vagrant/Vagrantfile', () => {
   } finally {
     fs.rmSync(dotfiles, { recursive: true, force: true });
   }
-}, 60_000);
+}, scaled(60_000));
