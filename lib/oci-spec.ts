@@ -52,7 +52,11 @@ export interface Process {
   capabilities?: Capabilities;
   rlimits?: Rlimit[];
   noNewPrivileges?: boolean;
-  /** Leave unset on machines without CAP_SYS_RESOURCE: see PLATFORM-NOTES. */
+  /**
+   * Leave unset: lowering it needs CAP_SYS_RESOURCE, which some machines (CI sandboxes) do not
+   * grant, and runc then fails with "can't get final child's PID from pipe: EOF" (README.md,
+   * Troubleshooting). The workshop never sets it.
+   */
   oomScoreAdj?: number;
 }
 
