@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { mountOf } from '#lib/host/mountinfo.ts';
 import { HOST_RUN_DIR } from '#lib/paths.ts';
 import { scaled } from '#lib/slow.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
@@ -40,8 +41,24 @@ export class RuntimeError extends Error {
     readonly runtimeMessage: string,
     readonly command: string,
   ) {
-    super(`${runtime} failed: ${runtimeMessage}\n  command: ${command}`);
+    super(`${runtime} failed: ${runtimeMessage}${noexecHint(runtimeMessage, command)}\n  command: ${command}`);
     this.name = 'RuntimeError';
+  }
+}
+
+/**
+ * "permission denied" on exec is most often a rootfs on a `noexec` mount (/run on Debian 12):
+ * say so, with the mount, instead of leaving the learner to guess.
+ */
+function noexecHint(message: string, command: string): string {
+  const bundle = /--bundle (\S+)/.exec(command)?.[1];
+  if (!bundle || !/permission denied/i.test(message)) return '';
+  try {
+    const mount = mountOf(path.join(bundle, 'rootfs'));
+    if (!mount.mountOptions.split(',').includes('noexec')) return '';
+    return ` (the rootfs is on ${mount.mountPoint}, mounted noexec: nothing can be executed from it; keep bundles under /var/lib, e.g. /var/lib/conman-workshop)`;
+  } catch {
+    return '';
   }
 }
 

@@ -31,6 +31,7 @@ test('with /run mounted noexec, containers still run: rootfs and bundles live un
   expect(results.libIsNoexec, '/var/lib allows exec').toBe(false);
   // The control: a rootfs under the noexec /run really cannot run, so the rest proves something.
   expect(JSON.stringify(results.rootfsUnderRun), 'a container whose rootfs is under the noexec /run').toMatch(/permission denied/);
+  expect(results.rootfsUnderRun.error, 'the error names the noexec mount').toMatch(/the rootfs is on \/run, mounted noexec/);
 
   expect(results.chapter01, 'chapter 01: runContainer with runc state under /run').toMatchObject({ exitCode: 0, stdout: 'hello from a noexec /run machine' });
   expect(results.chapter03, 'chapter 03: a shim whose folder is under /run').toMatchObject({ exitCode: 7 });
