@@ -87,7 +87,7 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
       'console-socket': [
         "connection.on('readable', () => { const message = connection.read(0, 1); ... }) -- read(0, 1) asks for no data bytes and one descriptor.",
-        'When message?.fds?.length, resolve(message.fds[0]) and connection.end(); remember you are done so a later event does nothing.',
+        'When message?.fds?.length, resolve(message.fds[0]) and connection.end(); remember you are done so a later event does nothing. When read(0, 1) returns null, call connection.read() once more: a stream emits \'end\' only after a read found nothing left.',
         "connection.on('end', ...) before an fd arrived: reject(new Error('... sent no terminal')).",
       ],
     },

@@ -46,10 +46,29 @@ describe('reading /proc/PID/ns', () => {
     }
   });
 
+  test('readNamespaces reads every entry of /proc/PID/ns, for another process too', async () => {
+    const { readNamespaces } = await chapter();
+    const fs = await import('node:fs');
+    const pid = process.ppid; // a process that is not this one
+    const links = await readNamespaces(pid);
+    const entries = fs.readdirSync(`/proc/${pid}/ns`).sort();
+    expect([...links.keys()].sort(), `the entries of /proc/${pid}/ns`).toEqual(entries);
+    for (const name of entries) expect(links.get(name), `/proc/${pid}/ns/${name}`).toBe(fs.readlinkSync(`/proc/${pid}/ns/${name}`));
+  });
+
   test('readNamespaces names the pid of a process that does not exist', async () => {
     const { readNamespaces } = await chapter();
     const error = await caught(readNamespaces(4_194_304));
     expect(error?.message, 'the error for a missing process').toMatch(/4194304/);
+  });
+
+  test('compareNamespaces looks at every type of both processes (maps made by hand)', async () => {
+    const { compareNamespaces } = await chapter();
+    const a = new Map([['uts', 'uts:[1]'], ['net', 'net:[2]'], ['ipc', 'ipc:[3]'], ['mnt', 'mnt:[4]']]);
+    const b = new Map([['time', 'time:[9]'], ['net', 'net:[2]'], ['mnt', 'mnt:[5]'], ['uts', 'uts:[1]']]);
+    expect(compareNamespaces(a, b), 'ipc only in the first, time only in the second').toEqual({ shared: ['net', 'uts'], separate: ['ipc', 'mnt', 'time'] });
+    expect(compareNamespaces(b, a), 'the other way round').toEqual({ shared: ['net', 'uts'], separate: ['ipc', 'mnt', 'time'] });
+    expect(compareNamespaces(new Map(), new Map()), 'two empty maps').toEqual({ shared: [], separate: [] });
   });
 
   test('compareNamespaces: a process made with `unshare --uts --ipc` shares all but uts and ipc', async () => {

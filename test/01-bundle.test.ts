@@ -52,7 +52,73 @@ describe('the rootfs', () => {
   });
 });
 
-describe('the config', () => {
+describe('the config, one section at a time', () => {
+  const config = () => importTarget<Config>('01-bundle/config.ts');
+
+  test('processSection: args, env (PATH, then HOME, then the options), cwd, user, capabilities, no new privileges, no terminal', async () => {
+    const { processSection, DEFAULT_PATH } = await config();
+    const { DEFAULT_CAPABILITIES } = await import('../lib/oci-spec.ts');
+    const root = processSection({ args: ['sh', '-c', 'true'] });
+    expect(root.args).toEqual(['sh', '-c', 'true']);
+    expect(root.env, 'env for root').toEqual([`PATH=${DEFAULT_PATH}`, 'HOME=/root']);
+    expect(root.cwd, 'cwd by default').toBe('/');
+    expect(root.user, 'user by default').toEqual({ uid: 0, gid: 0 });
+    expect(root.terminal, 'terminal (pipes in this chapter)').toBe(false);
+    expect(root.noNewPrivileges).toBe(true);
+    expect(root.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]);
+    const caps = root.capabilities!;
+    for (const set of ['bounding', 'effective', 'permitted'] as const) expect(caps[set], `capabilities.${set}`).toEqual(DEFAULT_CAPABILITIES);
+    expect(caps.inheritable, 'capabilities.inheritable').toEqual([]);
+    expect(caps.ambient, 'capabilities.ambient').toEqual([]);
+    expect(caps.bounding).not.toContain('CAP_SYS_ADMIN');
+
+    const learner = processSection({ args: ['id'], env: { A: '1', B: 'two words' }, cwd: '/tmp', user: { uid: 1000, gid: 1001 }, capabilities: ['CAP_KILL'] });
+    expect(learner.env, 'env for uid 1000').toEqual([`PATH=${DEFAULT_PATH}`, 'HOME=/home/learner', 'A=1', 'B=two words']);
+    expect(learner.cwd).toBe('/tmp');
+    expect(learner.user).toEqual({ uid: 1000, gid: 1001 });
+    for (const set of ['bounding', 'effective', 'permitted'] as const) expect(learner.capabilities?.[set], `capabilities.${set} from the options`).toEqual(['CAP_KILL']);
+  });
+
+  test('isolationSection: root, the mounts of `runc spec` (and /tmp for a read-only root), copied namespaces, hostname, masked paths, cgroup', async () => {
+    const { isolationSection, DEFAULT_NAMESPACES } = await config();
+    const { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } = await import('../lib/oci-spec.ts');
+    const plain = isolationSection({ args: ['sh'] });
+    expect(plain.root).toEqual({ path: 'rootfs', readonly: false });
+    expect(plain.hostname, 'hostname by default').toBe('container');
+    expect(plain.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
+    const mount = (destination: string) => plain.mounts.find((m) => m.destination === destination)!;
+    expect(mount('/proc')).toMatchObject({ type: 'proc', source: 'proc' });
+    expect(mount('/dev')).toMatchObject({ type: 'tmpfs' });
+    expect(mount('/dev/pts')).toMatchObject({ type: 'devpts', options: expect.arrayContaining(['newinstance', 'ptmxmode=0666']) });
+    expect(mount('/sys'), '/sys is read-only').toMatchObject({ type: 'sysfs', options: expect.arrayContaining(['ro', 'nosuid', 'noexec', 'nodev']) });
+    expect(mount('/sys/fs/cgroup'), '/sys/fs/cgroup is read-only').toMatchObject({ type: 'cgroup', options: expect.arrayContaining(['ro']) });
+    expect(plain.linux.namespaces.map((ns) => ns.type)).toEqual(['pid', 'mount', 'ipc', 'uts', 'network', 'cgroup']);
+    expect(plain.linux.maskedPaths).toEqual(DEFAULT_MASKED_PATHS);
+    expect(plain.linux.readonlyPaths).toEqual(DEFAULT_READONLY_PATHS);
+    // A caller that changes the spec (chapter 07 sets a namespace's path) must not change the defaults.
+    plain.linux.namespaces[0].path = '/proc/1/ns/pid';
+    expect(DEFAULT_NAMESPACES[0], 'DEFAULT_NAMESPACES after a caller changed its spec').toEqual({ type: 'pid' });
+    const own = [{ type: 'uts' as const }];
+    const given = isolationSection({ args: ['sh'], namespaces: own });
+    expect(given.linux.namespaces).toEqual(own);
+    expect(given.linux.namespaces[0], 'the namespaces given are copied').not.toBe(own[0]);
+
+    const readonly = isolationSection({ args: ['sh'], hostname: 'web', readonlyRoot: true, cgroupsPath: '/conman-workshop/x' });
+    expect(readonly.root).toEqual({ path: 'rootfs', readonly: true });
+    expect(readonly.hostname).toBe('web');
+    expect(readonly.linux.cgroupsPath).toBe('/conman-workshop/x');
+    expect(readonly.mounts.map((m) => m.destination), 'a read-only root gets a tmpfs on /tmp').toContain('/tmp');
+    expect(readonly.mounts.find((m) => m.destination === '/tmp'), 'the /tmp of a read-only root').toMatchObject({ type: 'tmpfs', options: expect.arrayContaining(['mode=1777']) });
+  });
+
+  test('resourcesSection: memory limit with no swap on top, pids limit, nothing that was not asked for', async () => {
+    const { resourcesSection } = await config();
+    expect(resourcesSection({ args: ['sh'], memoryLimitBytes: 32 * MiB, pidsLimit: 10 })).toEqual({ memory: { limit: 32 * MiB, swap: 32 * MiB }, pids: { limit: 10 } });
+    expect(resourcesSection({ args: ['sh'], memoryLimitBytes: 64 * MiB }), 'memory only (swap equal to limit: no swap)').toEqual({ memory: { limit: 64 * MiB, swap: 64 * MiB } });
+    expect(resourcesSection({ args: ['sh'], pidsLimit: 1 }), 'pids only').toEqual({ pids: { limit: 1 } });
+    expect(resourcesSection({ args: ['sh'] }), 'neither').toEqual({});
+  });
+
   test('generateConfig makes a valid spec with the requested process, isolation and limits', async () => {
     const { generateConfig } = await importTarget<Config>('01-bundle/config.ts');
     const spec = generateConfig({ args: ['sh'], hostname: 'web', env: { A: '1' }, memoryLimitBytes: 64 * MiB, pidsLimit: 20, readonlyRoot: true });
@@ -68,6 +134,51 @@ describe('the config', () => {
     expect(spec.linux.resources?.memory?.limit).toBe(64 * MiB);
     expect(spec.linux.resources?.pids?.limit).toBe(20);
     expect(generateConfig({ args: ['sh'] }).linux.resources).toEqual({});
+  });
+});
+
+describe('runContainer, on a bundle the check makes itself', () => {
+  /** busybox alone and `runc spec`'s config: no rootfs.ts, no config.ts of yours involved. */
+  async function runTiny(label: string, args: string[], options: { timeoutMs?: number; oldLog?: string } = {}) {
+    const { runContainer } = await importTarget<Run>('01-bundle/run.ts');
+    const { writeTinyBundle } = await import('../lib/host/tiny-bundle.ts');
+    const { id, bundle, cgroupsPath } = hostRun().container(label);
+    writeTinyBundle(bundle, args, cgroupsPath);
+    if (options.oldLog !== undefined) fs.writeFileSync(path.join(bundle, 'runtime.log'), options.oldLog);
+    return runContainer(bundle, { id, runtime: 'runc', stateRoot: hostRun().stateRoot('runc'), timeoutMs: options.timeoutMs });
+  }
+
+  test('returns stdout, stderr and the exit code; an old runtime.log is not read again', async () => {
+    requireCommand('runc', 'runc');
+    const result = await runTiny('tiny', ['sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(result).toEqual({ exitCode: 3, stdout: 'out', stderr: 'err' });
+    // runc appends to its log: an error left by an earlier run in the same bundle is not this run's.
+    const old = JSON.stringify({ level: 'error', msg: 'an error of an earlier run', time: '2026-01-01T00:00:00Z' }) + '\n';
+    expect((await runTiny('tiny-old-log', ['true'], { oldLog: old })).exitCode, 'a run after a failed one').toBe(0);
+  });
+
+  test("a runtime failure is a RuntimeError with the runtime's own words, not an exit code", async () => {
+    requireCommand('runc', 'runc');
+    const { RuntimeError } = await importTarget<Run>('01-bundle/run.ts');
+    const { writeTinyBundle } = await import('../lib/host/tiny-bundle.ts');
+    const { runContainer } = await importTarget<Run>('01-bundle/run.ts');
+    const { id, bundle, cgroupsPath } = hostRun().container('tiny-missing');
+    writeTinyBundle(bundle, ['true'], cgroupsPath);
+    const configFile = path.join(bundle, 'config.json');
+    const spec = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    spec.process.args = ['/no-such-command'];
+    fs.writeFileSync(configFile, JSON.stringify(spec));
+    const error = await caught(runContainer(bundle, { id, runtime: 'runc', stateRoot: hostRun().stateRoot('runc') }));
+    expect(error, 'runContainer for a command that does not exist').toBeInstanceOf(RuntimeError);
+    expect(error?.message).toMatch(/^runc failed: .*no-such-command/);
+  });
+
+  test('a container that outlives the timeout is killed and deleted, and the error says so', async () => {
+    requireCommand('runc', 'runc');
+    // sleep as PID 1 has no handler for SIGTERM: only SIGKILL (delete --force) ends it.
+    const error = await caught(runTiny('tiny-timeout', ['sleep', '60'], { timeoutMs: 1000 }));
+    expect(error?.message ?? 'no error', 'runContainer past its timeout').toMatch(/timed out/);
+    expect(hostRun().leaks(), 'left running after the timeout').toEqual([]);
   });
 });
 

@@ -3,7 +3,7 @@
  * on the real runc (and crun): state transitions, a container that outlives its creator,
  * exec, signals, a terminal received over SCM_RIGHTS, and a delete that leaves nothing.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { cgroupDirs } from '../lib/host/cgroups.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
+import { scaled } from '../lib/slow.ts';
 // Earlier chapters: the reference by default, the learner's own after `workshop layers own`.
 import { createBundle, writeConfig } from '#lower/01-bundle/bundle.ts';
 import type { ContainerOptions } from '#lower/01-bundle/config.ts';
@@ -40,6 +41,108 @@ async function eventually<T>(what: string, read: () => Promise<T>, check: (value
   const held = await waitFor(what, async () => ((last = await read()), check(last) && { value: last }), { explain: () => `still ${JSON.stringify(last)}` });
   return held.value;
 }
+
+/** The runtime itself, without the learner's wrapper: so each exercise is checked alone. */
+function rawRuntime(stateRoot: string, args: string[], runtimeName: RuntimeName = 'runc'): string {
+  // Only `state` prints; a pipe given to `create` or `run --detach` would stay open as long as the container lives.
+  const stdout = args[0] === 'state' ? 'pipe' : 'ignore';
+  return execFileSync(runtimeName, ['--root', stateRoot, ...args], { stdio: ['ignore', stdout, 'inherit'], encoding: 'utf8', timeout: scaled(20_000) }) ?? '';
+}
+
+describe('each method alone, the rest done with runc itself', () => {
+  test('create: the container exists and waits, with its pid file, and its output goes to the fds given', async () => {
+    const { id, bundle, runtime } = await prepare('create-alone', { args: ['sh', '-c', 'echo to-stdout; echo to-stderr >&2'] });
+    const pidFile = path.join(bundle, 'container.pid');
+    const out = path.join(bundle, 'out.log');
+    const err = path.join(bundle, 'err.log');
+    const stdout = fs.openSync(out, 'w');
+    const stderr = fs.openSync(err, 'w');
+    try {
+      await runtime.create(id, { bundle, pidFile, stdio: { stdout, stderr } });
+      const state = JSON.parse(rawRuntime(runtime.stateRoot, ['state', id]));
+      expect(state, '`runc state` after create').toMatchObject({ id, status: 'created', bundle });
+      expect(Number(fs.readFileSync(pidFile, 'utf8')), 'the pid file').toBe(state.pid);
+      rawRuntime(runtime.stateRoot, ['start', id]);
+      await eventually('the container writes to the fds it was given', async () => [fs.readFileSync(out, 'utf8'), fs.readFileSync(err, 'utf8')], ([o, e]) => o === 'to-stdout\n' && e === 'to-stderr\n');
+    } finally {
+      fs.closeSync(stdout);
+      fs.closeSync(stderr);
+      rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
+    }
+  });
+
+  test('create returns at once, with no stdio given, while the container lives on', async () => {
+    const { id, bundle, runtime } = await prepare('create-pipes', { args: ['sleep', '60'] });
+    const limit = scaled(5000);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const created = runtime.create(id, { bundle });
+      created.catch(() => {});
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), limit)));
+      const outcome = await Promise.race([created.then(() => 'returned' as const), late]);
+      expect(outcome, `create did not return within ${limit} ms while the container runs: does it give the container a pipe back to you (execa's default stdio)?`).toBe('returned');
+    } finally {
+      clearTimeout(timer);
+      rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
+    }
+  });
+
+  test('state: parses `runc state` of a container runc created; an unknown id is an error with the runtime\'s words', async () => {
+    const { id, bundle, runtime } = await prepare('state-alone', { args: ['sleep', '60'] });
+    rawRuntime(runtime.stateRoot, ['create', '--bundle', bundle, id]);
+    try {
+      const state = await runtime.state(id);
+      expect(state).toMatchObject({ id, status: 'created', bundle });
+      expect(state.pid, 'pid').toBe(JSON.parse(rawRuntime(runtime.stateRoot, ['state', id])).pid);
+      rawRuntime(runtime.stateRoot, ['start', id]);
+      expect((await runtime.state(id)).status, 'after `runc start`').toBe('running');
+      expect((await caught(runtime.state(`${id}-nobody`)))?.message ?? 'no error', 'state of an unknown id').toMatch(/does not exist|not exist/);
+    } finally {
+      rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
+    }
+  });
+
+  test('exec: runs in a container runc started, with its exit code, output, env, cwd and user', async () => {
+    const { id, bundle, runtime } = await prepare('exec-alone', { args: ['sleep', '60'] });
+    rawRuntime(runtime.stateRoot, ['run', '--detach', '--bundle', bundle, id]);
+    try {
+      const result = await runtime.exec(id, { args: ['sh', '-c', 'echo "$WHO $(pwd) $(id -u):$(id -g)"; echo oops >&2; exit 6'], env: ['WHO=alone'], cwd: '/tmp', user: { uid: 1000, gid: 1000 } });
+      expect(result).toEqual({ exitCode: 6, stdout: 'alone /tmp 1000:1000', stderr: 'oops' });
+      expect(await runtime.exec(id, { args: ['true'] }), 'exec true').toMatchObject({ exitCode: 0 });
+    } finally {
+      rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
+    }
+  });
+
+  test('console socket: the PTY master runc sends arrives as a terminal fd; a peer that sends none is an error, not a wait', async () => {
+    const { ConsoleSocket } = await importTarget<Console>('02-lifecycle/console-socket.ts');
+    const { id, bundle, spec, runtime } = await prepare('console-alone', { args: ['sh'] });
+    spec.process.terminal = true;
+    await writeConfig(bundle, spec);
+    const socket = await ConsoleSocket.listen(path.join(bundle, 'console.sock'));
+    try {
+      rawRuntime(runtime.stateRoot, ['create', '--bundle', bundle, '--console-socket', socket.path, id]);
+      const master = await socket.receiveMaster(scaled(5000));
+      expect(fs.fstatSync(master).isCharacterDevice(), 'the fd received is a character device').toBe(true);
+      expect(fs.readlinkSync(`/proc/self/fd/${master}`), 'the fd received').toMatch(/ptmx$/);
+      fs.closeSync(master);
+    } finally {
+      socket.close();
+      rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
+    }
+    const silent = await ConsoleSocket.listen(path.join(bundle, 'silent.sock'));
+    try {
+      const net = await import('node:net');
+      await new Promise<void>((resolve, reject) => net.connect(silent.path, function (this: import('node:net').Socket) { this.end(); resolve(); }).on('error', reject));
+      const started = Date.now();
+      const error = await caught(silent.receiveMaster(scaled(4000)));
+      expect(error, 'receiveMaster after a peer closed without a terminal').toBeInstanceOf(Error);
+      expect(Date.now() - started, 'ms until receiveMaster gave up (reject when the peer ends, do not wait for the timeout)').toBeLessThan(scaled(3000));
+    } finally {
+      silent.close();
+    }
+  });
+});
 
 describe.each(['runc', 'crun'] as const)('with %s', (runtimeName) => {
   test('created → running → stopped → deleted, as `state` reports it', async () => {

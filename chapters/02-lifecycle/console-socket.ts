@@ -57,7 +57,9 @@ export class ConsoleSocket {
     // EXERCISE(console-socket): read runc's message on the connection and resolve with the PTY master it carries
     // Hints: usocket emits 'readable'; connection.read(0, 1) returns { data, fds } (null
     // while nothing has arrived). runc sends the terminal's name as data with one fd; keep
-    // fds[0] and close the connection. If it 'end's first, reject with a clear Error.
+    // fds[0] and close the connection. If it 'end's first, reject with a clear Error: a
+    // stream emits 'end' only after a read found nothing left, so when read(0, 1) returns
+    // null, read() once more.
     throw notImplemented("02-lifecycle/console-socket", "read runc's message on the connection and resolve with the PTY master it carries");
     // END EXERCISE
   }

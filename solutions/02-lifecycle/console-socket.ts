@@ -56,11 +56,18 @@ export class ConsoleSocket {
     // EXERCISE(console-socket): read runc's message on the connection and resolve with the PTY master it carries
     // Hints: usocket emits 'readable'; connection.read(0, 1) returns { data, fds } (null
     // while nothing has arrived). runc sends the terminal's name as data with one fd; keep
-    // fds[0] and close the connection. If it 'end's first, reject with a clear Error.
+    // fds[0] and close the connection. If it 'end's first, reject with a clear Error: a
+    // stream emits 'end' only after a read found nothing left, so when read(0, 1) returns
+    // null, read() once more.
     let done = false;
     connection.on('readable', () => {
+      if (done) return;
       const message = connection.read(0, 1) as { fds?: number[] } | null;
-      if (done || !message?.fds?.length) return;
+      if (message === null) {
+        connection.read(); // nothing came: at the end of the input, this lets 'end' fire
+        return;
+      }
+      if (!message.fds?.length) return;
       done = true;
       resolve(message.fds[0]);
       connection.end();
