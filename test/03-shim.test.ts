@@ -93,6 +93,131 @@ describe('exit status', () => {
   });
 });
 
+describe('each piece alone, before the shim', () => {
+  test('reapZombies: orphans handed to a subreaper are reaped with their status; Node\'s own children are left to Node', async () => {
+    const dir = fs.mkdtempSync(path.join(hostRun().dir, 'reaper-'));
+    const output = await runProgram(
+      path.join(dir, 'reaper.mts'),
+      `import { spawn, execFileSync } from 'node:child_process';
+       import { Reaper, childrenOf } from ${JSON.stringify(targetPath('03-shim/reaper.ts'))};
+       const reaper = new Reaper();
+       const exits = [];
+       reaper.on('exit', (pid, status) => exits.push(status));
+       reaper.start();
+       // Node's own child: its 'exit' event must still come, with its code.
+       const own = new Promise((resolve) => spawn('sh', ['-c', 'sleep 0.3; exit 7']).on('exit', (code) => resolve(code)));
+       // Two orphans that exit 0 and 5, and one killed by SIGKILL: sh leaves them to us.
+       const killed = execFileSync('sh', ['-c', '(sleep 0.2; exit 0) >/dev/null & (sleep 0.2; exit 5) >/dev/null & sleep 30 >/dev/null & echo $!'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+       process.kill(Number(killed), 'SIGKILL');
+       const ownCode = await own;
+       const deadline = Date.now() + 5000;
+       while (exits.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+       await new Promise((r) => setTimeout(r, 100));
+       const zombies = childrenOf(process.pid).filter((c) => c.state === 'Z').length;
+       reaper.stop();
+       console.log(JSON.stringify({ exits, ownCode, zombies }));`,
+    );
+    const { exits, ownCode, zombies } = JSON.parse(output) as { exits: { exitCode: number; signal?: string }[]; ownCode: number | null; zombies: number };
+    expect(ownCode, "the exit code Node's own child reported (a reaper that takes it makes it null)").toBe(7);
+    expect(exits.map((e) => e.exitCode).sort((a, b) => a - b), 'the statuses reaped').toEqual([0, 5, 137]);
+    expect(exits.find((e) => e.exitCode === 137)?.signal).toBe('SIGKILL');
+    expect(zombies, 'zombies left').toBe(0);
+  });
+
+  test('CriLogWriter: F records for lines, P records for over-long pieces, per stream, split UTF-8 kept whole', async () => {
+    const { CriLogWriter, MAX_RECORD_BYTES } = await importTarget<typeof import('../solutions/03-shim/log-writer.ts')>('03-shim/log-writer.ts');
+    const file = path.join(fs.mkdtempSync(path.join(hostRun().dir, 'log-')), 'container.log');
+    let tick = 0n;
+    const writer = new CriLogWriter(file, () => 1_767_225_600_000_000_000n + tick++);
+    const records = () => parseLog(fs.readFileSync(file, 'utf8')).map((r) => `${r.stream} ${r.partial ? 'P' : 'F'} ${r.message.length > 20 ? `${r.message[0]}x${Buffer.byteLength(r.message)}` : r.message}`);
+    writer.write('stdout', Buffer.from('one\ntw'));
+    writer.write('stderr', Buffer.from('err'));
+    expect(records(), 'an unfinished line waits for its end').toEqual(['stdout F one']);
+    writer.write('stdout', Buffer.from('o\n\nthree\nfo'));
+    writer.write('stderr', Buffer.from('or\n'));
+    expect(records()).toEqual(['stdout F one', 'stdout F two', 'stdout F ', 'stdout F three', 'stderr F error']);
+    const euro = Buffer.from('€ and €\n');
+    writer.write('stdout', Buffer.concat([Buffer.from('ur '), euro.subarray(0, 1)]));
+    writer.write('stdout', euro.subarray(1));
+    const long = Buffer.alloc(MAX_RECORD_BYTES * 2 + 100, 'y');
+    writer.write('stdout', long.subarray(0, 1000));
+    writer.write('stdout', long.subarray(1000));
+    writer.write('stdout', Buffer.from('\nexactly'));
+    writer.write('stdout', Buffer.alloc(MAX_RECORD_BYTES - 'exactly'.length, 'z'));
+    writer.write('stdout', Buffer.from('\nlast, no newline'));
+    writer.close();
+    expect(records().slice(5)).toEqual([
+      'stdout F four € and €',
+      `stdout P yx${MAX_RECORD_BYTES}`,
+      `stdout P yx${MAX_RECORD_BYTES}`,
+      'stdout F yx100',
+      `stdout F ex${MAX_RECORD_BYTES}`,
+      'stdout F last, no newline',
+    ]);
+    const times = parseLog(fs.readFileSync(file, 'utf8')).map((r) => r.time);
+    expect(times[0], 'the time of the first record').toBe('2026-01-01T00:00:00.000000000Z');
+  });
+
+  test('writeExitStatus: the whole file or none, written beside its target and renamed into place', async () => {
+    const { writeExitStatus, readExitStatus } = await importTarget<typeof import('../solutions/03-shim/exit-status.ts')>('03-shim/exit-status.ts');
+    // The shim's folder on a filesystem of its own: a temporary file elsewhere cannot be renamed into it.
+    const disk = mountSmallDisk(hostRun(), 'exitfile');
+    try {
+      const first = { exitCode: 3, oomKilled: false, finishedAt: '2026-01-01T00:00:00.000Z' };
+      const second = { exitCode: 137, signal: 'SIGKILL', oomKilled: true, finishedAt: '2026-01-01T00:00:01.000Z' };
+      writeExitStatus(disk.dir, first);
+      expect(readExitStatus(disk.dir)).toEqual(first);
+      // A reader that opened the old file keeps the old whole content: a rename replaces it, a write in place changes it under the reader.
+      fs.linkSync(path.join(disk.dir, 'exit.json'), path.join(disk.dir, 'reader.json'));
+      writeExitStatus(disk.dir, second);
+      expect(readExitStatus(disk.dir)).toEqual(second);
+      expect(JSON.parse(fs.readFileSync(path.join(disk.dir, 'reader.json'), 'utf8')), 'the file a reader had open (written in place, not renamed?)').toEqual(first);
+      expect(fs.readdirSync(disk.dir).sort(), 'files left in the folder').toEqual(['exit.json', 'reader.json']);
+      // A full disk: an error, and no half-written file left behind.
+      fs.rmSync(path.join(disk.dir, 'exit.json'));
+      disk.fill();
+      expect(() => writeExitStatus(disk.dir, first), 'on a full disk').toThrow(/ENOSPC|no space/i);
+      expect(fs.readdirSync(disk.dir).sort(), 'files left on a full disk').toEqual(['filler', 'reader.json']);
+    } finally {
+      disk.unmount();
+    }
+  });
+
+  test('handleRequest: every op answered from the shim\'s api, arguments checked, errors become replies', async () => {
+    const { handleRequest } = await importTarget<typeof import('../solutions/03-shim/control.ts')>('03-shim/control.ts');
+    const calls: string[] = [];
+    const exit = { exitCode: 0, oomKilled: false, finishedAt: '2026-01-01T00:00:00.000Z' };
+    const api = {
+      state: () => ({ id: 'c1', status: 'running' as const, pid: 42 }),
+      wait: async () => (calls.push('wait'), exit),
+      start: async () => void calls.push('start'),
+      kill: async (signal: string) => void calls.push(`kill ${signal}`),
+      resize: (rows: number, cols: number) => void calls.push(`resize ${rows}x${cols}`),
+      closeStdin: () => void calls.push('close-stdin'),
+      delete: async () => {
+        throw new Error('the container is still running');
+      },
+    };
+    expect(await handleRequest(api, { op: 'state' })).toEqual({ ok: true, id: 'c1', status: 'running', pid: 42 });
+    expect(await handleRequest(api, { op: 'wait' })).toEqual({ ok: true, exit });
+    expect(await handleRequest(api, { op: 'start' })).toEqual({ ok: true });
+    expect(await handleRequest(api, { op: 'kill' }), 'kill without a signal').toEqual({ ok: true });
+    expect(await handleRequest(api, { op: 'kill', signal: 'SIGKILL' })).toEqual({ ok: true });
+    expect(await handleRequest(api, { op: 'resize', rows: 40, cols: 120 })).toEqual({ ok: true });
+    expect(await handleRequest(api, { op: 'close-stdin' })).toEqual({ ok: true });
+    expect(calls).toEqual(['wait', 'start', 'kill SIGTERM', 'kill SIGKILL', 'resize 40x120', 'close-stdin']);
+    const refused = async (request: { op: string; [key: string]: unknown }, why: RegExp) => {
+      const reply = await handleRequest(api, request);
+      expect(reply, JSON.stringify(request)).toMatchObject({ ok: false, error: expect.stringMatching(why) });
+    };
+    await refused({ op: 'kill', signal: 9 }, /signal/);
+    for (const [rows, cols] of [[0, 80], [24, -1], [24.5, 80], ['24', 80], [24, undefined]]) await refused({ op: 'resize', rows, cols }, /positive integers/);
+    await refused({ op: 'delete' }, /still running/);
+    await refused({ op: 'explode' }, /unknown op "explode"/);
+    expect(calls.length, 'the api was not called for a refused request').toBe(6);
+  });
+});
+
 describe('the shim outlives its starter', () => {
   test('SIGKILL the process that started the shim: the container runs on, and its exit is recorded', async () => {
     const prepared = await prepare('orphan', { args: ['sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 42'] });

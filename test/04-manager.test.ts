@@ -252,6 +252,47 @@ describe('the pieces, one at a time', () => {
     expect(reconcile(record('removing'), { shimAlive: true })).toEqual({ status: 'removing' });
   });
 
+  test('stopContainer: SIGTERM, then SIGKILL only once the grace period is over; the exit is asked for first', async () => {
+    const { stopContainer } = await importTarget<typeof import('../solutions/04-manager/stop.ts')>('04-manager/stop.ts');
+    type Shim = Parameters<typeof stopContainer>[0];
+    /** A shim whose container ends on the signals in `endsOn`; `kill` fails once it has ended. */
+    const fakeShim = (endsOn: string[]) => {
+      const calls: string[] = [];
+      let end: (status: { exitCode: number; oomKilled: boolean; finishedAt: string }) => void = () => {};
+      const exited = new Promise<{ exitCode: number; oomKilled: boolean; finishedAt: string }>((resolve) => (end = resolve));
+      let over = false;
+      const shim = {
+        wait: () => (calls.push('wait'), exited),
+        kill: async (signal: string) => {
+          calls.push(`kill ${signal}`);
+          if (over) throw new Error('the container is not running');
+          if (endsOn.includes(signal)) {
+            over = true;
+            setTimeout(() => end({ exitCode: signal === 'SIGKILL' ? 137 : 143, oomKilled: false, finishedAt: new Date().toISOString() }), 20);
+          }
+        },
+      };
+      return { shim: shim as unknown as Shim, calls };
+    };
+    const polite = fakeShim(['SIGTERM', 'SIGKILL']);
+    const started = Date.now();
+    expect(await stopContainer(polite.shim, 2000), 'a container that ends on SIGTERM').toMatchObject({ exitCode: 143 });
+    expect(Date.now() - started, 'ms for a container that ends on SIGTERM').toBeLessThan(1500);
+    expect(polite.calls, 'calls for a container that ends on SIGTERM').toEqual(['wait', 'kill SIGTERM']);
+
+    const stubborn = fakeShim(['SIGKILL']);
+    const at = Date.now();
+    expect(await stopContainer(stubborn.shim, 300), 'a container that ignores SIGTERM').toMatchObject({ exitCode: 137 });
+    expect(Date.now() - at, 'ms until SIGKILL, with a 300 ms grace period').toBeGreaterThanOrEqual(290);
+    expect(stubborn.calls.filter((call) => call !== 'wait'), 'signals sent').toEqual(['kill SIGTERM', 'kill SIGKILL']);
+    expect(stubborn.calls[0], 'the first call (ask for the exit before signalling)').toBe('wait');
+
+    // Already gone: kill fails, the exit is still returned.
+    const gone = fakeShim(['SIGTERM']);
+    await gone.shim.kill('SIGTERM');
+    expect(await stopContainer(gone.shim, 300), 'a container that exited just before').toMatchObject({ exitCode: 143 });
+  });
+
   test('request checks name the bad field', async () => {
     const { checkCreateRequest } = await importTarget<typeof import('../solutions/04-manager/requests.ts')>('04-manager/requests.ts');
     const good = { rootfs: '/tmp/rootfs', args: ['true'] };
