@@ -16,14 +16,34 @@ import usocket from 'usocket';
 import { scaled } from '#lib/slow.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
+/**
+ * usocket frees a socket's native part when the garbage collector takes its JavaScript object,
+ * and its close() drops that object at once, while libuv is still closing the handle (a close
+ * completes on the event loop's next turn): a collection in between makes libuv read freed
+ * memory, and the process aborts with "uv__finish_close: Assertion ... failed". So every
+ * native part is kept referenced here until its close has surely completed (two loop turns).
+ */
+const nativeParts = new Set<unknown>();
+function keepNative(part: unknown): () => void {
+  nativeParts.add(part);
+  return () => setImmediate(() => setImmediate(() => nativeParts.delete(part)));
+}
+type WithNative = { _wrap?: unknown };
+
 export class ConsoleSocket {
   private readonly server = new usocket.UServer();
   private received: Promise<number>;
+  private releaseServer = () => {};
+  /** Connections not closed yet (one that sent no terminal stays open): close() ends them. */
+  private readonly open = new Map<InstanceType<typeof usocket.USocket>, () => void>();
 
   private constructor(readonly path: string) {
     this.received = new Promise<number>((resolve, reject) => {
       this.server.on('error', reject);
       this.server.on('connection', (connection: InstanceType<typeof usocket.USocket>) => {
+        const release = keepNative((connection as unknown as WithNative)._wrap);
+        this.open.set(connection, release);
+        connection.once('close', () => (this.open.delete(connection), release()));
         try {
           this.onConnection(connection, resolve, reject);
         } catch (error) {
@@ -45,6 +65,7 @@ export class ConsoleSocket {
         socket.server.off('error', reject);
         resolve();
       });
+      socket.releaseServer = keepNative((socket.server as unknown as WithNative)._wrap);
     });
     return socket;
   }
@@ -79,6 +100,9 @@ export class ConsoleSocket {
 
   close(): void {
     this.server.close();
+    this.releaseServer();
+    for (const [connection, release] of this.open) connection.destroy(), release();
+    this.open.clear();
     fs.rmSync(this.path, { force: true });
   }
 }
