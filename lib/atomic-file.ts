@@ -12,6 +12,9 @@ export function writeFileAtomic(file: string, text: string, options: { mode?: nu
   try {
     fs.writeSync(fd, text);
     if (options.fsync) fs.fsyncSync(fd);
+  } catch (error) {
+    fs.rmSync(temp, { force: true }); // (a full disk: no half-written temporary file left behind)
+    throw error;
   } finally {
     fs.closeSync(fd);
   }

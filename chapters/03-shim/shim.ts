@@ -250,6 +250,11 @@ export class Shim implements ShimApi {
     try {
       writeExitStatus(this.options.dir, this.exit!);
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        // Our folder is gone: the manager removed the container and reads nothing more here.
+        this.resolveExitSaved();
+        return;
+      }
       if (this.exitFileError === undefined) {
         console.error(`conman-shim: cannot write ${path.join(this.options.dir, 'exit.json')}: ${(error as Error).message}; retrying every second, the exit is still told over control.sock`);
       }

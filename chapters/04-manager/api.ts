@@ -18,21 +18,31 @@
  *   POST   /containers/REF/exec               JSON body → 201 {"id"}; then
  *   POST   /exec/ID/start                     Upgrade: frames
  *
- * Errors are JSON, {"message": "..."}, with the status of errors.ts: 400, 404, 409, or 500.
- * Who may talk to it is decided by the socket file's mode (0600, root only), as for
+ * Errors are JSON, {"message": "..."}, with the status of errors.ts: 400, 404, 409, 429, 507,
+ * or 500. Who may talk to it is decided by the socket file's mode (0600, root only), as for
  * /run/docker.sock (0660, group docker) and containerd.sock.
+ *
+ * Limits, as any daemon needs them: a body of 1 MiB at most, 32 execs created and not yet
+ * started, and a connection that has not sent a whole request within 10 s is closed.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { badRequest, notFound, statusOf } from './errors.ts';
+import { scaled } from '#lib/slow.ts';
+import { badRequest, ManagerError, notFound, statusOf } from './errors.ts';
 import { checkExecRequest } from './requests.ts';
 import { encodeFrame, FRAME, serveSession } from './frames.ts';
 import type { Manager } from './manager.ts';
 import type { Session } from './session.ts';
 
 export const API_VERSION = '1';
+/** Execs created and not started yet, at most: each holds its request (up to 1 MiB) for a minute. */
+export const MAX_PENDING_EXECS = 32;
+const PENDING_EXEC_MS = 60_000;
+/** A connection that has not sent a whole request by then is let go (held open, it costs a socket and memory). */
+export const IDLE_CONNECTION_MS = scaled(10_000);
 
 type Query = URLSearchParams;
 interface Route {
@@ -122,9 +132,12 @@ const ROUTES: Route[] = [
     handle: async (m, [ref], _q, body, res) => {
       const request = checkExecRequest(await body()); // 400 now, naming the field
       const id = m.resolve(ref); // 404 now, not after the upgrade
+      if (pendingExecs.size >= MAX_PENDING_EXECS) {
+        throw new ManagerError(429, `too many execs created and not started (${MAX_PENDING_EXECS}): start them (POST /exec/ID/start), or wait: each expires ${PENDING_EXEC_MS / 1000} s after its create`);
+      }
       const execId = randomBytes(8).toString('hex');
       pendingExecs.set(execId, { ref: id, request });
-      setTimeout(() => pendingExecs.delete(execId), 60_000).unref();
+      setTimeout(() => pendingExecs.delete(execId), PENDING_EXEC_MS).unref();
       sendJson(res, 201, { id: execId });
     },
   },
@@ -177,7 +190,12 @@ function messageOf(error: unknown): string {
 }
 
 export function createApiServer(manager: Manager): http.Server {
+  // Until its first request, a connection has IDLE_CONNECTION_MS; then Node's own limits apply
+  // (headers within 60 s, 5 s idle between keep-alive requests), and a wait or logs -f may last.
+  const idle = new WeakMap<Duplex, NodeJS.Timeout>();
+  const spoke = (socket: Duplex) => clearTimeout(idle.get(socket));
   const server = http.createServer((request, response) => {
+    spoke(request.socket);
     void (async () => {
       let url = new URL('http://conmand/');
       try {
@@ -205,7 +223,15 @@ export function createApiServer(manager: Manager): http.Server {
     })();
   });
 
+  server.on('connection', (socket: net.Socket) => {
+    const timer = setTimeout(() => socket.destroy(), IDLE_CONNECTION_MS);
+    timer.unref();
+    idle.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
+
   server.on('upgrade', (request: http.IncomingMessage, socket: Duplex) => {
+    spoke(socket);
     socket.on('error', () => {});
     let url: URL | undefined;
     try {
@@ -233,11 +259,46 @@ export function createApiServer(manager: Manager): http.Server {
   return server;
 }
 
+/** Does a process accept connections on this unix socket? */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const connection = net.connect(socketPath);
+    const done = (value: boolean) => (connection.destroy(), resolve(value));
+    connection.once('connect', () => done(true));
+    connection.once('error', () => done(false)); // ECONNREFUSED: nobody listens any more
+    connection.setTimeout(scaled(2000), () => done(true)); // accepted by the kernel, slow to answer: alive
+  });
+}
+
+/** The socket path belongs to someone else: conmand refuses to start. */
+export class SocketInUseError extends Error {}
+
+/**
+ * May we listen on `socketPath`? Only if nothing is there, or a stale socket (its daemon died).
+ * Anything else is someone's: a file named by mistake, or a daemon (of other roots) that answers.
+ */
+export async function checkSocketPath(socketPath: string): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(socketPath);
+  } catch {
+    return; // nothing there
+  }
+  if (!stat.isSocket()) {
+    const kind = stat.isFile() ? 'a regular file' : stat.isDirectory() ? 'a folder' : stat.isSymbolicLink() ? 'a symbolic link' : 'not a socket';
+    throw new SocketInUseError(`${socketPath} is ${kind}, not a socket: refusing to replace it; remove it yourself, or choose another --socket`);
+  }
+  if (await answers(socketPath)) {
+    throw new SocketInUseError(`another daemon answers on ${socketPath}: refusing to take its socket; stop it first, or choose another --socket`);
+  }
+}
+
 /**
  * Listen on `socketPath`, mode 0600. The umask is set before bind(2), so the socket is never
  * reachable by others, not even for the instant between bind and a chmod.
  */
 export async function listenOnSocket(server: http.Server, socketPath: string): Promise<void> {
+  await checkSocketPath(socketPath);
   fs.rmSync(socketPath, { force: true }); // a stale socket from a crashed daemon
   const previous = process.umask(0o177);
   try {

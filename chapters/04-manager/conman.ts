@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { parseLogLine } from '#lib/cri-log.ts';
+import { scaled } from '#lib/slow.ts';
 import { parseCommandLine, UsageError, type OptionSpec, type Parsed } from './cli-args.ts';
 import type { ContainerApi, ContainerInfo } from './container-api.ts';
 import { runningDaemon } from './daemon-file.ts';
@@ -119,12 +120,17 @@ function statusText(c: ContainerInfo): string {
   }
 }
 
+/** Control characters shown as \xNN: a container's command must not drive the user's terminal. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** `--format '{{.Name}} {{.State}}'`, a small cousin of Docker's Go templates. */
 function formatted(template: string, c: ContainerInfo): string {
   const fields: Record<string, string | number> = {
     ID: shortId(c.id),
     Name: c.name,
-    Command: c.args.join(' '),
+    Command: printable(c.args.join(' ')),
     Status: statusText(c),
     State: c.status,
     ExitCode: c.exit?.exitCode ?? '',
@@ -366,6 +372,8 @@ async function main(argv: string[]): Promise<number> {
         root: (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT,
         runRoot,
         cgroupParent: (global.options['cgroup-parent'] as string | undefined) ?? process.env.CONMAN_CGROUP_PARENT,
+        // Another --no-daemon command on these roots: wait for it a while (root-lock.ts).
+        lockWaitMs: scaled(10_000),
       });
     } else {
       const { ApiClient } = await import('./client.ts');

@@ -1,17 +1,20 @@
 /**
  * conmand: the daemon. `conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent P]`
  *
- * Opens the Manager (which recovers every container it knew), serves the API (api.ts) on a
- * unix socket only root can open, and runs until SIGTERM or SIGINT. Stopping it, or killing
- * it with SIGKILL, stops no container: they belong to their shims.
+ * Opens the Manager (which locks its roots, then recovers every container it knew), serves
+ * the API (api.ts) on a unix socket only root can open, and runs until SIGTERM or SIGINT.
+ * Stopping it, or killing it with SIGKILL, stops no container: they belong to their shims.
+ * On a full disk it still starts, read-mostly, and says so (disk-full.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createApiServer, listenOnSocket } from './api.ts';
+import { checkSocketPath, createApiServer, listenOnSocket, SocketInUseError } from './api.ts';
 import { daemonFileOf, runningDaemon, writeDaemonFile } from './daemon-file.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT } from './defaults.ts';
+import { lowSpace } from './disk-full.ts';
 import { Manager } from './manager.ts';
+import { RootLockedError } from './root-lock.ts';
 
 const USAGE = 'usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH]';
 const options = {
@@ -44,11 +47,33 @@ if (other) {
   process.exit(1);
 }
 
+/** A refusal to start: one line that says why, exit code 1. */
+function refuse(error: unknown): never {
+  console.error(`conmand: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
 const began = Date.now();
-const manager = await Manager.open({ root: values.root, runRoot, cgroupParent: values['cgroup-parent'] });
+const root = path.resolve(values.root!);
+let manager: Manager;
+try {
+  // The socket is checked once the roots are locked, before recovery changes anything.
+  manager = await Manager.open({ root, runRoot, cgroupParent: values['cgroup-parent'], onLocked: () => checkSocketPath(socket) });
+} catch (error) {
+  if (error instanceof RootLockedError || error instanceof SocketInUseError) refuse(error);
+  throw error;
+}
 const server = createApiServer(manager);
-await listenOnSocket(server, socket);
-writeDaemonFile(runRoot, socket);
+await listenOnSocket(server, socket).catch(refuse);
+try {
+  writeDaemonFile(runRoot, socket);
+} catch (error) {
+  // The lock, not this file, keeps other managers out: go on without it.
+  console.error(`conmand: warning: cannot write ${daemonFileOf(runRoot)}: ${(error as Error).message}`);
+}
+for (const problem of lowSpace([root, runRoot])) {
+  console.error(`conmand: warning: ${problem}: read-mostly until space is freed (ps, inspect, logs, attach, kill and rm work; create, start and stop answer 507)`);
+}
 const containers = await manager.list(true);
 console.error(
   `conmand: listening on ${socket} (pid ${process.pid}); ${containers.length} containers, ` +

@@ -56,6 +56,12 @@ const EXEC_SCHEMA: Schema = {
   cwd: { type: 'string' },
 };
 
+/**
+ * How deep a request may nest. None of ours goes past 2 (env is an object of strings); a
+ * body nested 100 000 deep would overflow the stack of whatever walks it (JSON.stringify).
+ */
+export const MAX_DEPTH = 4;
+
 /** Docker's rule for names: a letter or digit, then letters, digits, "_", "." or "-". */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -86,11 +92,52 @@ export function checkFields(body: unknown, schema: Schema, what: string): void {
   // END EXERCISE
 }
 
+/** The first field of `body` nested deeper than MAX_DEPTH, walked without recursion. */
+function checkDepth(body: unknown): void {
+  if (typeof body !== 'object' || body === null) return;
+  for (const [field, value] of Object.entries(body)) {
+    const stack: [unknown, number][] = [[value, 1]];
+    while (stack.length > 0) {
+      const [item, depth] = stack.pop()!;
+      if (typeof item !== 'object' || item === null) continue;
+      if (depth > MAX_DEPTH) throw badRequest(`field "${field}" is nested too deeply (more than ${MAX_DEPTH} levels)`);
+      for (const child of Object.values(item)) stack.push([child, depth + 1]);
+    }
+  }
+}
+
+/** The strings a process gets must be C strings: a NUL byte would cut them short (or fail in runc). */
+function checkNoNul(field: string, values: string[]): void {
+  if (values.some((value) => value.includes('\0'))) throw badRequest(`field "${field}" must not contain a NUL byte (\\0)`);
+}
+
+/** A path with a ".." part means something else once resolved: refused rather than guessed at. */
+function hasDotDot(file: string): boolean {
+  return file.split('/').includes('..');
+}
+
+/** What create and exec share: args, env and cwd, checked as the runtime and the kernel need them. */
+function checkProcess(request: { args: string[]; env?: Record<string, string>; cwd?: string }): void {
+  if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
+  checkNoNul('args', request.args);
+  for (const [key, value] of Object.entries(request.env ?? {})) {
+    // "A=B" as a key would give the process A=B=C; "" gives it "=C".
+    if (key === '' || key.includes('=')) throw badRequest(`field "env": ${JSON.stringify(key)} is not a variable name (not empty, no "=")`);
+    checkNoNul('env', [key, value]);
+  }
+  if (request.cwd !== undefined) {
+    checkNoNul('cwd', [request.cwd]);
+    if (!path.isAbsolute(request.cwd) || hasDotDot(request.cwd)) throw badRequest(`field "cwd" must be an absolute path without "..", not ${JSON.stringify(request.cwd)}`);
+  }
+}
+
 export function checkCreateRequest(body: unknown): CreateRequest {
+  checkDepth(body);
   checkFields(body, CREATE_SCHEMA, 'a create request');
   const request = body as CreateRequest;
-  if (!path.isAbsolute(request.rootfs)) throw badRequest(`field "rootfs" must be an absolute path, not ${JSON.stringify(request.rootfs)}`);
-  if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
+  checkNoNul('rootfs', [request.rootfs]);
+  if (!path.isAbsolute(request.rootfs) || hasDotDot(request.rootfs)) throw badRequest(`field "rootfs" must be an absolute path without "..", not ${JSON.stringify(request.rootfs)}`);
+  checkProcess(request);
   if (request.name !== undefined && !NAME_PATTERN.test(request.name)) {
     throw badRequest(`field "name": ${JSON.stringify(request.name)} is not a valid name (a letter or digit, then letters, digits, "_", "." or "-")`);
   }
@@ -101,8 +148,9 @@ export function checkCreateRequest(body: unknown): CreateRequest {
 }
 
 export function checkExecRequest(body: unknown): ExecRequest {
+  checkDepth(body);
   checkFields(body, EXEC_SCHEMA, 'an exec request');
   const request = body as ExecRequest;
-  if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
+  checkProcess(request);
   return request;
 }

@@ -1,12 +1,13 @@
 /**
  * Errors a caller can act on. Each carries the HTTP status the daemon answers with, so the
  * library, the daemon and the CLI agree on what went wrong: 404 nothing by that name, 409 not
- * in a state that allows it, 400 a request that makes no sense. Anything else is a 500: a bug
- * (or an unfinished exercise), reported with its message.
+ * in a state that allows it, 400 a request that makes no sense, 429 too many of something at
+ * once, 507 a full disk (disk-full.ts). Anything else is a 500: a bug (or an unfinished
+ * exercise), reported with its message.
  */
 export class ManagerError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409,
+    readonly status: 400 | 404 | 409 | 429 | 507,
     message: string,
   ) {
     super(message);

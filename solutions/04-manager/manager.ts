@@ -10,6 +10,11 @@
  * Every operation on a container runs under its lock (keyed-lock.ts). While a Manager is
  * open it waits on every running container's shim, so it learns of each exit at once:
  * records the exit, removes the runtime's state, then applies --rm or the restart policy.
+ *
+ * One Manager per root: open() takes an exclusive lock on both roots first (root-lock.ts).
+ * A record is changed and saved together or not at all (update()): on a full disk the
+ * request fails with a 507 naming the file, and memory still agrees with the disk
+ * (disk-full.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -23,16 +28,19 @@ import { OciRuntime, type RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import { ShimClient, startShim } from '#lower/03-shim/client.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import { isAlive, readIdentity } from '#lower/03-shim/identity.ts';
+import { checkTimerMs } from '#lower/03-shim/timer-range.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
-import { badRequest, cannotRun, conflict, notFound } from './errors.ts';
+import { explainNoSpace } from './disk-full.ts';
+import { badRequest, cannotRun, conflict, ManagerError, notFound } from './errors.ts';
 import { adoptOrphans, startExec } from './exec-session.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { readLog, tailOffset } from './logs.ts';
 import { RecordStore, type ContainerRecord } from './records.ts';
 import { observeShim, reconcile } from './recovery.ts';
 import { checkCreateRequest, checkExecRequest } from './requests.ts';
-import { parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
+import { MAX_DELAY_MS, parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
+import { RootLock } from './root-lock.ts';
 import { OutputBuffer, type Session, type SessionExit } from './session.ts';
 import { stopContainer } from './stop.ts';
 import { scaled } from '#lib/slow.ts';
@@ -46,6 +54,10 @@ export interface ManagerOptions {
   cgroupParent?: string;
   /** How long a shim waits for `delete` after its container exited (the manager usually says it at once). */
   shimLingerMs?: number;
+  /** How long to wait for another `conman --no-daemon` on the same roots (conmand: 0, it leaves at once). */
+  lockWaitMs?: number;
+  /** Runs once the roots are locked, before recovery: a refusal here changes nothing (conmand checks its socket). */
+  onLocked?: () => Promise<void> | void;
 }
 
 const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -53,6 +65,10 @@ const DEFAULT_STOP_TIMEOUT_S = 10;
 const BACKOFF_RESET_MS = 10_000;
 /** How long `stop` waits for the exit after SIGKILL before it gives up on the shim. */
 const AFTER_SIGKILL_MS = scaled(10_000);
+/** The longest grace period `stop` takes: a day (and well inside what a Node timer can wait). */
+export const MAX_STOP_TIMEOUT_S = 86_400;
+/** An exit that could not be saved (a full disk) is asked of the shim again this often. */
+const EXIT_RETRY_MS = 2000;
 
 export class Manager implements ContainerApi {
   readonly root: string;
@@ -63,14 +79,18 @@ export class Manager implements ContainerApi {
   private readonly lock = new KeyedLock();
   private readonly events = new EventEmitter();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly exitRetries = new Map<string, NodeJS.Timeout>();
   private readonly shimLingerMs: number;
   private closed = false;
 
-  private constructor(options: ManagerOptions) {
+  private constructor(
+    options: ManagerOptions,
+    private readonly rootLock: RootLock,
+  ) {
     this.root = path.resolve(options.root ?? DEFAULT_ROOT);
     this.runRoot = path.resolve(options.runRoot ?? DEFAULT_RUN_ROOT);
     this.cgroupParent = options.cgroupParent ?? DEFAULT_CGROUP_PARENT;
-    this.shimLingerMs = options.shimLingerMs ?? 10 * 60_000;
+    this.shimLingerMs = checkTimerMs(options.shimLingerMs ?? 10 * 60_000, 'shimLingerMs');
     this.store = new RecordStore(this.root);
     fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
     this.events.setMaxListeners(0);
@@ -78,7 +98,18 @@ export class Manager implements ContainerApi {
 
   /** Open the manager on its roots and recover every container it knew (recovery.ts). */
   static async open(options: ManagerOptions = {}): Promise<Manager> {
-    const manager = new Manager(options);
+    // Before a record is read: a second manager on these roots must not recover them too.
+    const lock = await RootLock.acquire([path.resolve(options.root ?? DEFAULT_ROOT), path.resolve(options.runRoot ?? DEFAULT_RUN_ROOT)], { waitMs: options.lockWaitMs });
+    try {
+      await options.onLocked?.();
+      return await Manager.recoverAll(new Manager(options, lock));
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private static async recoverAll(manager: Manager): Promise<Manager> {
     const records = manager.store.loadAll();
     for (const record of records) manager.records.set(record.id, record);
     // Execs die with the manager that ran them: their folders are leftovers.
@@ -90,9 +121,12 @@ export class Manager implements ContainerApi {
           manager.recover(record).catch((error: Error) => {
             // One broken container must not keep the others unmanaged.
             if ((error as Error).name === 'NotImplementedError') throw error;
+            if (error instanceof ManagerError && error.status === 507) {
+              // Its exit could not be saved (a full disk): it stays "running", retried until it can be.
+              return console.error(`conman: recovering ${record.name} (${shortId(record.id)}): ${error.message}; trying again every ${EXIT_RETRY_MS / 1000} s`);
+            }
             console.error(`conman: recovering ${record.name} (${shortId(record.id)}) failed, marked unknown: ${error.message}`);
-            record.status = 'unknown';
-            manager.save(record);
+            manager.derive(record, 'unknown');
           }),
         ),
       ),
@@ -130,8 +164,34 @@ export class Manager implements ContainerApi {
     return record;
   }
 
-  private save(record: ContainerRecord): void {
-    this.store.save(record);
+  /**
+   * Change a record and save it, or neither: when the save fails (a full disk), the change is
+   * undone in memory too, so memory and disk agree, and the error (a 507) names the file.
+   */
+  private update(record: ContainerRecord, change: (record: ContainerRecord) => void): void {
+    const before = structuredClone(record);
+    change(record);
+    try {
+      this.store.save(record);
+    } catch (error) {
+      for (const key of Object.keys(record)) delete (record as unknown as Record<string, unknown>)[key];
+      Object.assign(record, before);
+      throw explainNoSpace(error, path.join(this.store.dirOf(record.id), 'record.json'));
+    }
+  }
+
+  /**
+   * A status recovery worked out from the shim's folder ("unknown"): kept in memory even when it
+   * cannot be saved, since the next open() works out the same from the same folder.
+   */
+  private derive(record: ContainerRecord, status: 'unknown'): void {
+    record.status = status;
+    delete record.pid;
+    try {
+      this.store.save(record);
+    } catch (error) {
+      console.error(`conman: ${record.name} is ${status}, not saved (the next start finds the same): ${(explainNoSpace(error, this.store.dirOf(record.id)) as Error).message}`);
+    }
   }
 
   // ----- create, start -----
@@ -142,6 +202,8 @@ export class Manager implements ContainerApi {
     if (!fs.existsSync(request.rootfs) || !fs.statSync(request.rootfs).isDirectory()) {
       throw badRequest(`rootfs ${request.rootfs} is not a directory: build one first (chapter 01: buildRootfs)`);
     }
+    // A symlink to / would hand the host's own root to the container, writable.
+    if (fs.realpathSync(request.rootfs) === '/') throw badRequest(`field "rootfs": ${request.rootfs} is the host's root (/): give the container a folder of its own`);
     // Names are unique: check and take one under a single lock, so two creates cannot both win.
     return this.lock.run('\0names', async () => {
       if (request.name !== undefined) {
@@ -180,10 +242,10 @@ export class Manager implements ContainerApi {
         // The log exists from the start: a follower (foreground `run`) holds it open from before
         // the first byte to after `--rm` removed the folder.
         fs.writeFileSync(this.store.logOf(id), '', { mode: 0o640 });
-        this.save(record);
+        this.store.save(record);
       } catch (error) {
         this.store.remove(id);
-        throw error;
+        throw explainNoSpace(error, this.store.dirOf(id));
       }
       this.records.set(id, record);
       return { id, name: record.name };
@@ -234,17 +296,23 @@ export class Manager implements ContainerApi {
       await this.cleanupShim(record); // created, never started: the shim deletes it and exits
       throw error;
     }
-    this.markRunning(record, started.pid);
+    try {
+      this.markRunning(record, started.pid);
+    } catch (error) {
+      await this.killAndCleanup(record); // it runs, but no record can say so (a full disk): undo it
+      throw error;
+    }
     this.watch(record);
   }
 
   /** A new run began: save it, and forget the last one's exit. */
   private markRunning(record: ContainerRecord, pid: number): void {
-    Object.assign(record, { status: 'running', pid, startedAt: new Date().toISOString(), stoppedByUser: false });
-    delete record.exit;
-    delete record.finishedAt;
-    delete record.nextRestartAt;
-    this.save(record);
+    this.update(record, (r) => {
+      Object.assign(r, { status: 'running', pid, startedAt: new Date().toISOString(), stoppedByUser: false });
+      delete r.exit;
+      delete r.finishedAt;
+      delete r.nextRestartAt;
+    });
   }
 
   // ----- learning of exits -----
@@ -277,9 +345,27 @@ export class Manager implements ContainerApi {
     const current = this.records.get(id);
     if (current?.status !== 'running') return;
     if (observed.shimAlive) return this.watch(current); // alive after all: listen again
-    current.status = 'unknown';
-    delete current.pid;
-    this.save(current);
+    return this.lostShimLocked(current);
+  }
+
+  /**
+   * A running container's shim is gone, and left no exit. If its restart policy would restart
+   * it after a kill (`always`, or `on-failure` with retries left), kill what may be left of it
+   * (`runtime delete --force`) and record it as killed (137), so the policy restarts it: what
+   * dockerd does when containerd loses a shim. Otherwise it is `unknown`: its process may still
+   * do useful work, and `rm` removes it.
+   */
+  private async lostShimLocked(record: ContainerRecord): Promise<void> {
+    let restart = false;
+    try {
+      restart = !record.autoRemove && shouldRestart(record.restartPolicy, 137, record.restartCount, record.stoppedByUser);
+    } catch {
+      restart = false; // (an unfinished restart-policy exercise: as before, unknown)
+    }
+    if (!restart) return this.derive(record, 'unknown');
+    console.error(`conman: the shim of ${record.name} (${shortId(record.id)}) vanished; killing what is left and restarting it (restart policy ${record.restartPolicy.name})`);
+    await this.runtimeOf(record).delete(record.id, { force: true }).catch(() => {});
+    return this.recordExitLocked(record.id, { exitCode: 137, signal: 'SIGKILL', oomKilled: false, finishedAt: new Date().toISOString() }, record.startedAt);
   }
 
   /**
@@ -291,27 +377,36 @@ export class Manager implements ContainerApi {
     const record = this.records.get(id);
     if (!record || record.status !== 'running' || record.startedAt !== run) return;
     let failure: unknown;
+    let restart = false;
     try {
-      record.exit = exit;
-      record.finishedAt = exit.finishedAt;
-      delete record.pid;
-      let restart = false;
-      try {
-        restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
-      } catch (error) {
-        failure = error; // still record the exit below; report the error afterwards
-      }
-      // Back-off starts over after a run of 10 s or more, as Docker's does.
-      if (Date.parse(exit.finishedAt) - Date.parse(record.startedAt ?? '') >= BACKOFF_RESET_MS) record.restartDelaysMs = [];
-      if (restart) {
-        const delay = restartDelayMs(record.restartDelaysMs.length);
-        record.status = 'restarting';
-        record.restartDelaysMs = [...record.restartDelaysMs, delay].slice(-20);
-        record.nextRestartAt = new Date(Date.now() + delay).toISOString();
-      } else {
-        record.status = 'exited';
-      }
-      this.save(record); // first the record: a crash after this re-finds exit.json, no harm
+      restart = !record.autoRemove && shouldRestart(record.restartPolicy, exit.exitCode, record.restartCount, record.stoppedByUser);
+    } catch (error) {
+      failure = error; // still record the exit below; report the error afterwards
+    }
+    try {
+      // First the record: a crash after this re-finds exit.json, no harm.
+      this.update(record, (r) => {
+        r.exit = exit;
+        r.finishedAt = exit.finishedAt;
+        delete r.pid;
+        // Back-off starts over after a run of 10 s or more, as Docker's does.
+        if (Date.parse(exit.finishedAt) - Date.parse(r.startedAt ?? '') >= BACKOFF_RESET_MS) r.restartDelaysMs = [];
+        if (restart) {
+          const delay = restartDelayMs(r.restartDelaysMs.length);
+          r.status = 'restarting';
+          r.restartDelaysMs = [...r.restartDelaysMs, delay].slice(-20);
+          r.nextRestartAt = new Date(Date.now() + delay).toISOString();
+        } else {
+          r.status = 'exited';
+        }
+      });
+    } catch (error) {
+      // Not saved (a full disk): still "running", here and on disk. The shim keeps the exit
+      // (and retries its exit.json) until told to delete: ask it again in a while.
+      this.retryExitLater(record);
+      throw error;
+    }
+    try {
       await this.cleanupShim(record);
       if (record.autoRemove) await this.removeLocked(record);
       else if (restart) this.scheduleRestart(record);
@@ -321,8 +416,22 @@ export class Manager implements ContainerApi {
     if (failure) throw failure;
   }
 
+  /** An exit that could not be saved: ask the shim for it again in a while (watch()). */
+  private retryExitLater(record: ContainerRecord): void {
+    if (this.exitRetries.has(record.id) || this.closed) return;
+    const run = record.startedAt;
+    const timer = setTimeout(() => {
+      this.exitRetries.delete(record.id);
+      const current = this.records.get(record.id);
+      if (!this.closed && current?.status === 'running' && current.startedAt === run) this.watch(current);
+    }, EXIT_RETRY_MS);
+    timer.unref();
+    this.exitRetries.set(record.id, timer);
+  }
+
   private scheduleRestart(record: ContainerRecord): void {
-    const delay = Math.max(0, Date.parse(record.nextRestartAt ?? '') - Date.now() || 0);
+    // (Clamped: a record edited by hand must not make a timer overflow and fire at once.)
+    const delay = Math.min(MAX_DELAY_MS, Math.max(0, Date.parse(record.nextRestartAt ?? '') - Date.now() || 0));
     const timer = setTimeout(() => {
       this.restartTimers.delete(record.id);
       void this.lock
@@ -333,12 +442,15 @@ export class Manager implements ContainerApi {
           await this.startLocked(current);
         })
         .catch((error: Error) => {
-          const current = this.records.get(record.id);
-          if (current?.status === 'restarting') {
-            current.status = 'exited';
-            this.save(current);
-          }
           console.error(`conman: restarting ${record.name} failed: ${error.message}`);
+          const current = this.records.get(record.id);
+          if (current?.status !== 'restarting') return;
+          try {
+            this.update(current, (r) => void (r.status = 'exited'));
+          } catch {
+            // Not even that can be saved (a full disk): it stays "restarting"; try again later.
+            if (!this.closed) this.scheduleRestart(current);
+          }
         });
     }, delay);
     timer.unref();
@@ -348,6 +460,18 @@ export class Manager implements ContainerApi {
   private cancelRestart(id: string): void {
     clearTimeout(this.restartTimers.get(id));
     this.restartTimers.delete(id);
+  }
+
+  /** Kill the container if its shim still runs it, then clean up as below (rm, an undone start). */
+  private async killAndCleanup(record: ContainerRecord): Promise<void> {
+    const dir = this.shimDir(record.id);
+    const identity = readIdentity(dir);
+    if (identity && isAlive(identity) && !observeShim(dir).exit) {
+      const shim = new ShimClient(dir);
+      await shim.kill('SIGKILL').catch(() => {});
+      await Promise.race([shim.wait().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, scaled(5000)))]);
+    }
+    await this.cleanupShim(record);
   }
 
   /** Make sure no shim, runtime state or shim folder is left from the container's last run. */
@@ -382,7 +506,12 @@ export class Manager implements ContainerApi {
           // client was told the start failed: undo it, as if it had never begun.
           const state = await new ShimClient(dir).state().catch(() => undefined);
           if (state?.status !== 'running') return this.cleanupShim(record);
-          this.markRunning(record, state.pid);
+          try {
+            this.markRunning(record, state.pid);
+          } catch (error) {
+            await this.killAndCleanup(record); // no record can say it runs (a full disk): undo it
+            throw error;
+          }
         }
         return this.watch(record);
       case 'exited':
@@ -396,11 +525,7 @@ export class Manager implements ContainerApi {
         record.status = 'running';
         return this.recordExitLocked(record.id, decision.exit, record.startedAt);
       case 'unknown':
-        if (record.status !== 'unknown') {
-          record.status = 'unknown';
-          delete record.pid;
-          this.save(record);
-        }
+        if (record.status === 'running') return this.lostShimLocked(record); // (maybe restarted)
         return;
       case 'restarting':
         return this.scheduleRestart(record);
@@ -412,23 +537,26 @@ export class Manager implements ContainerApi {
   // ----- stop, kill, remove -----
 
   async stop(ref: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_S): Promise<ContainerInfo> {
-    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) throw badRequest(`stop timeout must be a number of seconds ≥ 0, not ${timeoutSeconds}`);
+    if (!(timeoutSeconds >= 0 && timeoutSeconds <= MAX_STOP_TIMEOUT_S)) {
+      throw badRequest(`stop timeout must be from 0 to ${MAX_STOP_TIMEOUT_S} seconds (a day), not ${timeoutSeconds}`);
+    }
     const id = this.resolve(ref);
     return this.lock.run(id, async () => {
       const record = this.recordOf(id);
       if (record.status === 'restarting') {
+        this.update(record, (r) => {
+          Object.assign(r, { status: 'exited', stoppedByUser: true });
+          delete r.nextRestartAt;
+        });
         this.cancelRestart(id);
-        Object.assign(record, { status: 'exited', stoppedByUser: true });
-        delete record.nextRestartAt;
-        this.save(record);
       }
       if (record.status !== 'running') return this.info(record);
-      record.stoppedByUser = true; // before the signal: the restart policy must not revive it
-      this.save(record);
+      // Before the signal: the restart policy must not revive it. (Not saved? Nothing is sent.)
+      this.update(record, (r) => void (r.stoppedByUser = true));
       // Bounded: a stuck shim must not hold this container's lock (and every later request) for ever.
       let timer: NodeJS.Timeout | undefined;
       const giveUp = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the shim of ${record.name} did not report the exit ${AFTER_SIGKILL_MS / 1000} s after SIGKILL; see ${this.shimDir(id)}/shim.log, or remove the container (conman rm -f)`)), timeoutSeconds * 1000 + AFTER_SIGKILL_MS);
+        timer = setTimeout(() => reject(new Error(`the shim of ${record.name} did not report the exit ${AFTER_SIGKILL_MS / 1000} s after SIGKILL; see ${this.shimDir(id)}/shim.log, or remove the container (conman rm -f)`)), checkTimerMs(timeoutSeconds * 1000 + AFTER_SIGKILL_MS, 'the stop deadline'));
       });
       try {
         const exit = await Promise.race([stopContainer(new ShimClient(this.shimDir(id)), timeoutSeconds * 1000), giveUp]);
@@ -442,7 +570,9 @@ export class Manager implements ContainerApi {
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const name = /^\d+$/.test(signal) ? signal : signal.toUpperCase().replace(/^(SIG)?/, 'SIG');
-    if (!/^\d+$/.test(name) && !(name in os.constants.signals)) throw badRequest(`unknown signal "${signal}": use a name like SIGTERM or HUP, or a number`);
+    if (!/^\d+$/.test(name) && !Object.hasOwn(os.constants.signals, name)) throw badRequest(`unknown signal "${signal}": use a name like SIGTERM or HUP, or a number`);
+    // Linux has signals 1 to 64 (SIGRTMAX); 0 only probes, and sends nothing.
+    if (/^\d+$/.test(name) && !(Number(name) >= 1 && Number(name) <= 64)) throw badRequest(`signal ${signal}: a signal number must be from 1 to 64`);
     const id = this.resolve(ref);
     await this.lock.run(id, async () => {
       const record = this.recordOf(id);
@@ -473,17 +603,17 @@ export class Manager implements ContainerApi {
   private async removeLocked(record: ContainerRecord): Promise<void> {
     this.cancelRestart(record.id);
     if (record.status !== 'removing') {
-      record.status = 'removing';
-      this.save(record);
+      try {
+        this.update(record, (r) => void (r.status = 'removing'));
+      } catch (error) {
+        if (!(error instanceof ManagerError && error.status === 507)) throw error;
+        // A full disk: remove it anyway, rm is how space is freed. Without the mark, a crash
+        // from here on leaves a record whose shim is gone: unknown at the next start, and a
+        // second rm finishes the job.
+        console.error(`conman: removing ${record.name} without saving "removing" first: ${error.message}`);
+      }
     }
-    const dir = this.shimDir(record.id);
-    const identity = readIdentity(dir);
-    if (identity && isAlive(identity) && !observeShim(dir).exit) {
-      const shim = new ShimClient(dir);
-      await shim.kill('SIGKILL').catch(() => {});
-      await Promise.race([shim.wait().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, scaled(5000)))]);
-    }
-    await this.cleanupShim(record);
+    await this.killAndCleanup(record);
     this.store.remove(record.id);
     this.records.delete(record.id);
     this.events.emit(`removed:${record.id}`, record.exit);
@@ -601,7 +731,10 @@ export class Manager implements ContainerApi {
 
   /** Stop watching (containers keep running: that is the point). */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
+    for (const timer of this.exitRetries.values()) clearTimeout(timer);
+    this.rootLock.release();
   }
 }

@@ -11,6 +11,8 @@ export type RestartPolicy = { name: 'no' } | { name: 'always' } | { name: 'on-fa
 
 export const FIRST_DELAY_MS = 100;
 export const MAX_DELAY_MS = 10_000;
+/** The largest on-failure:N, as Docker's MaximumRetryCount (a 32-bit int). */
+export const MAX_RETRIES = 2 ** 31 - 1;
 
 /** "no", "always", "on-failure" or "on-failure:3" → a policy; anything else is a 400 naming it. */
 export function parseRestartPolicy(text: string): RestartPolicy {
@@ -19,6 +21,8 @@ export function parseRestartPolicy(text: string): RestartPolicy {
   if (match) {
     const maxRetries = match[1] === undefined ? undefined : Number(match[1]);
     if (maxRetries === 0) throw badRequest('restart policy "on-failure:0": the count must be at least 1 (or use "no")');
+    // (A count past this would be Infinity in memory and null in record.json: another policy after a restart.)
+    if (maxRetries !== undefined && maxRetries > MAX_RETRIES) throw badRequest(`restart policy "${text}": the count must be from 1 to ${MAX_RETRIES}`);
     return maxRetries === undefined ? { name: 'on-failure' } : { name: 'on-failure', maxRetries };
   }
   throw badRequest(`unknown restart policy "${text}": use no, always, on-failure or on-failure:N`);
