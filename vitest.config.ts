@@ -11,6 +11,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['lib/harness/global-setup.ts'],
+    // A check that times out says so in words, naming the learner's call that never returned.
+    setupFiles: ['lib/harness/setup.ts'],
     pool: 'forks',
     // Every wait scales with the machine (WORKSHOP_SLOW, or what `workshop doctor` measured).
     testTimeout: scaled(30_000),

@@ -1,24 +1,44 @@
 /**
  * Run chapters' checks (their vitest files) against a target folder and summarise them per
- * chapter: passed, failed, and each failure's first meaningful line. The same summary feeds
- * the dashboard, `check --json` and the progress file.
+ * chapter: passed, failed, and for each failure what went wrong, in words, and where to look.
+ * The same summary feeds the dashboard, `check --json` and the progress file.
+ *
+ * vitest runs in its own process group; our reporter (./reporter.ts) streams each check's
+ * result over a pipe as soon as it is known, so the first failure can be shown while the rest
+ * still run, and a cancelled run (`q` in the dashboard, Ctrl-C) is stopped whole and tidied up.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { exercisesOf } from '../authoring/starters.ts';
+import { exercisesOf, type Exercise } from '../authoring/starters.ts';
+import { removeStaleRuns } from '../host/hygiene.ts';
 import { testFile, type ChapterInfo } from '../manifest.ts';
-import { REPO_ROOT, WORKSHOP_STATE_DIR } from '../paths.ts';
+import { CHAPTERS_DIR, REPO_ROOT, SOLUTIONS_DIR, TEST_DIR, WORKSHOP_STATE_DIR } from '../paths.ts';
 import { SLOW } from '../slow.ts';
+import { exerciseAt, exerciseInDefinition, exerciseLocation, exerciseNamedBy, findExercise, stackFrames } from './locate.ts';
+import type { CheckEvent, EventError } from './reporter.ts';
+
+export type FailureKind = 'not-implemented' | 'timeout' | 'wrong-result' | 'loading';
 
 export interface CheckFailure {
   test: string;
+  /** What went wrong, in words: the error's first lines, never a stack. */
   message: string;
-  /** The exercise a "not implemented yet" failure points at, with its file and line. */
+  kind?: FailureKind;
+  /** The exercise to edit, with its file and current line: the unfinished one, or the one at fault. */
   exercise?: { id: string; location: string };
-  /** For a wrong result rather than an unfinished exercise: where the check is, and the learner's code in the stack. */
+  /** Why that exercise: "not implemented yet", "it never returned", "this check is about it", … */
+  why?: string;
+  /** For a wrong result: what the check expected and what it got (an assertion's diff). */
+  expectation?: string;
+  /** Where the check is (test file:line); learners need not open it. */
   check?: string;
+  /** The learner's own code in the stack (file:line), when it is not the exercise above. */
   code?: string;
+  /** A given file (no exercise of the learner's) where the failure surfaced: not where to fix it. */
+  surfaced?: string;
+  /** Anything else the learner must know (e.g. the exercise belongs to an earlier chapter under `layers own`). */
+  note?: string;
 }
 
 export interface ChapterResult {
@@ -41,23 +61,24 @@ export interface RunChecksOptions {
   junitFile?: string;
   /** Called with a short line as work progresses. */
   onProgress?: (line: string) => void;
+  /** Called with each failure as soon as it is known, while the other checks still run. */
+  onFailure?: (chapter: string, failure: CheckFailure) => void;
+  /** Stop the run: vitest and everything it started are ended, their host objects removed; runChecks rejects with a CheckCancelled. */
+  signal?: AbortSignal;
 }
 
-interface VitestJson {
-  testResults: {
-    name: string;
-    startTime?: number;
-    endTime?: number;
-    message?: string;
-    assertionResults: { ancestorTitles: string[]; title: string; status: string; failureMessages: string[] }[];
-  }[];
+export class CheckCancelled extends Error {
+  constructor() {
+    super('check cancelled');
+    this.name = 'CheckCancelled';
+  }
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
 /** The full output of the last check run, for when the summary is not enough. */
 export const LAST_CHECK_LOG = path.join(WORKSHOP_STATE_DIR, 'last-check.log');
 
-/** The part of a vitest failure a learner needs: the error line, not the stack. */
+/** The part of an error a learner needs: its first lines, not the stack. */
 export function firstLines(raw: string): string {
   const text = raw.replace(ANSI, '');
   const lines = text.split('\n');
@@ -65,18 +86,42 @@ export function firstLines(raw: string): string {
   return (stackStart >= 0 ? lines.slice(0, stackStart) : lines.slice(0, 8)).join('\n').trim();
 }
 
+/** The error as a learner reads it: "AssertionError: …", but a plain Error or a timeout without its class name. */
+function errorText(error: EventError): string {
+  const message = error.message.replace(/^Error: STACK_TRACE_ERROR\s*/, '');
+  const named = error.name && !['Error', 'CheckTimeoutError'].includes(error.name) ? `${error.name}: ${message}` : message;
+  return firstLines(named.split('\n').slice(0, 8).join('\n'));
+}
+
+/** What an assertion expected and what it got, from vitest's diff, shortened. */
+function expectationOf(error: EventError): string | undefined {
+  const diff = error.diff?.replace(ANSI, '').trim();
+  if (diff) {
+    const lines = diff.split('\n');
+    const body = lines.slice(0, 16);
+    if (lines.length > body.length) body.push(`… (${lines.length - body.length} more lines in ${path.relative(process.cwd(), LAST_CHECK_LOG) || LAST_CHECK_LOG})`);
+    return body.join('\n');
+  }
+  if (error.expected !== undefined && error.actual !== undefined) return `expected: ${error.expected}\nreceived: ${error.actual}`;
+  return undefined;
+}
+
 export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptions): Promise<ChapterResult[]> {
   fs.mkdirSync(WORKSHOP_STATE_DIR, { recursive: true });
-  const jsonFile = path.join(WORKSHOP_STATE_DIR, `check-${process.pid}.json`);
   const logFile = LAST_CHECK_LOG;
-  // The default reporter's text goes to last-check.log (every failure, with its stack); the JSON is for us.
-  const reporters = ['--reporter=default', '--reporter=json', `--outputFile.json=${jsonFile}`];
+  // The default reporter's text goes to last-check.log (every failure, with its stack); our events come over fd 3.
+  const reporters = ['--reporter=default', `--reporter=${path.join(REPO_ROOT, 'lib/checks/reporter.ts')}`];
   if (options.junitFile) reporters.push('--reporter=junit', `--outputFile.junit=${path.resolve(options.junitFile)}`);
   const files = chapters.map((chapter) => path.relative(REPO_ROOT, testFile(chapter)));
   options.onProgress?.(`checking ${chapters.map((c) => c.folder).join(', ')} against ${path.relative(REPO_ROOT, options.targetDir) || '.'}/ ...`);
+  if (options.signal?.aborted) throw new CheckCancelled();
 
   const started = Date.now();
+  const events: CheckEvent[] = [];
+  const summaries = new Map(chapters.map((chapter) => [testFile(chapter), new Summary(chapter, options)]));
   const log = fs.openSync(logFile, 'w');
+  let cancelled = false;
+  let group = 0;
   const exitCode = await new Promise<number>((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...files, ...reporters], {
       cwd: REPO_ROOT,
@@ -86,79 +131,237 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
         WORKSHOP_OWN_LAYERS: options.ownLayers ? '1' : '0',
         // One slow factor for the checks and every process they start (shims, conmand).
         WORKSHOP_SLOW: String(SLOW),
+        WORKSHOP_EVENTS_FD: '3',
         FORCE_COLOR: '0',
         NO_COLOR: '1', // last-check.log is read in an editor
       },
-      stdio: ['ignore', log, log],
+      stdio: ['ignore', log, log, 'pipe'],
+      // Its own process group: a cancel ends vitest and its workers together.
+      detached: true,
     });
+    let buffered = '';
+    child.stdio[3]!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        let event: CheckEvent;
+        try {
+          event = JSON.parse(line) as CheckEvent;
+        } catch {
+          continue;
+        }
+        events.push(event);
+        if (event.type === 'test' && event.state === 'failed') {
+          const summary = summaries.get(path.resolve(event.file));
+          const failure = summary?.add(event);
+          if (summary && failure) options.onFailure?.(summary.chapter.folder, failure);
+        }
+      }
+    });
+    const cancel = () => {
+      cancelled = true;
+      stopGroup(child.pid!);
+    };
+    options.signal?.addEventListener('abort', cancel, { once: true });
     child.on('error', reject);
-    child.on('exit', (code) => resolve(code ?? 1));
+    // 'close', not 'exit': the last events may still be in the pipe when vitest exits.
+    child.on('close', (code) => {
+      options.signal?.removeEventListener('abort', cancel);
+      group = child.pid!;
+      resolve(code ?? 1);
+    });
   });
   fs.closeSync(log);
+  // Workers that outlive vitest (a hung one, or a cancel): end the whole group, and wait until it is gone.
+  await endGroup(group);
 
-  if (!fs.existsSync(jsonFile)) {
+  if (cancelled) {
+    // What the stopped checks made on the host (run folders, containers, shims, cgroups): their owners are gone now.
+    await removeStaleRuns();
+    throw new CheckCancelled();
+  }
+  const ended = events.some((event) => event.type === 'end');
+  if (!ended && !events.some((event) => event.type === 'module')) {
     const tail = fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
     throw new Error(`the checks did not run (vitest exited ${exitCode}); its output ends with:\n${tail}\nfull log: ${logFile}`);
   }
-  const report = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as VitestJson;
-  fs.rmSync(jsonFile, { force: true });
-  return chapters.map((chapter) => summarise(chapter, report, options.targetDir, Date.now() - started));
+  return chapters.map((chapter) => summaries.get(testFile(chapter))!.finish(events, Date.now() - started));
 }
 
-/** A wrong result: the first line of the check in its test file, and of the chapter's code, in the stack. */
-function stackPlaces(raw: string, chapterDir: string): { check?: string; code?: string } {
-  // Only the stack's lines ("    at fn (/path/file.ts:12:5)"), not the message, which may quote paths.
-  const frames = raw.replace(ANSI, '').split('\n').filter((line) => /^\s+at /.test(line));
-  const inFile = (prefix: string) => {
-    for (const frame of frames) {
-      const at = frame.indexOf(prefix);
-      const match = at >= 0 ? /^(.+?\.[cm]?[jt]s):(\d+)/.exec(frame.slice(at)) : null;
-      if (match) return `${path.relative(REPO_ROOT, match[1])}:${match[2]}`;
+/** SIGTERM a process group now, SIGKILL it a moment later. */
+function stopGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGTERM');
+  } catch {
+    return; // the group is gone
+  }
+  setTimeout(() => {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // gone
     }
-    return undefined;
-  };
-  return { check: inFile(path.join(REPO_ROOT, 'test') + path.sep), code: inFile(chapterDir + path.sep) };
+  }, 1500).unref();
 }
 
-function summarise(chapter: ChapterInfo, report: VitestJson, targetDir: string, wallMs: number): ChapterResult {
-  const file = report.testResults.find((r) => path.resolve(r.name) === testFile(chapter));
-  const exercises = exercisesOf(chapter.folder);
-  const result: ChapterResult = {
-    chapter: chapter.folder,
-    target: targetDir,
-    passed: 0,
-    failed: 0,
-    skipped: 0,
-    durationMs: file?.endTime && file.startTime ? file.endTime - file.startTime : wallMs,
-    ok: false,
-    failures: [],
-  };
-  if (!file) {
-    result.failed = 1;
-    result.failures.push({ test: chapter.folder, message: `vitest reported nothing for this chapter: see ${LAST_CHECK_LOG}` });
+/** SIGKILL what is left of a process group and wait (up to 5 s) until none of it remains. */
+async function endGroup(pgid: number): Promise<void> {
+  if (!pgid) return;
+  for (let round = 0; round < 100; round++) {
+    try {
+      process.kill(-pgid, round === 0 ? 'SIGKILL' : 0);
+    } catch {
+      return; // no process left in the group
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** One chapter's failures, summarised as they arrive. */
+class Summary {
+  readonly failures: CheckFailure[] = [];
+  /** Exercises whose own check (named in its title) failed, in order: the likely culprits of later failures. */
+  private readonly ownChecksFailed: string[] = [];
+  private readonly exercises: Exercise[];
+
+  constructor(
+    readonly chapter: ChapterInfo,
+    private readonly options: RunChecksOptions,
+  ) {
+    this.exercises = exercisesOf(chapter.folder);
+  }
+
+  /** Where an exercise lives for this run: the chapter under check in the target; an earlier one in chapters/ (layers own) or solutions/. */
+  private rootOf(exercise: Exercise): string {
+    if (exercise.chapter === this.chapter.folder) return this.options.targetDir;
+    return this.options.ownLayers ? CHAPTERS_DIR : SOLUTIONS_DIR;
+  }
+
+  private learnerRoots(): { chapter: string; dir: string }[] {
+    const roots = [{ chapter: this.chapter.folder, dir: path.join(this.options.targetDir, this.chapter.folder) }];
+    if (this.options.ownLayers) {
+      for (const folder of fs.existsSync(CHAPTERS_DIR) ? fs.readdirSync(CHAPTERS_DIR) : []) {
+        if (folder < this.chapter.folder) roots.push({ chapter: folder, dir: path.join(CHAPTERS_DIR, folder) });
+      }
+    }
+    return roots;
+  }
+
+  private pointAt(failure: CheckFailure, id: string, why: string): void {
+    const exercise = this.exercises.find((e) => e.id === id) ?? findExercise(id);
+    if (!exercise) return;
+    failure.exercise = { id: exercise.id, location: exerciseLocation(this.rootOf(exercise), exercise) };
+    failure.why = why;
+    if (exercise.chapter !== this.chapter.folder) {
+      failure.note = this.options.ownLayers
+        ? `this exercise is chapter ${exercise.chapter.slice(0, 2)}'s: chapter ${this.chapter.number} builds on your own earlier chapters (layers own). Finish it, or build on the reference instead: ./workshop layers reference`
+        : `this exercise is chapter ${exercise.chapter.slice(0, 2)}'s`;
+    }
+  }
+
+  add(event: Extract<CheckEvent, { type: 'test' }>): CheckFailure {
+    const error = event.errors[0] ?? { message: 'failed (no error reported)' };
+    const failure: CheckFailure = { test: event.titles.join(' › '), message: errorText(error) };
+    const frames = event.errors.flatMap((e) => stackFrames(e.stack ?? ''));
+    const checkFrame = frames.find((frame) => frame.file.startsWith(TEST_DIR + path.sep));
+    if (checkFrame) failure.check = `${path.relative(REPO_ROOT, checkFrame.file)}:${checkFrame.line}`;
+
+    const notImplemented = /not implemented yet: .*\(exercise ([\w/-]+)\)/.exec(event.errors.map((e) => e.message).join('\n'));
+    const timeout = event.errors.find((e) => e.name === 'CheckTimeoutError' || /^timed out after /.test(e.message));
+    if (notImplemented) {
+      failure.kind = 'not-implemented';
+      this.pointAt(failure, notImplemented[1], 'not implemented yet');
+    } else if (timeout) {
+      failure.kind = 'timeout';
+      const call = timeout.call;
+      const name = call && exerciseInDefinition(path.join(this.options.targetDir, call.file), call.method);
+      const chapter = call?.file.split('/')[0];
+      if (name && chapter) this.pointAt(failure, `${chapter}/${name}`, `\`${call.method}\` never returned`);
+    } else {
+      failure.kind = 'wrong-result';
+      failure.expectation = expectationOf(error);
+    }
+
+    // The learner's code in the stack: an exercise region (the culprit, if nothing above said), else a given file.
+    for (const frame of frames) {
+      const root = this.learnerRoots().find((r) => frame.file.startsWith(r.dir + path.sep));
+      if (!root) continue;
+      const name = exerciseAt(frame.file, frame.line);
+      const where = `${path.relative(REPO_ROOT, frame.file)}:${frame.line}`;
+      if (name) {
+        if (!failure.exercise && failure.kind !== 'not-implemented') this.pointAt(failure, `${root.chapter}/${name}`, 'your code in the stack');
+        else if (failure.exercise && !failure.exercise.id.endsWith(`/${name}`)) failure.code = where;
+        break;
+      }
+      const isExerciseFile = exercisesOf(root.chapter).some((e) => path.join(root.dir, e.file) === frame.file);
+      if (isExerciseFile) {
+        failure.code ??= where;
+      } else {
+        failure.surfaced ??= where;
+      }
+    }
+
+    if (failure.kind === 'wrong-result' || failure.kind === 'timeout') {
+      const named = exerciseNamedBy(event.titles, this.chapter.folder, this.options.targetDir);
+      if (named) {
+        // The check is about one exercise: that is the one to fix, whatever the stack says.
+        const id = `${this.chapter.folder}/${named}`;
+        if (failure.exercise?.id !== id) {
+          if (failure.exercise && failure.why === 'your code in the stack') failure.code = failure.exercise.location;
+          if (!failure.exercise || failure.why === 'your code in the stack') this.pointAt(failure, id, 'this check is about it');
+        }
+        if (!this.ownChecksFailed.includes(id)) this.ownChecksFailed.push(id);
+      } else if (this.ownChecksFailed.length && (!failure.exercise || failure.why === 'your code in the stack')) {
+        // An end-to-end check, and an exercise's own check failed before it: that exercise first.
+        const culprit = this.ownChecksFailed[0];
+        if (failure.exercise?.id !== culprit) {
+          if (failure.exercise) failure.code = failure.exercise.location;
+          this.pointAt(failure, culprit, `its own check fails too`);
+        }
+      }
+    }
+    this.failures.push(failure);
+    return failure;
+  }
+
+  finish(events: CheckEvent[], wallMs: number): ChapterResult {
+    const file = testFile(this.chapter);
+    const mine = events.filter((event) => event.type !== 'end' && path.resolve(event.file) === file);
+    const module = mine.find((event): event is Extract<CheckEvent, { type: 'module' }> => event.type === 'module');
+    const tests = mine.filter((event): event is Extract<CheckEvent, { type: 'test' }> => event.type === 'test');
+    const result: ChapterResult = {
+      chapter: this.chapter.folder,
+      target: this.options.targetDir,
+      passed: tests.filter((t) => t.state === 'passed').length,
+      failed: tests.filter((t) => t.state === 'failed').length,
+      skipped: tests.filter((t) => t.state !== 'passed' && t.state !== 'failed').length,
+      durationMs: module?.durationMs || wallMs,
+      ok: false,
+      failures: this.failures,
+    };
+    if (!module && tests.length === 0) {
+      result.failed = 1;
+      result.failures.push({ test: this.chapter.folder, message: `vitest reported nothing for this chapter: see ${LAST_CHECK_LOG}` });
+    } else if (tests.length === 0 && module?.errors.length) {
+      // The test file itself failed to load (a syntax or import error in the learner's code).
+      result.failed = 1;
+      const error = module.errors[0];
+      const failure: CheckFailure = { test: `${this.chapter.folder} (loading)`, message: errorText(error), kind: 'loading' };
+      const notImplemented = /\(exercise ([\w/-]+)\)/.exec(error.message);
+      if (notImplemented) this.pointAt(failure, notImplemented[1], 'not implemented yet');
+      result.failures.push(failure);
+    }
+    // A failure in the run itself (an unhandled rejection) counts against every chapter of it.
+    const unhandled = events.find((event): event is Extract<CheckEvent, { type: 'end' }> => event.type === 'end')?.errors ?? [];
+    if (unhandled.length) {
+      // e.g. "Worker exited unexpectedly": the checks after it never ran; say so rather than count only those that did.
+      result.failed += 1;
+      const cause = unhandled[0].message.includes('Worker') ? ' (the process running the checks crashed: the checks after this point did not run)' : '';
+      result.failures.push({ test: `an error outside any check${cause}`, message: errorText(unhandled[0]), note: `the whole output: ${LAST_CHECK_LOG}` });
+    }
+    result.ok = result.failed === 0 && result.passed > 0;
     return result;
   }
-  if (file.assertionResults.length === 0 && file.message) {
-    // The test file itself failed to load (a syntax or import error in the learner's code).
-    result.failed = 1;
-    result.failures.push({ test: `${chapter.folder} (loading)`, message: firstLines(file.message) });
-  }
-  for (const test of file.assertionResults) {
-    if (test.status === 'passed') result.passed++;
-    else if (test.status === 'failed') {
-      result.failed++;
-      const raw = test.failureMessages.join('\n');
-      const message = firstLines(raw);
-      const exerciseId = /\(exercise ([\w/-]+)\)/.exec(message)?.[1];
-      const exercise = exercises.find((e) => e.id === exerciseId);
-      result.failures.push({
-        test: [...test.ancestorTitles, test.title].join(' › '),
-        message,
-        exercise: exercise && { id: exercise.id, location: `${path.relative(REPO_ROOT, path.join(targetDir, chapter.folder, exercise.file))}:${exercise.line}` },
-        ...(exercise ? {} : stackPlaces(raw, path.join(targetDir, chapter.folder))),
-      });
-    } else result.skipped++;
-  }
-  result.ok = result.failed === 0 && result.passed > 0;
-  return result;
 }

@@ -4,17 +4,19 @@
  * chapter list from lib/manifest.ts.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { exercisesOf, outdatedStarters, writeStarters } from '../authoring/starters.ts';
 import { startBook } from '../book/server.ts';
-import { runChecks, type ChapterResult } from '../checks/runner.ts';
+import { CheckCancelled, runChecks, type ChapterResult } from '../checks/runner.ts';
 import { runDoctor } from '../doctor.ts';
 import { removeStaleRuns } from '../host/hygiene.ts';
 import { availableChapters, CHAPTERS, findChapter, type ChapterInfo } from '../manifest.ts';
-import { REPO_ROOT, targetDir, type Target } from '../paths.ts';
-import { openDashboard } from './dashboard.ts';
+import { REPO_ROOT, targetDir, WORKSHOP_STATE_DIR, type Target } from '../paths.ts';
+import { openDashboard, type CheckHooks } from './dashboard.ts';
+import { liveRuns } from './live-runs.ts';
 import { loadProgress, recordResults, saveProgress } from './progress.ts';
 import { bold, dim, formatResult, green, red, summaryLine, yellow } from './report.ts';
 
@@ -27,14 +29,15 @@ commands:
   check <NN|all> [--target chapters|solutions] [--json] [--junit FILE] [--verbose]
                                      run a chapter's checks against your code (or the reference)
   hint <NN> [exercise]               the next hint for a chapter's exercises
-  reset <NN> [--yes]                 restore a chapter's starter files (your edits are lost)
+  reset <NN> [--yes]                 restore a chapter's starter files (your edits are kept in .workshop/backups/)
   layers <reference|own>             later chapters build on the reference (default) or your own code
   book [--port 4000] [--host 127.0.0.1]
                                      the lessons as a website
-  clean                              remove every container, mount, cgroup and state dir of the workshop
+  clean [--force]                    remove every container, mount, cgroup and state dir of the workshop
+                                     (--force: even a check still running in another terminal)
 authoring:
   author [--check]                   regenerate chapters/ starters from solutions/ (--check: only compare)
-  selftest                           type-check and run the whole test suite (what CI runs)`;
+  selftest                           type-check and run the whole test suite (what CI runs)
 
 class UsageError extends Error {}
 
@@ -59,12 +62,33 @@ async function check(args: string[]): Promise<number> {
   }
   const target = values.target as Target;
   const chapters = chaptersFor(positionals[0]);
-  const results = await runChecks(chapters, {
-    targetDir: targetDir(target),
-    ownLayers: loadProgress().ownLayers,
-    junitFile: values.junit,
-    onProgress: values.json ? undefined : (line) => console.error(dim(line)),
-  });
+  // Ctrl-C stops the checks and everything they started (vitest runs in its own process group).
+  const stop = new AbortController();
+  const interrupt = () => {
+    console.error(dim('stopping the checks and removing what they made...'));
+    stop.abort();
+  };
+  process.once('SIGINT', interrupt);
+  let results: ChapterResult[];
+  try {
+    results = await runChecks(chapters, {
+      targetDir: targetDir(target),
+      ownLayers: loadProgress().ownLayers,
+      junitFile: values.junit,
+      onProgress: values.json ? undefined : (line) => console.error(dim(line)),
+      // The first verdict as soon as it is known; the full report follows when every check has run.
+      onFailure: values.json ? undefined : (chapter, failure) => console.error(`${red('✗')} ${dim(`${chapter} › ${failure.test}: ${failure.message.split('\n')[0].slice(0, 160)}`)}`),
+      signal: stop.signal,
+    });
+  } catch (error) {
+    if (error instanceof CheckCancelled) {
+      console.error('checks stopped; nothing they made is left on the host');
+      return 130;
+    }
+    throw error;
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+  }
   if (target === 'chapters') recordResults(results);
   if (values.json) {
     for (const result of results) console.log(JSON.stringify(result));
@@ -107,6 +131,11 @@ function hint(args: string[]): number {
   const order = Object.keys(chapter.hints);
   const exercises = exercisesOf(chapter.folder).sort((a, b) => order.indexOf(a.id.split('/')[1]) - order.indexOf(b.id.split('/')[1]));
   const name = args[1];
+  if (!name && loadProgress().chapters[chapter.folder]?.ok) {
+    // Nothing left to hint at: say so, rather than cycle through the first exercise's hints.
+    console.log(`${chapter.folder} passes: every exercise is done. For one exercise's hints anyway: ./workshop hint ${chapter.number} <exercise> (${exercises.map((e) => e.id.split('/')[1]).join(', ')})`);
+    return 0;
+  }
   const chosen = name ? exercises.find((e) => e.id.endsWith(`/${name}`)) : firstUnfinished(chapter) ?? exercises[0];
   if (!chosen) throw new UsageError(`chapter ${chapter.folder} has no exercise "${name}"; it has: ${exercises.map((e) => e.id.split('/')[1]).join(', ')}`);
   const short = chosen.id.split('/')[1];
@@ -118,7 +147,8 @@ function hint(args: string[]): number {
   console.log(`${bold(`${chapter.folder} · exercise ${short}`)}  (chapters/${chapter.folder}/${chosen.file}:${chosen.line})`);
   console.log(`  task: ${chosen.task}`);
   hints.slice(0, shown).forEach((text, i) => console.log(`  hint ${i + 1}/${hints.length}: ${text}`));
-  if (shown < hints.length) console.log(dim(`  (run hint again for the next one; the other exercises: ${exercises.map((e) => e.id.split('/')[1]).join(', ')})`));
+  const others = exercises.filter((e) => e !== chosen).map((e) => e.id.split('/')[1]);
+  if (shown < hints.length) console.log(dim(`  (run hint again for the next one${others.length ? `; the other exercises: ${others.join(', ')}` : ''})`));
   else console.log(dim(`  the reference is solutions/${chapter.folder}/${chosen.file} -- try without it first`));
   return 0;
 }
@@ -149,11 +179,21 @@ async function reset(args: string[]): Promise<number> {
       return 1;
     }
   }
+  // Keep the learner's work: a reset is one keystroke, a lost afternoon is not.
+  const backup = path.join(WORKSHOP_STATE_DIR, 'backups', `${chapter.folder}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  for (const file of changed) {
+    const source = path.join(REPO_ROOT, file);
+    if (!fs.existsSync(source)) continue;
+    const copy = path.join(backup, path.relative(path.join('chapters', chapter.folder), file));
+    fs.mkdirSync(path.dirname(copy), { recursive: true });
+    fs.copyFileSync(source, copy);
+  }
   const written = writeStarters(chapter.folder);
   const progress = loadProgress();
   delete progress.chapters[chapter.folder];
   saveProgress(progress);
   console.log(green(`restored ${written.length} file(s)`));
+  if (fs.existsSync(backup)) console.log(`your version is kept in ${path.relative(process.cwd(), backup) || backup}`);
   return 0;
 }
 
@@ -177,7 +217,26 @@ async function book(args: string[]): Promise<number> {
   return 0;
 }
 
-async function clean(): Promise<number> {
+async function clean(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { force: { type: 'boolean' } } });
+  const live = liveRuns();
+  if (live.length && !values.force) {
+    // A check running in another terminal would fail mid-way, its containers gone: never without saying so.
+    console.log(yellow(`${live.length === 1 ? 'a check is' : `${live.length} checks are`} still running on this machine:`));
+    for (const run of live) console.log(`  run ${run.id}: pid ${run.pid} (${run.command})`);
+    let proceed = false;
+    if (process.stdin.isTTY) {
+      const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+      proceed = /^y(es)?$/i.test((await rl.question('stop it and clean anyway? [y/N] ')).trim());
+      rl.close();
+    }
+    if (!proceed) {
+      console.log('nothing removed: wait for it to finish (it tidies up after itself), or stop it and clean anyway: ./workshop clean --force');
+      return 1;
+    }
+  } else if (live.length) {
+    console.log(yellow(`stopping ${live.length} check run(s) still in progress: ${live.map((run) => `pid ${run.pid}`).join(', ')}`));
+  }
   const removed = await removeStaleRuns({ all: true });
   for (const item of removed) console.log(`removed ${item}`);
   console.log(removed.length ? green(`clean: removed ${removed.length} object(s)`) : 'clean: nothing to remove');
@@ -235,7 +294,7 @@ async function main(argv: string[]): Promise<number> {
     case 'book':
       return book(args);
     case 'clean':
-      return clean();
+      return clean(args);
     case 'author':
       return author(args);
     case 'selftest':
@@ -250,8 +309,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function runDashboardCheck(chapter: ChapterInfo): Promise<ChapterResult> {
-  const [result] = await runChecks([chapter], { targetDir: targetDir('chapters'), ownLayers: loadProgress().ownLayers });
+async function runDashboardCheck(chapter: ChapterInfo, hooks: CheckHooks = {}): Promise<ChapterResult> {
+  const [result] = await runChecks([chapter], { targetDir: targetDir('chapters'), ownLayers: loadProgress().ownLayers, ...hooks });
   recordResults([result]);
   return result;
 }

@@ -11,27 +11,68 @@ export const dim = paint(2);
 export const bold = paint(1);
 
 /**
- * One chapter's result. A learner sees the first failure in full (what to fix, and where),
- * then the names of the other failing checks: one thing at a time, as rustlings does.
+ * Wrap `text` to `width` columns at spaces, each line after `indent`. A parenthesised
+ * "(exercise 01-bundle/rootfs)" is never split. Lines that cannot be broken stay whole.
  */
-export function formatResult(result: ChapterResult, options: { verbose?: boolean } = {}): string {
+export function wrap(text: string, width: number, indent: string): string[] {
+  const room = Math.max(20, width - indent.length);
+  const visible = (t: string) => t.replace(/\u001b\[[0-9;]*m/g, '').length;
+  const out: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    const words = paragraph.match(/\(exercise [^)]+\)|\S+/g) ?? [];
+    const lead = /^\s*/.exec(paragraph)![0];
+    let line = lead;
+    for (const word of words) {
+      if (line.trim() && visible(line) + 1 + visible(word) > room) {
+        out.push(indent + line);
+        line = lead + word;
+      } else line = line.trim() ? `${line} ${word}` : lead + word;
+    }
+    out.push(indent + line);
+  }
+  return out;
+}
+
+/**
+ * One chapter's result. A learner sees the first failure in full (what went wrong, in words;
+ * what was expected; the file and line to edit), then the names of the other failing checks:
+ * one thing at a time, as rustlings does. `width` is the terminal's (the dashboard's) width.
+ */
+export function formatResult(result: ChapterResult, options: { verbose?: boolean; width?: number } = {}): string {
+  const width = options.width ?? (process.stdout.isTTY ? process.stdout.columns : 0) ?? 0;
+  const cols = width > 0 ? width : 10_000;
   const seconds = (result.durationMs / 1000).toFixed(1);
-  const head = `${result.ok ? green('✓') : red('✗')} ${bold(result.chapter)}  ${result.passed} passed, ${result.failed} failed  ${dim(`(${seconds} s)`)}`;
+  const skipped = result.skipped ? `, ${result.skipped} skipped` : '';
+  const head = `${result.ok ? green('✓') : red('✗')} ${bold(result.chapter)}  ${result.passed} passed, ${result.failed} failed${skipped}  ${dim(`(${seconds} s)`)}`;
   if (result.ok) return head;
   const lines = [head];
+  const shownPlaces = new Set<string>();
+  const hint = `./workshop hint ${result.chapter.slice(0, 2)}`;
   result.failures.forEach((failure, i) => {
-    if (i === 0 || options.verbose) {
-      lines.push(`  ${red('✗')} ${failure.test}`);
-      lines.push(...failure.message.split('\n').map((line) => `      ${line}`));
-      if (failure.exercise) lines.push(`      ${yellow('→')} edit ${failure.exercise.location}   (hint: ./workshop hint ${result.chapter.slice(0, 2)})`);
-      else {
-        // A wrong result: the check says what it expected; the stack may show where in your code.
-        if (failure.code) lines.push(`      ${yellow('→')} your code in the stack: ${failure.code}`);
-        if (failure.check) lines.push(`      ${yellow('→')} the check (what it expects): ${failure.check}`);
-      }
-    } else {
-      lines.push(`  ${red('✗')} ${failure.test}`);
+    lines.push(...wrap(`${red('✗')} ${failure.test}`, cols, '  '));
+    if (i > 0 && !options.verbose) return;
+    lines.push(...wrap(failure.message, cols, '      '));
+    if (failure.expectation) {
+      lines.push(`      ${dim('what the check expected (-) and what it got (+):')}`);
+      lines.push(...failure.expectation.split('\n').map((line) => `        ${line}`));
     }
+    const places: string[] = [];
+    if (failure.exercise) {
+      const name = failure.exercise.id.split('/')[1];
+      const chapterOf = failure.exercise.id.slice(0, 2);
+      const because = failure.why && failure.why !== 'not implemented yet' ? `: ${failure.why}` : '';
+      places.push(`${yellow('→')} edit ${failure.exercise.location}   (exercise ${name}${because}; hint: ./workshop hint ${chapterOf}${chapterOf === result.chapter.slice(0, 2) ? '' : ` ${name}`})`);
+    }
+    if (failure.code) places.push(`${yellow('→')} your code in the stack: ${failure.code}`);
+    if (failure.surfaced && !failure.exercise) places.push(`${yellow('→')} it surfaced in ${failure.surfaced}, a given file: the fault is in the code it calls, not there`);
+    else if (failure.surfaced) places.push(`${dim(`  (it surfaced in ${failure.surfaced}, a given file you need not change)`)}`);
+    if (!failure.exercise && failure.kind !== 'not-implemented' && failure.check) places.push(`${yellow('→')} the check: ${failure.check}   (stuck? ${hint})`);
+    if (failure.note) places.push(`${yellow('!')} ${failure.note}`);
+    // Under --verbose, the same places ten times over say nothing new.
+    const key = places.join('\n');
+    if (places.length && shownPlaces.has(key)) lines.push(`      ${dim('→ the same place as above')}`);
+    else for (const place of places) lines.push(...wrap(place, cols, '      '));
+    shownPlaces.add(key);
   });
   if (!options.verbose && result.failures.length > 1) lines.push(dim(`  (--verbose shows every message; ${LAST_CHECK_LOG.startsWith(process.cwd() + path.sep) ? path.relative(process.cwd(), LAST_CHECK_LOG) : LAST_CHECK_LOG} has the full output)`));
   return lines.join('\n');
