@@ -310,6 +310,11 @@ describe('hostile requests', () => {
     const cli = await w.conman(['stop', '-t', '99999999999', 'calm']);
     expect(cli.code).not.toBe(0);
     expect(alive(pid)).toBe(true);
+    // The shim's own timers too: a linger time past 2^31 - 1 ms is refused before anything starts.
+    const { startShim } = await importTarget<typeof import('../solutions/03-shim/client.ts')>('03-shim/client.ts');
+    const dir = path.join(hostRun().stateDir, 'linger');
+    await expect(startShim({ id: 'never', bundle: '/nonexistent', dir, stateRoot: dir, lingerMs: 2 ** 31 })).rejects.toThrow(/lingerMs must be from 0 to 2147483647 ms/);
+    expect(fs.existsSync(dir)).toBe(false);
     const policy = await api(w.socket, 'POST', '/containers', JSON.stringify({ rootfs: w.rootfs, args: ['true'], restart: `on-failure:${'9'.repeat(400)}` }));
     expect({ status: policy.status, message: policy.message }).toEqual({ status: 400, message: expect.stringMatching(/count must be from 1 to/) });
   }, 60_000);

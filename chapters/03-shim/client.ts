@@ -18,6 +18,7 @@ import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
 import type { ExitStatus } from './exit-status.ts';
 import { isAlive, readIdentity, type ProcessIdentity } from './identity.ts';
+import { checkTimerMs } from './timer-range.ts';
 import { scaled } from '#lib/slow.ts';
 
 export interface StartShimOptions {
@@ -61,6 +62,9 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
   if (Buffer.byteLength(longest) > 107) {
     throw new ShimStartError(`the shim folder's path is too long for a unix socket (${Buffer.byteLength(longest)} > 107 bytes): ${longest}; use a shorter --dir`);
   }
+  // Checked here, not by a timer that would fire at once (timer-range.ts).
+  checkTimerMs(options.lingerMs ?? 0, 'lingerMs');
+  checkTimerMs(options.timeoutMs ?? 0, 'timeoutMs');
   fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const program = await shimProgram();
   const args = [

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Shim } from './shim.ts';
+import { checkTimerMs } from './timer-range.ts';
 
 const { values } = parseArgs({
   options: {
@@ -25,6 +26,13 @@ const { values } = parseArgs({
 });
 if (!values.id || !values.bundle || !values.dir || !values['state-root']) {
   console.error('usage: conman-shim --id ID --bundle DIR --dir SHIM_DIR --state-root DIR [--runtime runc|crun] [--stdin] [--linger-ms N] [--log-file FILE] [--wait-for-start]');
+  process.exit(2);
+}
+let lingerMs: number;
+try {
+  lingerMs = checkTimerMs(Number(values['linger-ms']), '--linger-ms');
+} catch (error) {
+  console.error(`conman-shim: ${(error as Error).message}`);
   process.exit(2);
 }
 
@@ -44,7 +52,7 @@ const shim = new Shim({
   runtime: values.runtime as 'runc' | 'crun',
   stateRoot: values['state-root'],
   stdin: values.stdin,
-  lingerMs: Number(values['linger-ms']),
+  lingerMs,
   logFile: values['log-file'],
   handshakeFd,
   waitForStart: values['wait-for-start'],
