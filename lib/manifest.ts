@@ -17,6 +17,12 @@ export interface ChapterInfo {
   builds: string;
   /** Exercise name (as in the EXERCISE(name) marker) -> hints, most gentle first. */
   hints: Record<string, string[]>;
+  /**
+   * Being written: its solution and checks may exist (the check file runs and passes on its
+   * own), but the chapter stays out of the ladder (workshop list, check all, the book, the
+   * suite's starter and lesson checks) until its lesson and starters are complete.
+   */
+  draft?: boolean;
 }
 
 export const CHAPTERS: ChapterInfo[] = [
@@ -155,7 +161,7 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '05', folder: '05-images', title: 'Images: pull, store, unpack', builds: 'a registry client, a content store, layer unpacking and overlay snapshots', hints: {} },
+  { number: '05', folder: '05-images', title: 'Images: pull, store, unpack', builds: 'a registry client, a content store, layer unpacking and overlay snapshots', hints: {}, draft: true },
   { number: '06', folder: '06-networking', title: 'Networking: CNI', builds: 'network namespaces, CNI ADD/CHECK/DEL with a result cache, port mappings', hints: {} },
   { number: '07', folder: '07-pods', title: 'Pods: sandboxes', builds: 'an infra process holding shared namespaces, pod cgroups', hints: {} },
   { number: '08', folder: '08-cri', title: 'CRI: a Kubernetes runtime endpoint', builds: 'a CRI v1 gRPC server over the manager', hints: {} },
@@ -163,7 +169,7 @@ export const CHAPTERS: ChapterInfo[] = [
 ];
 
 export function isAvailable(chapter: ChapterInfo): boolean {
-  return fs.existsSync(path.join(SOLUTIONS_DIR, chapter.folder)) && fs.existsSync(testFile(chapter));
+  return !chapter.draft && fs.existsSync(path.join(SOLUTIONS_DIR, chapter.folder)) && fs.existsSync(testFile(chapter));
 }
 
 export function availableChapters(): ChapterInfo[] {

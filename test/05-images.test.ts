@@ -1,0 +1,435 @@
+/**
+ * Chapter 05 checks: images, on the real stack. A real registry (Debian's docker-registry) runs
+ * on a free loopback port for the whole file; a busybox image made by real tools (umoci from
+ * /bin/busybox, pushed by skopeo, in OCI and Docker formats) is pulled, verified, unpacked
+ * into overlay snapshots, and run with runc. Fixtures the tools cannot make (an index, hostile
+ * layers, a corrupted blob) are pushed by the chapter's own pusher. Every hostile layer is
+ * shown to leave a folder outside the store untouched. Network: 127.0.0.1 only.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { useHostRun } from '../lib/harness/host-run.ts';
+import { importTarget } from '../lib/harness/target.ts';
+import { mountsUnder } from '../lib/host/mountinfo.ts';
+import { startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
+import { scaled } from '../lib/slow.ts';
+import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
+import { runContainer } from '#lower/01-bundle/run.ts';
+
+type Reference = typeof import('../solutions/05-images/reference.ts');
+type Store = typeof import('../solutions/05-images/content-store.ts');
+type Unpack = typeof import('../solutions/05-images/unpack.ts');
+type Images = typeof import('../solutions/05-images/images.ts');
+type Registry = typeof import('../solutions/05-images/registry.ts');
+type Push = typeof import('../solutions/05-images/push.ts');
+type ImageConfigModule = typeof import('../solutions/05-images/image-config.ts');
+type Bundle = typeof import('../solutions/05-images/image-bundle.ts');
+
+const exec = promisify(execFile);
+const hostRun = useHostRun();
+let registry: RegistryServer;
+const sha256 = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+// ------------------------------------------------------------------------------------------
+// Fixtures
+
+/** A tar archive made entry by entry: hostile names included, which no archiver would write. */
+interface TarEntry {
+  path: string;
+  type?: 'File' | 'Directory' | 'SymbolicLink' | 'Link';
+  body?: string;
+  linkpath?: string;
+  mode?: number;
+}
+function tarOf(entries: TarEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const entry of entries) {
+    const type = entry.type ?? 'File';
+    const body = Buffer.from(type === 'File' ? (entry.body ?? '') : '');
+    const header = new Header({
+      path: entry.path,
+      type,
+      mode: entry.mode ?? (type === 'Directory' ? 0o755 : 0o644),
+      uid: 0,
+      gid: 0,
+      size: body.length,
+      mtime: new Date('2024-01-01T00:00:00Z'),
+      linkpath: entry.linkpath ?? '',
+      uname: 'root',
+      gname: 'root',
+    });
+    const block = Buffer.alloc(512);
+    header.encode(block, 0);
+    blocks.push(block, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+let pusher: InstanceType<Push['Pusher']>;
+/** Push an image of the given (uncompressed) layer tars with the chapter's pusher; returns its reference. */
+async function pushImage(repoTag: string, layers: Buffer[], extra: { architecture?: string; corruptLayer?: number } = {}): Promise<string> {
+  const { MediaTypes, hostPlatform } = await importTarget<Registry>('05-images/registry.ts');
+  const reference = `${registry.host}/${repoTag}`;
+  const descriptors = [];
+  for (const layer of layers) descriptors.push(await pusher.pushBlob(reference, gzipSync(layer), MediaTypes.ociLayerGzip));
+  const config = {
+    architecture: extra.architecture ?? hostPlatform().architecture,
+    os: 'linux',
+    config: { Cmd: ['sh'] },
+    rootfs: { type: 'layers', diff_ids: layers.map((layer) => sha256(layer)) },
+  };
+  const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
+  await pusher.pushManifest(reference, { schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: configDescriptor, layers: descriptors }, MediaTypes.ociManifest);
+  return reference;
+}
+
+/** The registry's own copy of a blob: corrupting it plays a tampered registry or a broken mirror. */
+function registryBlobFile(digest: string): string {
+  const hex = digest.slice(7);
+  return path.join(registry.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+}
+
+let stores = 0;
+/** A fresh image store (its own content store and snapshots) for one test. */
+async function newStore() {
+  const { ImageStore } = await importTarget<Images>('05-images/images.ts');
+  return new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [registry.host] });
+}
+
+/** Every file under `dir` with its type and content (for "nothing changed here"). */
+function snapshotTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (current: string) => {
+    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
+      const full = path.join(current, entry.name);
+      const rel = path.relative(dir, full);
+      if (entry.isDirectory()) {
+        out[rel] = 'dir';
+        walk(full);
+      } else if (entry.isSymbolicLink()) out[rel] = `-> ${fs.readlinkSync(full)}`;
+      else out[rel] = `${fs.readFileSync(full, 'utf8')} (links ${fs.lstatSync(full).nlink})`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const BUSYBOX_TAGS = { oci: 'test/busybox:oci', docker: 'test/busybox:v2s2' };
+
+beforeAll(async () => {
+  registry = await startRegistry(hostRun());
+  const { Pusher } = await importTarget<Push>('05-images/push.ts');
+  pusher = new Pusher({ insecureRegistries: [registry.host] });
+  // busybox by real tools: an OCI layout by umoci (its layer from chapter 01's rootfs), pushed by skopeo.
+  const work = path.join(hostRun().dir, 'umoci');
+  fs.mkdirSync(work, { recursive: true });
+  const layout = `${work}/layout:busybox`;
+  await exec('umoci', ['init', '--layout', `${work}/layout`]);
+  await exec('umoci', ['new', '--image', layout]);
+  await exec('umoci', ['unpack', '--image', layout, `${work}/bundle`]);
+  await buildRootfs(`${work}/bundle/rootfs`);
+  await exec('umoci', ['repack', '--image', layout, `${work}/bundle`]);
+  await exec('umoci', ['config', '--image', layout, '--config.cmd', 'sh', '--config.env', 'GREETING=from-the-image', '--config.workingdir', '/home/learner', '--config.user', 'learner']);
+  fs.rmSync(`${work}/bundle`, { recursive: true, force: true });
+  for (const [format, tag] of [['oci', BUSYBOX_TAGS.oci], ['v2s2', BUSYBOX_TAGS.docker]]) {
+    await exec('skopeo', ['copy', '--quiet', '--format', format, `oci:${layout}`, `docker://${registry.host}/${tag}`, '--dest-tls-verify=false'], { timeout: scaled(60_000) });
+  }
+}, scaled(120_000));
+
+afterAll(async () => {
+  await pusher?.close();
+  await registry?.stop();
+});
+
+// ------------------------------------------------------------------------------------------
+
+describe('references', () => {
+  test('parseReference: docker.io defaults, hosts, ports, tags and digests', async () => {
+    const { parseReference } = await importTarget<Reference>('05-images/reference.ts');
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const cases: [string, object][] = [
+      ['busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' }],
+      ['busybox:1.36', { registry: 'docker.io', repository: 'library/busybox', tag: '1.36' }],
+      ['myorg/app', { registry: 'docker.io', repository: 'myorg/app', tag: 'latest' }],
+      ['localhost/app:v1', { registry: 'localhost', repository: 'app', tag: 'v1' }],
+      ['127.0.0.1:5000/test/busybox', { registry: '127.0.0.1:5000', repository: 'test/busybox', tag: 'latest' }],
+      ['registry.k8s.io/pause:3.9', { registry: 'registry.k8s.io', repository: 'pause', tag: '3.9' }],
+      [`ghcr.io/org/app@${digest}`, { registry: 'ghcr.io', repository: 'org/app', digest }],
+      [`quay.io/a/b:v2@${digest}`, { registry: 'quay.io', repository: 'a/b', tag: 'v2', digest }],
+    ];
+    for (const [input, expected] of cases) {
+      const parsed = parseReference(input);
+      expect({ ...parsed }, input).toEqual(Object.fromEntries(Object.entries({ tag: undefined, digest: undefined, ...expected }).filter(([, v]) => v !== undefined)));
+    }
+    for (const bad of ['', 'Busybox', 'busybox:', 'a//b', 'busybox@sha256:123', 'busybox:bad tag', '-x/y']) {
+      expect(() => parseReference(bad), `"${bad}" must be refused`).toThrow(/invalid image reference/);
+    }
+  });
+});
+
+describe('digests', () => {
+  test('DigestVerifier: a wrong digest names both digests; too many bytes are refused as they arrive', async () => {
+    const { DigestVerifier } = await importTarget<Store>('05-images/content-store.ts');
+    const good = Buffer.from('hello, layer');
+    const right = new DigestVerifier({ digest: sha256(good), size: good.length }, 'blob');
+    right.update(good.subarray(0, 5));
+    right.update(good.subarray(5));
+    right.finish();
+    const claimed = sha256('something else!');
+    const wrong = new DigestVerifier({ digest: claimed, size: good.length }, 'blob');
+    wrong.update(good);
+    expect(() => wrong.finish()).toThrow(new RegExp(`expected ${claimed}, got ${sha256(good)}`));
+    const short = new DigestVerifier({ digest: sha256(good), size: 3 }, 'blob');
+    expect(() => short.update(good)).toThrow(/bytes than its descriptor's size: expected 3/);
+    const truncated = new DigestVerifier({ digest: sha256(good), size: good.length }, 'blob');
+    truncated.update(good.subarray(0, 4));
+    expect(() => truncated.finish()).toThrow(/expected 12, got 4/);
+  });
+});
+
+describe('pull from a real registry', () => {
+  test('busybox pushed by skopeo (OCI): pulled, every blob matches its digest, unpacked as in the image', async () => {
+    const store = await newStore();
+    const events: string[] = [];
+    const record = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, (event) => events.push(`${event.id} ${event.status}`));
+    expect(record.name).toBe(`${registry.host}/${BUSYBOX_TAGS.oci}`);
+    expect(record.layers).toHaveLength(1);
+    for (const digest of [record.manifest, record.config, ...record.layers.map((l) => l.digest)]) {
+      expect(sha256(fs.readFileSync(store.content.blobPath(digest))), `blob ${digest}`).toBe(digest);
+    }
+    expect(events).toContain(`${record.layers[0].digest.slice(7, 19)} downloaded`);
+    const layerFs = path.join(store.snapshots.snapshotsDir, record.chainId.slice(7), 'fs');
+    expect(fs.readFileSync(path.join(layerFs, 'bin/busybox')).equals(fs.readFileSync('/bin/busybox')), 'bin/busybox is /bin/busybox').toBe(true);
+    expect(fs.statSync(path.join(layerFs, 'bin/busybox')).mode & 0o7777).toBe(0o755);
+    expect(fs.readlinkSync(path.join(layerFs, 'bin/sh'))).toBe('busybox');
+    expect(fs.statSync(path.join(layerFs, 'tmp')).mode & 0o7777, 'tmp keeps its sticky bit (not the umask)').toBe(0o1777);
+    expect(fs.statSync(path.join(layerFs, 'home/learner')).uid).toBe(1000);
+    // Pulled again: nothing downloaded, the same record.
+    const again: string[] = [];
+    await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, (event) => again.push(event.status));
+    expect(again).not.toContain('downloading');
+  });
+
+  test('the same image in Docker format (schema 2, no mediaType field): goes by Content-Type and shares the layer', async () => {
+    const store = await newStore();
+    const oci = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`);
+    const docker = await store.pull(`${registry.host}/${BUSYBOX_TAGS.docker}`);
+    expect(docker.manifest).not.toBe(oci.manifest);
+    const manifest = JSON.parse(fs.readFileSync(store.content.blobPath(docker.manifest), 'utf8'));
+    expect(manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
+    expect(docker.chainId, 'the same layers make the same chain ID, unpacked once').toBe(oci.chainId);
+    expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([oci.chainId.slice(7)]);
+    // rmi of one keeps what the other uses; of both, removes everything.
+    await store.remove(`${registry.host}/${BUSYBOX_TAGS.oci}`);
+    expect(store.content.has(oci.layers[0].digest)).toBe(true);
+    expect(store.content.has(oci.manifest)).toBe(false);
+    await store.remove(`${registry.host}/${BUSYBOX_TAGS.docker}`);
+    expect(store.content.list()).toEqual([]);
+    expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
+  });
+
+  test('an index: the machine\'s platform is picked, --platform picks another', async () => {
+    const { MediaTypes, hostPlatform, parsePlatform, formatPlatform } = await importTarget<Registry>('05-images/registry.ts');
+    const host = hostPlatform();
+    const other = host.architecture === 's390x' ? 'riscv64' : 's390x';
+    const layer = tarOf([{ path: 'which', body: 'the other one' }]);
+    // Both manifests in one repository (an index may only name manifests of its own).
+    await pushImage(`test/busybox:${other}`, [layer], { architecture: other });
+    const descriptorOf = async (tag: string) => {
+      const response = await fetch(`http://${registry.host}/v2/test/busybox/manifests/${tag}`, { headers: { accept: MediaTypes.ociManifest } });
+      const bytes = Buffer.from(await response.arrayBuffer());
+      return { mediaType: MediaTypes.ociManifest, digest: sha256(bytes), size: bytes.length };
+    };
+    const index = {
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociIndex,
+      manifests: [
+        { ...(await descriptorOf(other)), platform: { os: 'linux', architecture: other } },
+        { ...(await descriptorOf('oci')), platform: { os: host.os, architecture: host.architecture, ...(host.variant ? { variant: host.variant } : {}) } },
+      ],
+    };
+    await pusher.pushManifest(`${registry.host}/test/busybox:multi`, index, MediaTypes.ociIndex);
+
+    const store = await newStore();
+    const mine = await store.pull(`${registry.host}/test/busybox:multi`);
+    expect(mine.platform.split('/').slice(0, 2).join('/')).toBe(`${host.os}/${host.architecture}`);
+    expect(mine.manifest).toBe(index.manifests[1].digest);
+    expect(mine.digest, 'the record keeps the index digest the name resolved to').toBe(sha256(JSON.stringify(index)));
+    const { ImageStore } = await importTarget<Images>('05-images/images.ts');
+    const otherStore = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [registry.host], platform: parsePlatform(`linux/${other}`) });
+    const theirs = await otherStore.pull(`${registry.host}/test/busybox:multi`);
+    expect(theirs.platform).toBe(`linux/${other}`);
+    expect(formatPlatform(parsePlatform('linux/arm64/v8'))).toBe('linux/arm64/v8');
+    const missing = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [registry.host], platform: parsePlatform('linux/mips64le') });
+    await expect(missing.pull(`${registry.host}/test/busybox:multi`)).rejects.toThrow(/no image for platform linux\/mips64le .*it has: linux\//);
+  });
+
+  test('a container runs from the pulled image: overlay rootfs, the image config as its process, removed with it', async () => {
+    const store = await newStore();
+    const record = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`);
+    const { createImageBundle } = await importTarget<Bundle>('05-images/image-bundle.ts');
+    const container = hostRun().container('image');
+    const command = ['sh', '-c', 'echo "$GREETING $(id -un) $(pwd)"; echo written > /tmp/mine; cat /proc/self/mountinfo | grep " / / "'];
+    const bundle = await createImageBundle(store, record, container.bundle, container.id, { command }, { cgroupsPath: container.cgroupsPath, hostname: 'image' });
+    try {
+      expect(mountsUnder(bundle.rootfs)).toEqual([bundle.rootfs]);
+      const result = await runContainer(container.bundle, { id: container.id, stateRoot: hostRun().stateRoot('runc') });
+      expect(result.stderr).toBe('');
+      const [line, mount] = result.stdout.trim().split('\n');
+      expect(line, 'Env, User (learner, from the image\'s /etc/passwd) and WorkingDir from the image config').toBe('from-the-image learner /home/learner');
+      expect(mount).toMatch(/ - overlay overlay /);
+      expect(bundle.spec.process?.user).toMatchObject({ uid: 1000, gid: 1000 });
+      // The write went to the container's upper folder, not into the shared layer.
+      const layerFs = path.join(store.snapshots.snapshotsDir, record.chainId.slice(7), 'fs');
+      expect(fs.existsSync(path.join(layerFs, 'tmp/mine'))).toBe(false);
+      expect(fs.readFileSync(path.join(bundle.rootfs, 'tmp/mine'), 'utf8')).toBe('written\n');
+      await expect(store.remove(record.name), 'an image in use is not removed').rejects.toThrow(/used by a container/);
+    } finally {
+      await bundle.remove();
+    }
+    expect(mountsUnder(path.join(store.root, 'active'))).toEqual([]);
+    expect(fs.readdirSync(path.join(store.root, 'active'))).toEqual([]);
+  });
+
+  test('image config -> process: docker\'s rules for Entrypoint, Cmd, --entrypoint, Env', async () => {
+    const { commandLine, environment, NoCommandError } = await importTarget<ImageConfigModule>('05-images/image-config.ts');
+    const config = { Entrypoint: ['/entry.sh'], Cmd: ['serve', '--port', '80'] };
+    expect(commandLine(config)).toEqual(['/entry.sh', 'serve', '--port', '80']);
+    expect(commandLine(config, { command: ['debug'] }), 'a typed command replaces Cmd').toEqual(['/entry.sh', 'debug']);
+    expect(commandLine(config, { entrypoint: 'sh' }), '--entrypoint drops the image Cmd').toEqual(['sh']);
+    expect(commandLine(config, { entrypoint: 'sh', command: ['-c', 'id'] })).toEqual(['sh', '-c', 'id']);
+    expect(() => commandLine({ Cmd: ['sh'] }, { entrypoint: '' }), '--entrypoint "" clears both').toThrow(NoCommandError);
+    expect(commandLine({ Entrypoint: null, Cmd: ['sh'] })).toEqual(['sh']);
+    expect(() => commandLine({})).toThrow(NoCommandError);
+    expect(environment({ Env: ['PATH=/bin', 'A=1'] }, { A: '2', B: '3' })).toEqual(['PATH=/bin', 'A=2', 'B=3']);
+    expect(environment({})).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+  });
+});
+
+describe('refused: wrong digests and hostile layers, with nothing written outside the store', () => {
+  test('a layer whose bytes do not match its digest: both digests named, nothing kept, no image', async () => {
+    const layer = tarOf([{ path: 'hello', body: 'the real content' }]);
+    const reference = await pushImage('test/corrupt:v1', [layer]);
+    const digest = sha256(gzipSync(layer));
+    const file = registryBlobFile(digest);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 9] ^= 0xff; // (inside the gzip trailer's CRC: same size, other bytes)
+    fs.writeFileSync(file, bytes);
+    const store = await newStore();
+    const error = await store.pull(reference).then(() => undefined, (e: Error) => e);
+    expect(error?.message).toContain(`expected ${digest}, got ${sha256(bytes)}`);
+    expect(store.content.has(digest)).toBe(false);
+    expect(fs.readdirSync(store.content.ingestDir), 'no partial download kept').toEqual([]);
+    expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
+    expect(store.list()).toEqual([]);
+  });
+
+  // Each hostile image, pulled; `victim` is a folder outside the store that a broken unpacker would write into.
+  async function pullHostile(name: string, layers: (victim: string) => TarEntry[][]) {
+    const victim = path.join(hostRun().dir, `victim-${name}`);
+    fs.mkdirSync(victim, { recursive: true });
+    fs.writeFileSync(path.join(victim, 'secret'), 'untouched');
+    const before = snapshotTree(victim);
+    const reference = await pushImage(`test/hostile-${name}:v1`, layers(victim).map(tarOf));
+    const store = await newStore();
+    const outcome = await store.pull(reference).then(
+      (record) => ({ record, error: undefined }),
+      (error: Error) => ({ record: undefined, error }),
+    );
+    expect(snapshotTree(victim), 'the folder outside the store is exactly as it was').toEqual(before);
+    expect(fs.readdirSync(path.dirname(store.root)).filter((entry) => /pwned|escaped/.test(entry))).toEqual([]);
+    expect(mountsUnder(store.root), 'no mount left behind').toEqual([]);
+    return { store, victim, ...outcome };
+  }
+
+  test('"../" path traversal: refused, the layer is not kept', async () => {
+    const { store, error } = await pullHostile('traversal', () => [[{ path: 'ok' }, { path: '../../../../escaped', body: 'out' }]]);
+    expect(error?.message).toMatch(/"\.\.\/\.\.\/\.\.\/\.\.\/escaped" points outside the image/);
+    expect(fs.readdirSync(store.snapshots.snapshotsDir), 'no half-unpacked snapshot').toEqual([]);
+    expect(store.list()).toEqual([]);
+  });
+
+  test('an absolute symlink, then a file through it: the link keeps its target, the file lands inside the image', async () => {
+    const { store, record, error, victim } = await pullHostile('symlink', (victim) => [[
+      { path: 'evil', type: 'SymbolicLink', linkpath: victim },
+      { path: 'evil/pwned', body: 'written through a symlink' },
+      { path: 'zone', type: 'SymbolicLink', linkpath: '/usr/share/zoneinfo/UTC' },
+    ]]);
+    expect(error).toBeUndefined();
+    const layerFs = path.join(store.snapshots.snapshotsDir, record!.chainId.slice(7), 'fs');
+    expect(fs.readlinkSync(path.join(layerFs, 'evil')), 'the original, absolute target').toBe(victim);
+    expect(fs.readlinkSync(path.join(layerFs, 'zone'))).toBe('/usr/share/zoneinfo/UTC');
+    expect(fs.readFileSync(path.join(layerFs, victim, 'pwned'), 'utf8'), 'resolved as the container would: inside its root').toBe('written through a symlink');
+  });
+
+  test('hard links to outside (by ../ and through a symlink): refused, the outside file keeps one link', async () => {
+    const byDots = await pullHostile('hardlink', () => [[{ path: 'hl', type: 'Link', linkpath: '../../../../victim-hardlink/secret' }]]);
+    expect(byDots.error?.message).toMatch(/points outside the image/);
+    const bySymlink = await pullHostile('hardlink2', (victim) => [[
+      { path: 'evil', type: 'SymbolicLink', linkpath: victim },
+      { path: 'hl', type: 'Link', linkpath: 'evil/secret' },
+    ]]);
+    expect(bySymlink.error?.message).toMatch(/the target is not in the image/);
+    expect(fs.statSync(path.join(bySymlink.victim, 'secret')).nlink).toBe(1);
+  });
+
+  test('through earlier layers: a symlink in one layer, then a file, a whiteout and a replaced link in the next', async () => {
+    const { store, record, error, victim } = await pullHostile('layers', (victim) => [
+      [
+        { path: 'dir', type: 'SymbolicLink', linkpath: victim },
+        { path: 'file', type: 'SymbolicLink', linkpath: path.join(victim, 'secret') },
+      ],
+      [
+        { path: 'dir/pwned', body: 'through a lower symlink' },
+        { path: 'dir/.wh.secret' },
+        { path: 'file', body: 'replaces the link, not what it points at' },
+      ],
+    ]);
+    expect(error).toBeUndefined();
+    const rootfs = await store.mountContainer('hostile', record!);
+    try {
+      expect(fs.readFileSync(path.join(rootfs, 'file'), 'utf8')).toBe('replaces the link, not what it points at');
+      expect(fs.lstatSync(path.join(rootfs, 'file')).isFile()).toBe(true);
+      expect(fs.readFileSync(path.join(rootfs, victim, 'pwned'), 'utf8')).toBe('through a lower symlink');
+    } finally {
+      await store.snapshots.removeContainer('hostile');
+    }
+  });
+
+  test('whiteouts and opaque folders hide what the lower layers had, not what the layer itself adds', async () => {
+    const { store, record, error } = await pullHostile('whiteouts', () => [
+      [
+        { path: 'a', type: 'Directory' },
+        { path: 'a/1', body: 'one' },
+        { path: 'a/2', body: 'two' },
+        { path: 'b', body: 'bee' },
+        { path: 'c', type: 'Directory' },
+        { path: 'c/keep', body: 'kept' },
+      ],
+      [
+        { path: 'a', type: 'Directory' },
+        { path: 'a/3', body: 'three' },
+        { path: 'a/.wh..wh..opq' },
+        { path: '.wh.b' },
+        { path: 'c/new', body: 'new' },
+      ],
+    ]);
+    expect(error).toBeUndefined();
+    const rootfs = await store.mountContainer('whiteouts', record!);
+    try {
+      expect(fs.readdirSync(path.join(rootfs, 'a'))).toEqual(['3']);
+      expect(fs.existsSync(path.join(rootfs, 'b'))).toBe(false);
+      expect(fs.readdirSync(path.join(rootfs, 'c')).sort()).toEqual(['keep', 'new']);
+      expect(fs.readdirSync(rootfs).some((name) => name.startsWith('.wh.')), 'no whiteout file shows').toBe(false);
+    } finally {
+      await store.snapshots.removeContainer('whiteouts');
+    }
+  });
+});
