@@ -118,7 +118,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
 
   const started = Date.now();
   const events: CheckEvent[] = [];
-  const summaries = new Map(chapters.map((chapter) => [testFile(chapter), new Summary(chapter, options)]));
+  const summaries = new Map(chapters.map((chapter) => [testFile(chapter), new ChapterSummary(chapter, options)]));
   const log = fs.openSync(logFile, 'w');
   let cancelled = false;
   let group = 0;
@@ -219,8 +219,8 @@ async function endGroup(pgid: number): Promise<void> {
   }
 }
 
-/** One chapter's failures, summarised as they arrive. */
-class Summary {
+/** One chapter's failures, summarised as they arrive (exported for the workshop's own tests). */
+export class ChapterSummary {
   readonly failures: CheckFailure[] = [];
   /** Exercises whose own check (named in its title) failed, in order: the likely culprits of later failures. */
   private readonly ownChecksFailed: string[] = [];
@@ -285,12 +285,14 @@ class Summary {
     }
 
     // The learner's code in the stack: an exercise region (the culprit, if nothing above said), else a given file.
+    let inRegion: string | undefined;
     for (const frame of frames) {
       const root = this.learnerRoots().find((r) => frame.file.startsWith(r.dir + path.sep));
       if (!root) continue;
       const name = exerciseAt(frame.file, frame.line);
       const where = `${path.relative(REPO_ROOT, frame.file)}:${frame.line}`;
       if (name) {
+        inRegion = where;
         if (!failure.exercise && failure.kind !== 'not-implemented') this.pointAt(failure, `${root.chapter}/${name}`, 'your code in the stack');
         else if (failure.exercise && !failure.exercise.id.endsWith(`/${name}`)) failure.code = where;
         break;
@@ -309,7 +311,7 @@ class Summary {
         // The check is about one exercise: that is the one to fix, whatever the stack says.
         const id = `${this.chapter.folder}/${named}`;
         if (failure.exercise?.id !== id) {
-          if (failure.exercise && failure.why === 'your code in the stack') failure.code = failure.exercise.location;
+          if (failure.exercise && failure.why === 'your code in the stack') failure.code = inRegion;
           if (!failure.exercise || failure.why === 'your code in the stack') this.pointAt(failure, id, 'this check is about it');
         }
         if (!this.ownChecksFailed.includes(id)) this.ownChecksFailed.push(id);
@@ -317,7 +319,7 @@ class Summary {
         // An end-to-end check, and an exercise's own check failed before it: that exercise first.
         const culprit = this.ownChecksFailed[0];
         if (failure.exercise?.id !== culprit) {
-          if (failure.exercise) failure.code = failure.exercise.location;
+          if (failure.exercise) failure.code = inRegion;
           this.pointAt(failure, culprit, `its own check fails too`);
         }
       }

@@ -65,7 +65,6 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
     }
     if (failure.code) places.push(`${yellow('→')} your code in the stack: ${failure.code}`);
     if (failure.surfaced && !failure.exercise) places.push(`${yellow('→')} it surfaced in ${failure.surfaced}, a given file: the fault is in the code it calls, not there`);
-    else if (failure.surfaced) places.push(`${dim(`  (it surfaced in ${failure.surfaced}, a given file you need not change)`)}`);
     if (!failure.exercise && failure.kind !== 'not-implemented' && failure.check) places.push(`${yellow('→')} the check: ${failure.check}   (stuck? ${hint})`);
     if (failure.note) places.push(`${yellow('!')} ${failure.note}`);
     // Under --verbose, the same places ten times over say nothing new.

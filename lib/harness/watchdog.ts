@@ -24,7 +24,9 @@ import { scaled } from '../slow.ts';
  * factor: one runtime call takes well under a second. A call given a time limit of its own (a
  * number argument, or a `timeoutMs`/`timeout` option) gets that much more.
  */
-export const CALL_DEADLINE_MS = Number(process.env.WORKSHOP_CALL_DEADLINE_MS) || 5_000;
+export function callDeadlineMs(): number {
+  return Number(process.env.WORKSHOP_CALL_DEADLINE_MS) || 5_000;
+}
 
 export interface WatchedCall {
   /** The longest time limit among the arguments (ms), if any. */
@@ -120,7 +122,7 @@ function watchCall(call: WatchedCall, run: () => unknown): unknown {
   watched.onFirstWait = () => {
     if (!pending.has(entry)) return; // settled already
     // Many calls at once (20 shims started together) share the machine: give them more room.
-    const ms = (scaled(CALL_DEADLINE_MS) + (call.ownLimitMs ?? 0)) * (pending.size > 2 ? 3 : 1);
+    const ms = (scaled(callDeadlineMs()) + (call.ownLimitMs ?? 0)) * (pending.size > 2 ? 3 : 1);
     const seconds = Math.round(ms / 100) / 10;
     timer = setTimeout(() => {
       if (!pending.delete(entry)) return;
