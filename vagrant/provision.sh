@@ -35,6 +35,9 @@ fi
 # ---------------------------------------------------------------------------
 # System packages
 # ---------------------------------------------------------------------------
+# `./workshop vm-test` reads this list to build its guest (lib/vm/packages.ts):
+# keep it one literal array of package names (comments are fine), no
+# variables or quotes inside the parentheses.
 packages=(
   runc crun                      # OCI runtimes the chapters drive directly
   containernetworking-plugins    # CNI plugins (bridge, host-local, ...)

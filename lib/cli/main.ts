@@ -15,6 +15,7 @@ import { runDoctor } from '../doctor.ts';
 import { removeStaleRuns } from '../host/hygiene.ts';
 import { availableChapters, CHAPTERS, findChapter, type ChapterInfo } from '../manifest.ts';
 import { REPO_ROOT, targetDir, WORKSHOP_STATE_DIR, type Target } from '../paths.ts';
+import { vmTest } from '../vm/vm-test.ts';
 import { openDashboard, type CheckHooks } from './dashboard.ts';
 import { liveRuns } from './live-runs.ts';
 import { loadProgress, recordResults, saveProgress } from './progress.ts';
@@ -38,6 +39,8 @@ commands:
 authoring:
   author [--check]                   regenerate chapters/ starters from solutions/ (--check: only compare)
   selftest                           type-check and run the whole test suite (what CI runs)
+  vm-test [--rebuild] [--accel kvm|tcg] [--slow N] [--timeout MIN] [--chapter NN] [--keep]
+                                     boot a Debian 12 guest like the workshop VM, run doctor + check inside (not in CI)`;
 
 class UsageError extends Error {}
 
@@ -70,6 +73,7 @@ async function check(args: string[]): Promise<number> {
   };
   process.once('SIGINT', interrupt);
   let results: ChapterResult[];
+  const told = new Set<string>();
   try {
     results = await runChecks(chapters, {
       targetDir: targetDir(target),
@@ -77,7 +81,13 @@ async function check(args: string[]): Promise<number> {
       junitFile: values.junit,
       onProgress: values.json ? undefined : (line) => console.error(dim(line)),
       // The first verdict as soon as it is known; the full report follows when every check has run.
-      onFailure: values.json ? undefined : (chapter, failure) => console.error(`${red('✗')} ${dim(`${chapter} › ${failure.test}: ${failure.message.split('\n')[0].slice(0, 160)}`)}`),
+      onFailure: values.json
+        ? undefined
+        : (chapter, failure) => {
+            if (told.has(chapter)) return;
+            told.add(chapter);
+            console.error(`${red('✗')} ${dim(`${chapter} › ${failure.test}: ${failure.message.split('\n')[0].slice(0, 160)} (the other checks still run...)`)}`);
+          },
       signal: stop.signal,
     });
   } catch (error) {
@@ -299,6 +309,8 @@ async function main(argv: string[]): Promise<number> {
       return author(args);
     case 'selftest':
       return selftest(args);
+    case 'vm-test':
+      return vmTest(args);
     case 'help':
     case '--help':
     case '-h':
