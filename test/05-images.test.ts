@@ -7,8 +7,10 @@
  * shown to leave a folder outside the store untouched. Network: 127.0.0.1 only.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createSign, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -32,6 +34,13 @@ type ImageConfigModule = typeof import('../solutions/05-images/image-config.ts')
 type Bundle = typeof import('../solutions/05-images/image-bundle.ts');
 
 const exec = promisify(execFile);
+
+/** The error a promise ends with (undefined when it succeeds); an unfinished exercise is thrown as it is, to be shown as such. */
+async function failureOf(promise: Promise<unknown>): Promise<Error | undefined> {
+  const error = await promise.then(() => undefined, (e: Error) => e);
+  if (error?.name === 'NotImplementedError') throw error;
+  return error;
+}
 const hostRun = useHostRun();
 let registry: RegistryServer;
 const sha256 = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -313,6 +322,51 @@ describe('pull from a real registry', () => {
   });
 });
 
+describe('a broken download', () => {
+  test('resumes with a Range request where the cut left it, and the result still matches its digest', async () => {
+    const layer = tarOf([{ path: 'noise', body: randomBytes(384 * 1024).toString('base64') }]);
+    const reference = await pushImage('test/resume:v1', [layer]);
+    const digest = sha256(gzipSync(layer));
+    // A proxy in front of the registry that cuts the first download of the layer half-way.
+    const ranges: string[] = [];
+    let cut = false;
+    const proxy = http.createServer((request, response) => {
+      const upstream = http.request({ host: '127.0.0.1', port: registry.port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+        const isLayer = request.url?.endsWith(`/blobs/${digest}`);
+        if (isLayer) ranges.push(String(request.headers.range ?? 'none'));
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (isLayer && !cut) {
+          cut = true;
+          let sent = 0;
+          const half = Number(answer.headers['content-length']) / 2;
+          answer.on('data', (chunk: Buffer) => {
+            if (sent >= half) return;
+            response.write(chunk.subarray(0, half - sent));
+            sent += Math.min(chunk.length, half - sent);
+            if (sent >= half) response.socket?.destroy();
+          });
+          return;
+        }
+        answer.pipe(response);
+      });
+      request.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyHost = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const { ImageStore } = await importTarget<Images>('05-images/images.ts');
+      const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [proxyHost] });
+      const record = await store.pull(reference.replace(registry.host, proxyHost));
+      expect(record.layers[0].digest).toBe(digest);
+      expect(ranges[0]).toBe('none');
+      expect(ranges[1], 'the second request asks for the rest only').toMatch(/^bytes=[1-9]\d*-$/);
+      expect(sha256(fs.readFileSync(store.content.blobPath(digest)))).toBe(digest);
+    } finally {
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+});
+
 describe('refused: wrong digests and hostile layers, with nothing written outside the store', () => {
   test('a layer whose bytes do not match its digest: both digests named, nothing kept, no image', async () => {
     const layer = tarOf([{ path: 'hello', body: 'the real content' }]);
@@ -323,7 +377,7 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
     bytes[bytes.length - 9] ^= 0xff; // (inside the gzip trailer's CRC: same size, other bytes)
     fs.writeFileSync(file, bytes);
     const store = await newStore();
-    const error = await store.pull(reference).then(() => undefined, (e: Error) => e);
+    const error = await failureOf(store.pull(reference));
     expect(error?.message).toContain(`expected ${digest}, got ${sha256(bytes)}`);
     expect(store.content.has(digest)).toBe(false);
     expect(fs.readdirSync(store.content.ingestDir), 'no partial download kept').toEqual([]);
@@ -339,10 +393,9 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
     const before = snapshotTree(victim);
     const reference = await pushImage(`test/hostile-${name}:v1`, layers(victim).map(tarOf));
     const store = await newStore();
-    const outcome = await store.pull(reference).then(
-      (record) => ({ record, error: undefined }),
-      (error: Error) => ({ record: undefined, error }),
-    );
+    let record: Awaited<ReturnType<typeof store.pull>> | undefined;
+    const error = await failureOf(store.pull(reference).then((r) => void (record = r)));
+    const outcome = { record, error };
     expect(snapshotTree(victim), 'the folder outside the store is exactly as it was').toEqual(before);
     expect(fs.readdirSync(path.dirname(store.root)).filter((entry) => /pwned|escaped/.test(entry))).toEqual([]);
     expect(mountsUnder(store.root), 'no mount left behind').toEqual([]);
@@ -431,5 +484,90 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
     } finally {
       await store.snapshots.removeContainer('whiteouts');
     }
+  });
+});
+
+describe('authentication: a registry that wants bearer tokens', () => {
+  /**
+   * A token server written for the check (what Docker Hub's auth.docker.io does): it checks
+   * basic credentials and answers a JWT, signed by a key whose certificate the registry trusts,
+   * granting the scope asked for. Every request it sees is kept.
+   */
+  async function startTokenServer(dir: string, users: Record<string, string>) {
+    fs.mkdirSync(dir, { recursive: true });
+    await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=conman-test-token']);
+    const key = fs.readFileSync(`${dir}/key.pem`, 'utf8');
+    const cert = fs.readFileSync(`${dir}/cert.pem`, 'utf8');
+    const der = new X509Certificate(cert).raw.toString('base64');
+    const seen: { user?: string; scope?: string; status: number }[] = [];
+    const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const server = http.createServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://token');
+      const [scheme, encoded] = (request.headers.authorization ?? '').split(' ');
+      const [user, password] = scheme === 'Basic' ? Buffer.from(encoded, 'base64').toString().split(':') : [];
+      const scope = url.searchParams.get('scope') ?? '';
+      const ok = user !== undefined && users[user] === password;
+      seen.push({ user, scope, status: ok ? 200 : 401 });
+      if (!ok) {
+        response.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"bad credentials"}');
+        return;
+      }
+      const [type, name, actions] = scope.split(':');
+      const now = Math.floor(Date.now() / 1000);
+      const claims = { iss: 'conman-test', sub: user, aud: url.searchParams.get('service'), exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access: [{ type, name, actions: actions.split(',') }] };
+      const unsigned = `${b64({ alg: 'RS256', typ: 'JWT', x5c: [der] })}.${b64(claims)}`;
+      const signature = createSign('RSA-SHA256').update(unsigned).sign(key).toString('base64url');
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${unsigned}.${signature}` }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    return { cert, seen, realm: `http://127.0.0.1:${port}/token`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  test('the challenge, a token from the realm with the auth.json credentials, the retry; no credentials: a clear refusal', async () => {
+    const dir = path.join(hostRun().dir, 'token');
+    const tokens = await startTokenServer(dir, { learner: 's3cret' });
+    const secure = await startRegistry(hostRun(), 'token-registry', { token: { realm: tokens.realm, service: 'conman-test-registry', issuer: 'conman-test', rootCertBundle: tokens.cert } });
+    try {
+      const authFile = path.join(dir, 'auth.json');
+      fs.writeFileSync(authFile, JSON.stringify({ auths: { [secure.host]: { auth: Buffer.from('learner:s3cret').toString('base64') } } }));
+      const { Pusher } = await importTarget<Push>('05-images/push.ts');
+      const { MediaTypes } = await importTarget<Registry>('05-images/registry.ts');
+      const { ImageStore } = await importTarget<Images>('05-images/images.ts');
+      const ref = `${secure.host}/private/app:v1`;
+      const securePusher = new Pusher({ insecureRegistries: [secure.host], authFile });
+      try {
+        const layer = tarOf([{ path: 'secret-app', body: 'only for learner' }]);
+        const layerDescriptor = await securePusher.pushBlob(ref, gzipSync(layer), MediaTypes.ociLayerGzip);
+        const config = { architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } };
+        const configDescriptor = await securePusher.pushBlob(ref, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
+        await securePusher.pushManifest(ref, { schemaVersion: 2, config: configDescriptor, layers: [layerDescriptor] }, MediaTypes.ociManifest);
+      } finally {
+        await securePusher.close();
+      }
+      expect(tokens.seen.some((s) => s.status === 200 && s.scope === 'repository:private/app:pull,push'), 'the pusher got a push token').toBe(true);
+
+      const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host], authFile });
+      const record = await store.pull(ref);
+      expect(record.layers).toHaveLength(1);
+      expect(tokens.seen.filter((s) => s.scope === 'repository:private/app:pull').map((s) => `${s.user} ${s.status}`)).toContain('learner 200');
+
+      const anonymous = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host] });
+      expect((await failureOf(anonymous.pull(ref)))?.message).toMatch(/refused a token for repository:private\/app:pull anonymously/);
+      const wrongFile = path.join(dir, 'wrong.json');
+      fs.writeFileSync(wrongFile, JSON.stringify({ auths: { [secure.host]: { auth: Buffer.from('learner:guess').toString('base64') } } }));
+      const wrong = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host], authFile: wrongFile });
+      expect((await failureOf(wrong.pull(ref)))?.message).toMatch(/refused a token .* as learner: HTTP 401/);
+    } finally {
+      await secure.stop();
+      await tokens.close();
+    }
+  });
+
+  test('plain HTTP only when asked: without --insecure-registry the client speaks HTTPS and says what to do', async () => {
+    const { ImageStore } = await importTarget<Images>('05-images/images.ts');
+    const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`));
+    const error = await failureOf(store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`));
+    expect(error?.message).toMatch(new RegExp(`--insecure-registry ${registry.host.replace(/\./g, '\\.')}`));
   });
 });

@@ -27,7 +27,7 @@ import { generateConfig } from '#lower/01-bundle/config.ts';
 import { OciRuntime, type RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import { ShimClient, startShim } from '#lower/03-shim/client.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
-import { isAlive, readIdentity } from '#lower/03-shim/identity.ts';
+import { isAlive, readIdentity, startTimeOf } from '#lower/03-shim/identity.ts';
 import { checkTimerMs } from '#lower/03-shim/timer-range.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
@@ -41,6 +41,8 @@ import { observeShim, reconcile } from './recovery.ts';
 import { checkCreateRequest, checkExecRequest } from './requests.ts';
 import { MAX_DELAY_MS, parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
 import { RootLock } from './root-lock.ts';
+import { removeCgroupTree } from '#lib/host/cgroups.ts';
+import { processesMentioning } from '#lib/host/hygiene.ts';
 import { OutputBuffer, type Session, type SessionExit } from './session.ts';
 import { stopContainer } from './stop.ts';
 import { scaled } from '#lib/slow.ts';
@@ -69,6 +71,22 @@ const AFTER_SIGKILL_MS = scaled(10_000);
 export const MAX_STOP_TIMEOUT_S = 86_400;
 /** An exit that could not be saved (a full disk) is asked of the shim again this often. */
 const EXIT_RETRY_MS = 2000;
+
+/** SIGKILL every process whose command line names `dir` (a shim, its `runc create`); wait until they are gone. */
+async function killProcessesOf(dir: string): Promise<void> {
+  const pids = processesMentioning(dir);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  const deadline = Date.now() + scaled(5000);
+  while (pids.some((pid) => startTimeOf(pid) !== undefined) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 export class Manager implements ContainerApi {
   readonly root: string;
@@ -478,16 +496,28 @@ export class Manager implements ContainerApi {
   private async cleanupShim(record: ContainerRecord): Promise<void> {
     const dir = this.shimDir(record.id);
     const identity = readIdentity(dir);
-    if (identity && isAlive(identity)) {
-      // The shim deletes the runtime's state, then exits.
-      await new ShimClient(dir).delete().catch(() => {});
-    }
+    // The shim deletes the runtime's state, then exits. One that cannot (still starting after
+    // its starter died, or stuck) is killed, with the runtime call it may have running.
+    const deleted = identity && isAlive(identity) ? await new ShimClient(dir).delete().then(() => true, () => false) : !fs.existsSync(dir);
+    if (!deleted) await killProcessesOf(dir);
     const runtime = this.runtimeOf(record);
     if (fs.existsSync(path.join(runtime.stateRoot, record.id))) {
       // No shim did it (it vanished, or its linger time ran out): delete --force also kills.
       await runtime.delete(record.id, { force: true }).catch(() => {});
     }
+    // A `runtime create` killed half-way may have made the cgroup and no state to delete it by.
+    if (!deleted) await removeCgroupTree(this.cgroupOf(record)).catch(() => {});
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** The container's cgroup, relative to each hierarchy, as its bundle names it. */
+  private cgroupOf(record: ContainerRecord): string {
+    try {
+      const spec = JSON.parse(fs.readFileSync(path.join(this.store.bundleOf(record.id), 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
+      return (spec.linux?.cgroupsPath ?? `${this.cgroupParent}/${record.id}`).replace(/^\//, '');
+    } catch {
+      return `${this.cgroupParent}/${record.id}`.replace(/^\//, '');
+    }
   }
 
   // ----- recovery -----

@@ -17,7 +17,7 @@ import { notImplementedIn } from '#lib/not-implemented.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
 import type { ExitStatus } from './exit-status.ts';
-import { isAlive, readIdentity, type ProcessIdentity } from './identity.ts';
+import { isAlive, readIdentity, writeIdentity, type ProcessIdentity } from './identity.ts';
 import { checkTimerMs } from './timer-range.ts';
 import { scaled } from '#lib/slow.ts';
 
@@ -86,6 +86,9 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
     env: { ...process.env, ...options.env },
   });
   fs.closeSync(logFd);
+  // shim.json at once, by us (the shim writes the same once it runs): if we die while it boots,
+  // the next manager still finds it, and can stop it, instead of a shim nobody knows of.
+  if (child.pid) writeIdentity(options.dir, child.pid);
   const handshake = child.stdio[3] as net.Socket;
 
   const handshakeMs = options.timeoutMs ?? scaled(15_000);

@@ -31,7 +31,14 @@ export function startTimeOf(pid: number): number | undefined {
 
 /** Record this process's identity in `<dir>/shim.json` (atomically). */
 export function writeOwnIdentity(dir: string): ProcessIdentity {
-  const identity = { pid: process.pid, startTime: startTimeOf(process.pid)! };
+  return writeIdentity(dir, process.pid)!;
+}
+
+/** Record process `pid`'s identity in `<dir>/shim.json`; undefined if it is already gone. */
+export function writeIdentity(dir: string, pid: number): ProcessIdentity | undefined {
+  const startTime = startTimeOf(pid);
+  if (startTime === undefined) return undefined;
+  const identity = { pid, startTime };
   writeFileAtomic(path.join(dir, SHIM_PID_FILE), JSON.stringify(identity) + '\n');
   return identity;
 }

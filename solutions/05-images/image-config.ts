@@ -102,8 +102,10 @@ export function environment(config: ImageConfig['config'] = {}, extra: Record<st
 async function readImageFile(rootfs: string, file: string): Promise<string> {
   try {
     return await fsp.readFile(await resolveInRoot(rootfs, file, { followLast: true }), 'utf8');
-  } catch {
-    return '';
+  } catch (error) {
+    // Missing, or not a file: the image has none. Anything else (a bug) is not hidden.
+    if (['ENOENT', 'ENOTDIR', 'EISDIR'].includes((error as NodeJS.ErrnoException).code ?? '') || (error as Error).name === 'UnsafeLayerError') return '';
+    throw error;
   }
 }
 

@@ -268,10 +268,7 @@ export class RegistryClient {
 
   /** The token flow: GET <realm>?service=<service>&scope=<scope>, with basic credentials when we have them. */
   private async fetchToken(endpoint: Endpoint, challenge: Challenge, scope: string, credentials?: { username: string; password: string }): Promise<string> {
-    // EXERCISE(bearer-token): ask the challenge's realm for a token for this scope; answer its token
-    // Hints: new URL(challenge.params.realm), searchParams service (when given) and scope;
-    // an "authorization: Basic ..." header when there are credentials; the answer is JSON with
-    // "token" (or "access_token", its OAuth2 name).
+    // The answer is JSON with "token" (or "access_token", its OAuth2 name).
     const realm = challenge.params.realm;
     if (!realm) throw new RegistryError(`${endpoint.host} sent a bearer challenge without a realm: "${JSON.stringify(challenge.params)}"`, 401);
     const url = new URL(realm);
@@ -289,7 +286,6 @@ export class RegistryClient {
     const token = answer.token ?? answer.access_token;
     if (!token) throw new RegistryError(`the token service ${url.origin} answered without a token`, 401);
     return token;
-    // END EXERCISE
   }
 
   /** A plain request, with the errors a person can act on. Follows redirects (blobs often live on a CDN). */

@@ -82,17 +82,12 @@ export async function detectCompression(file: string): Promise<Compression> {
  * target ("../x", "a/../../x") is refused with an UnsafeLayerError naming it.
  */
 export function entryPath(name: string): string {
-  // EXERCISE(entry-path): normalise an entry's name relative to the target; refuse one that climbs out of it
-  // Hints: path.posix.normalize() folds "a/../b" and "./"; strip leading "/" first (an
-  // absolute name means "from the image's root"); after normalising, a name that is ".." or
-  // starts with "../" climbs out. A NUL byte is refused too.
   if (name.includes('\0')) throw new UnsafeLayerError(`entry ${JSON.stringify(name)}: a NUL byte in a name`);
   const relative = path.posix.normalize(name.replace(/^\/+/, '') || '.').replace(/\/+$/, '') || '.';
   if (relative === '..' || relative.startsWith('../')) {
     throw new UnsafeLayerError(`entry "${name}" points outside the image (path traversal): layer refused`);
   }
   return relative;
-  // END EXERCISE
 }
 
 /**
@@ -144,6 +139,7 @@ export async function resolveInRoot(root: string, relative: string, options: { f
     resolved.push(part);
   }
   return path.join(root, ...resolved);
+  // END EXERCISE
 }
 
 /** Hashes what flows through: the uncompressed tar, for the diff ID. */
