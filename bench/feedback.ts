@@ -1,0 +1,135 @@
+/**
+ * How fast the learner's loop is (issue 9): per chapter, the time from saving an exercise file to
+ * the first verdict in the watch mode, and a whole `check NN`, on the finished chapter and with
+ * one exercise left; and how soon a wrong answer that hangs is reported as a timeout.
+ *
+ *   npm run bench:feedback              every available chapter
+ *   npm run bench:feedback -- 00 02     some of them
+ *
+ * It works on scratch trees (.workshop/trees/bench-feedback-*), never on chapters/, and drives
+ * the dashboard's own pieces: the folder poll (lib/cli/watch.ts, once a second) and the runner
+ * with its streamed first failure (lib/checks/runner.ts). Goals: first verdict ≤ 5 s for
+ * chapters 00-02, ≤ 10 s from 03 on; a hang reported as a timeout within 15 s. Not run in CI.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { exercisesOf, writeStarters } from '../lib/authoring/starters.ts';
+import { runChecks, type ChapterResult } from '../lib/checks/runner.ts';
+import { ChapterWatch } from '../lib/cli/watch.ts';
+import { availableChapters, findChapter, type ChapterInfo } from '../lib/manifest.ts';
+import { SCRATCH_TREES_DIR, WORKSHOP_STATE_DIR } from '../lib/paths.ts';
+import { SLOW } from '../lib/slow.ts';
+
+interface Timing {
+  /** Save to the first verdict the dashboard shows: the first failure, or the whole result when all pass. */
+  firstVerdictMs: number;
+  /** Save to the whole chapter's result (the poll's delay included). */
+  wholeMs: number;
+  result: ChapterResult;
+  firstMessage?: string;
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+/**
+ * Save `file` (rewrite it as it is, with a fresh modification time), then do what the dashboard
+ * does: poll once a second, check the changed chapter, show the first failure as it comes.
+ */
+async function saveAndWatch(tree: string, chapter: ChapterInfo, file: string): Promise<Timing> {
+  const watch = new ChapterWatch(tree, [chapter]);
+  // Let the clock move past the snapshot, so the save is seen as a change.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const saved = Date.now();
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8'));
+  // The dashboard polls every second, at a moment that has nothing to do with the save.
+  const phase = Math.random() * 1000;
+  await new Promise((resolve) => setTimeout(resolve, phase));
+  while (watch.changes().length === 0) await new Promise((resolve) => setTimeout(resolve, 1000));
+  let first: { at: number; message: string } | undefined;
+  const [result] = await runChecks([chapter], {
+    targetDir: tree,
+    onFailure: (_chapter, failure) => (first ??= { at: Date.now(), message: failure.message.split('\n')[0] }),
+  });
+  const done = Date.now();
+  return { firstVerdictMs: (first?.at ?? done) - saved, wholeMs: done - saved, result, firstMessage: first?.message };
+}
+
+function lastExercise(chapter: ChapterInfo) {
+  // The manifest lists the hints in the order the checks meet the exercises: the last one is the last to do.
+  const order = Object.keys(chapter.hints);
+  return exercisesOf(chapter.folder).sort((a, b) => order.indexOf(a.id.split('/')[1]) - order.indexOf(b.id.split('/')[1])).at(-1)!;
+}
+
+async function benchChapter(chapter: ChapterInfo): Promise<Record<string, string | number>> {
+  const tree = path.join(SCRATCH_TREES_DIR, `bench-feedback-${chapter.number}`);
+  fs.rmSync(tree, { recursive: true, force: true });
+  const last = lastExercise(chapter);
+
+  writeStarters(chapter.folder, tree, () => false);
+  const finished = await saveAndWatch(tree, chapter, path.join(tree, chapter.folder, last.file));
+
+  fs.rmSync(tree, { recursive: true, force: true });
+  writeStarters(chapter.folder, tree, (id) => id === last.id);
+  const oneLeft = await saveAndWatch(tree, chapter, path.join(tree, chapter.folder, last.file));
+  fs.rmSync(tree, { recursive: true, force: true });
+
+  const goal = chapter.number <= '02' ? 5000 : 10_000;
+  return {
+    chapter: chapter.folder,
+    'finished: verdict (s)': seconds(finished.firstVerdictMs),
+    'finished: passed': `${finished.result.passed}/${finished.result.passed + finished.result.failed}`,
+    [`one left (${last.id.split('/')[1]}): first verdict (s)`]: seconds(oneLeft.firstVerdictMs),
+    'one left: whole check (s)': seconds(oneLeft.wholeMs),
+    'one left: first message': (oneLeft.firstMessage ?? '(none: every check passed)').slice(0, 90),
+    [`first verdict ≤ ${goal / 1000} s`]: oneLeft.firstVerdictMs <= goal ? 'yes' : 'NO',
+  };
+}
+
+/** Chapter 02's `create` without its stdio options: the pipe trap the lesson warns about; it hangs. */
+async function benchHang(): Promise<Record<string, string | number>> {
+  const chapter = findChapter('02');
+  const tree = path.join(SCRATCH_TREES_DIR, 'bench-feedback-hang');
+  fs.rmSync(tree, { recursive: true, force: true });
+  writeStarters(chapter.folder, tree, () => false);
+  const file = path.join(tree, chapter.folder, 'runtime.ts');
+  const source = fs.readFileSync(file, 'utf8');
+  const wrong = source.replace(/await this\.invoke\(args, \{\n\s+stdin: fdOption\(stdio\.stdin\),\n\s+stdout: fdOption\(stdio\.stdout\),\n\s+stderr: fdOption\(stdio\.stderr\),\n\s+\}\);/, 'void stdio;\n    await this.invoke(args);');
+  if (wrong === source) throw new Error('bench: the create exercise changed shape; update the hanging variant in bench/feedback.ts');
+  fs.writeFileSync(file, wrong);
+  const timing = await saveAndWatch(tree, chapter, file);
+  fs.rmSync(tree, { recursive: true, force: true });
+  return {
+    case: '02 create without stdio (hangs)',
+    'first verdict (s)': seconds(timing.firstVerdictMs),
+    'whole check (s)': seconds(timing.wholeMs),
+    'says timed out': /timed out/.test(timing.firstMessage ?? '') ? 'yes' : 'NO',
+    'within 15 s': timing.firstVerdictMs <= 15_000 ? 'yes' : 'NO',
+    'first message': (timing.firstMessage ?? '').slice(0, 90),
+  };
+}
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const chapters = wanted.length ? wanted.map(findChapter) : availableChapters();
+  console.log(`feedback bench: slow factor ${SLOW}; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; results also in ${path.join(WORKSHOP_STATE_DIR, 'bench-feedback.json')}`);
+  const rows: Record<string, string | number>[] = [];
+  for (const chapter of chapters) {
+    const row = await benchChapter(chapter);
+    console.log(JSON.stringify(row));
+    rows.push(row);
+  }
+  let hang: Record<string, string | number> | undefined;
+  if (chapters.some((chapter) => chapter.number === '02')) {
+    hang = await benchHang();
+    console.log(JSON.stringify(hang));
+  }
+  console.table(rows);
+  if (hang) console.table([hang]);
+  fs.mkdirSync(WORKSHOP_STATE_DIR, { recursive: true });
+  fs.writeFileSync(path.join(WORKSHOP_STATE_DIR, 'bench-feedback.json'), JSON.stringify({ at: new Date().toISOString(), slow: SLOW, rows, hang }, null, 2) + '\n');
+}
+
+main().catch((error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});
