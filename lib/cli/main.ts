@@ -165,8 +165,8 @@ function hint(args: string[]): number {
 
 /** The exercise the last check complained about, if it was this chapter. */
 function firstUnfinished(chapter: ChapterInfo) {
-  const failure = loadProgress().chapters[chapter.folder]?.firstFailure ?? '';
-  const id = /\(exercise ([\w/-]+)\)/.exec(failure)?.[1];
+  const state = loadProgress().chapters[chapter.folder];
+  const id = state?.firstExercise ?? /\(exercise ([\w/-]+)\)/.exec(state?.firstFailure ?? '')?.[1];
   return exercisesOf(chapter.folder).find((e) => e.id === id);
 }
 

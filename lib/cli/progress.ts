@@ -17,6 +17,8 @@ export interface ChapterProgress {
   at: string;
   /** The first failure, as shown to the learner. */
   firstFailure?: string;
+  /** The exercise it points at ("02-lifecycle/create"): `hint` starts there. */
+  firstExercise?: string;
 }
 
 export interface Progress {
@@ -54,6 +56,7 @@ export function recordResults(results: ChapterResult[]): Progress {
       ok: result.ok,
       at: new Date().toISOString(),
       firstFailure: first && `${first.test}: ${first.message.split('\n')[0]}`,
+      firstExercise: first?.exercise?.id,
     };
   }
   saveProgress(progress);
