@@ -78,6 +78,7 @@ async function benchChapter(chapter: ChapterInfo): Promise<Record<string, string
     chapter: chapter.folder,
     'finished: verdict (s)': seconds(finished.firstVerdictMs),
     'finished: passed': `${finished.result.passed}/${finished.result.passed + finished.result.failed}`,
+    ...(finished.result.ok ? {} : { 'finished: first failure': `${finished.result.failures[0]?.test}: ${finished.firstMessage}`.slice(0, 140) }),
     [`one left (${last.id.split('/')[1]}): first verdict (s)`]: seconds(oneLeft.firstVerdictMs),
     'one left: whole check (s)': seconds(oneLeft.wholeMs),
     'one left: first message': (oneLeft.firstMessage ?? '(none: every check passed)').slice(0, 90),

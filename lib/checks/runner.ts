@@ -97,7 +97,7 @@ function errorText(error: EventError): string {
 function expectationOf(error: EventError): string | undefined {
   const diff = error.diff?.replace(ANSI, '').trim();
   if (diff) {
-    const lines = diff.split('\n');
+    const lines = diff.split('\n').filter((line) => !/^@@ .* @@$/.test(line));
     const body = lines.slice(0, 16);
     if (lines.length > body.length) body.push(`… (${lines.length - body.length} more lines in ${path.relative(process.cwd(), LAST_CHECK_LOG) || LAST_CHECK_LOG})`);
     return body.join('\n');
