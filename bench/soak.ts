@@ -194,7 +194,7 @@ async function checkFinal(): Promise<void> {
   for (const runtime of ['runc', 'crun']) {
     const stateRoot = path.join(runRoot, runtime);
     if (!fs.existsSync(stateRoot)) continue;
-    const ids = execFileSync(runtime, ['--root', stateRoot, 'list', '-q'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const ids = execFileSync(runtime, ['--root', stateRoot, 'list', '-q'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean);
     for (const id of ids) if (!running.has(id)) problem('orphaned', `${runtime} container ${id.slice(0, 12)} runs, no record says so`);
   }
   const shimsDir = path.join(runRoot, 'shims');
@@ -217,6 +217,7 @@ async function main(): Promise<void> {
   console.log(`soak: ${CONTAINERS} containers (${[...ours.values()].filter((k) => k === 'logger').length} loggers), ${KILLS} kills of conmand; run ${run.id}`);
   let flight = 0;
   for (let round = 1; round <= KILLS; round++) {
+    (globalThis as Record<string, unknown>).__phase = `requests ${round}`;
     const names = [...ours.keys()];
     const pick = () => names[Math.floor(Math.random() * names.length)];
     const requests = [
@@ -238,9 +239,13 @@ async function main(): Promise<void> {
         // it was between two runs: no shim to kill this round
       }
     }
+    (globalThis as Record<string, unknown>).__phase = `kill ${round}`;
     await killDaemon('SIGKILL');
+    (globalThis as Record<string, unknown>).__phase = `requests ${round}`;
     await Promise.all(requests);
+    (globalThis as Record<string, unknown>).__phase = `start ${round}`;
     if (!(await startDaemon())) break;
+    (globalThis as Record<string, unknown>).__phase = `check ${round}`;
     await checkRecords(`after kill ${round}`);
     if (round % 10 === 0) process.stdout.write(`  ${round} kills, ${Math.round((Date.now() - started) / 1000)} s; so far ${JSON.stringify(counts)}\n`);
   }
@@ -260,7 +265,7 @@ async function cleanup(): Promise<void> {
   }
   for (const runtime of ['runc', 'crun']) {
     const stateRoot = path.join(runRoot, runtime);
-    const ids = fs.existsSync(stateRoot) ? execFileSync(runtime, ['--root', stateRoot, 'list', '-q'], { encoding: 'utf8' }).split('\n').filter(Boolean) : [];
+    const ids = fs.existsSync(stateRoot) ? execFileSync(runtime, ['--root', stateRoot, 'list', '-q'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean) : [];
     for (const id of ids) problem('leaked', `${runtime} container ${id.slice(0, 12)} after rm -f of all`);
   }
   for (const leak of new Set(run.leaks())) {
@@ -279,6 +284,15 @@ async function cleanup(): Promise<void> {
 
 let failed = false;
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+// Say where a round is stuck (an await nobody settles would otherwise end Node silently, code 13).
+let lastPhase = '';
+let samePhaseFor = 0;
+const watchdog = setInterval(() => {
+  const phase = String((globalThis as Record<string, unknown>).__phase ?? '');
+  samePhaseFor = phase === lastPhase ? samePhaseFor + 1 : 0;
+  lastPhase = phase;
+  if (samePhaseFor === 60) console.error(`soak: still at "${phase}" after 60 s`);
+}, 1000);
 try {
   await main();
 } catch (error) {
@@ -287,6 +301,7 @@ try {
 } finally {
   await cleanup();
 }
+clearInterval(watchdog);
 const { lost, corrupt, orphaned, leaked, daemon: daemonFailures } = counts;
 console.log(`soak: lost ${lost}, corrupt ${corrupt}, orphaned ${orphaned}, leaked ${leaked}, daemon failures ${daemonFailures}`);
 console.log(`      requests in flight: ${counts['2xx']} 2xx, ${counts['4xx']} 4xx, ${counts['5xx']} 5xx, ${counts.connectionErrors} cut by the kill; ${counts.unknown} containers unknown at the end`);
