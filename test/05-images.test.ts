@@ -42,6 +42,8 @@ async function failureOf(promise: Promise<unknown>): Promise<Error | undefined> 
   return error;
 }
 const hostRun = useHostRun();
+/** A pull's own deadline (the watchdog adds it to the few seconds any call gets): pulls unpack real layers. */
+const PULL_MS = scaled(60_000);
 let registry: RegistryServer;
 const sha256 = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -207,7 +209,7 @@ describe('pull from a real registry', () => {
   test('busybox pushed by skopeo (OCI): pulled, every blob matches its digest, unpacked as in the image', async () => {
     const store = await newStore();
     const events: string[] = [];
-    const record = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, (event) => events.push(`${event.id} ${event.status}`));
+    const record = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { onProgress: (event) => events.push(`${event.id} ${event.status}`), timeoutMs: PULL_MS });
     expect(record.name).toBe(`${registry.host}/${BUSYBOX_TAGS.oci}`);
     expect(record.layers).toHaveLength(1);
     for (const digest of [record.manifest, record.config, ...record.layers.map((l) => l.digest)]) {
@@ -222,14 +224,14 @@ describe('pull from a real registry', () => {
     expect(fs.statSync(path.join(layerFs, 'home/learner')).uid).toBe(1000);
     // Pulled again: nothing downloaded, the same record.
     const again: string[] = [];
-    await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, (event) => again.push(event.status));
+    await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { onProgress: (event) => again.push(event.status), timeoutMs: PULL_MS });
     expect(again).not.toContain('downloading');
   });
 
   test('the same image in Docker format (schema 2, no mediaType field): goes by Content-Type and shares the layer', async () => {
     const store = await newStore();
-    const oci = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`);
-    const docker = await store.pull(`${registry.host}/${BUSYBOX_TAGS.docker}`);
+    const oci = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS });
+    const docker = await store.pull(`${registry.host}/${BUSYBOX_TAGS.docker}`, { timeoutMs: PULL_MS });
     expect(docker.manifest).not.toBe(oci.manifest);
     const manifest = JSON.parse(fs.readFileSync(store.content.blobPath(docker.manifest), 'utf8'));
     expect(manifest.layers[0].mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
@@ -267,22 +269,22 @@ describe('pull from a real registry', () => {
     await pusher.pushManifest(`${registry.host}/test/busybox:multi`, index, MediaTypes.ociIndex);
 
     const store = await newStore();
-    const mine = await store.pull(`${registry.host}/test/busybox:multi`);
+    const mine = await store.pull(`${registry.host}/test/busybox:multi`, { timeoutMs: PULL_MS });
     expect(mine.platform.split('/').slice(0, 2).join('/')).toBe(`${host.os}/${host.architecture}`);
     expect(mine.manifest).toBe(index.manifests[1].digest);
     expect(mine.digest, 'the record keeps the index digest the name resolved to').toBe(sha256(JSON.stringify(index)));
     const { ImageStore } = await importTarget<Images>('05-images/images.ts');
     const otherStore = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [registry.host], platform: parsePlatform(`linux/${other}`) });
-    const theirs = await otherStore.pull(`${registry.host}/test/busybox:multi`);
+    const theirs = await otherStore.pull(`${registry.host}/test/busybox:multi`, { timeoutMs: PULL_MS });
     expect(theirs.platform).toBe(`linux/${other}`);
     expect(formatPlatform(parsePlatform('linux/arm64/v8'))).toBe('linux/arm64/v8');
     const missing = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [registry.host], platform: parsePlatform('linux/mips64le') });
-    await expect(missing.pull(`${registry.host}/test/busybox:multi`)).rejects.toThrow(/no image for platform linux\/mips64le .*it has: linux\//);
+    await expect(missing.pull(`${registry.host}/test/busybox:multi`, { timeoutMs: PULL_MS })).rejects.toThrow(/no image for platform linux\/mips64le .*it has: linux\//);
   });
 
   test('a container runs from the pulled image: overlay rootfs, the image config as its process, removed with it', async () => {
     const store = await newStore();
-    const record = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`);
+    const record = await store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS });
     const { createImageBundle } = await importTarget<Bundle>('05-images/image-bundle.ts');
     const container = hostRun().container('image');
     const command = ['sh', '-c', 'echo "$GREETING $(id -un) $(pwd)"; echo written > /tmp/mine; cat /proc/self/mountinfo | grep " / / "'];
@@ -356,7 +358,7 @@ describe('a broken download', () => {
     try {
       const { ImageStore } = await importTarget<Images>('05-images/images.ts');
       const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [proxyHost] });
-      const record = await store.pull(reference.replace(registry.host, proxyHost));
+      const record = await store.pull(reference.replace(registry.host, proxyHost), { timeoutMs: PULL_MS });
       expect(record.layers[0].digest).toBe(digest);
       expect(ranges[0]).toBe('none');
       expect(ranges[1], 'the second request asks for the rest only').toMatch(/^bytes=[1-9]\d*-$/);
@@ -377,7 +379,7 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
     bytes[bytes.length - 9] ^= 0xff; // (inside the gzip trailer's CRC: same size, other bytes)
     fs.writeFileSync(file, bytes);
     const store = await newStore();
-    const error = await failureOf(store.pull(reference));
+    const error = await failureOf(store.pull(reference, { timeoutMs: PULL_MS }));
     expect(error?.message).toContain(`expected ${digest}, got ${sha256(bytes)}`);
     expect(store.content.has(digest)).toBe(false);
     expect(fs.readdirSync(store.content.ingestDir), 'no partial download kept').toEqual([]);
@@ -394,7 +396,7 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
     const reference = await pushImage(`test/hostile-${name}:v1`, layers(victim).map(tarOf));
     const store = await newStore();
     let record: Awaited<ReturnType<typeof store.pull>> | undefined;
-    const error = await failureOf(store.pull(reference).then((r) => void (record = r)));
+    const error = await failureOf(store.pull(reference, { timeoutMs: PULL_MS }).then((r) => void (record = r)));
     const outcome = { record, error };
     expect(snapshotTree(victim), 'the folder outside the store is exactly as it was').toEqual(before);
     expect(fs.readdirSync(path.dirname(store.root)).filter((entry) => /pwned|escaped/.test(entry))).toEqual([]);
@@ -548,16 +550,16 @@ describe('authentication: a registry that wants bearer tokens', () => {
       expect(tokens.seen.some((s) => s.status === 200 && s.scope === 'repository:private/app:pull,push'), 'the pusher got a push token').toBe(true);
 
       const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host], authFile });
-      const record = await store.pull(ref);
+      const record = await store.pull(ref, { timeoutMs: PULL_MS });
       expect(record.layers).toHaveLength(1);
       expect(tokens.seen.filter((s) => s.scope === 'repository:private/app:pull').map((s) => `${s.user} ${s.status}`)).toContain('learner 200');
 
       const anonymous = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host] });
-      expect((await failureOf(anonymous.pull(ref)))?.message).toMatch(/refused a token for repository:private\/app:pull anonymously/);
+      expect((await failureOf(anonymous.pull(ref, { timeoutMs: PULL_MS })))?.message).toMatch(/refused a token for repository:private\/app:pull anonymously/);
       const wrongFile = path.join(dir, 'wrong.json');
       fs.writeFileSync(wrongFile, JSON.stringify({ auths: { [secure.host]: { auth: Buffer.from('learner:guess').toString('base64') } } }));
       const wrong = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host], authFile: wrongFile });
-      expect((await failureOf(wrong.pull(ref)))?.message).toMatch(/refused a token .* as learner: HTTP 401/);
+      expect((await failureOf(wrong.pull(ref, { timeoutMs: PULL_MS })))?.message).toMatch(/refused a token .* as learner: HTTP 401/);
     } finally {
       await secure.stop();
       await tokens.close();
@@ -567,7 +569,7 @@ describe('authentication: a registry that wants bearer tokens', () => {
   test('plain HTTP only when asked: without --insecure-registry the client speaks HTTPS and says what to do', async () => {
     const { ImageStore } = await importTarget<Images>('05-images/images.ts');
     const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`));
-    const error = await failureOf(store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`));
+    const error = await failureOf(store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS }));
     expect(error?.message).toMatch(new RegExp(`--insecure-registry ${registry.host.replace(/\./g, '\\.')}`));
   });
 });

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { writeFileAtomic } from '#lib/atomic-file.ts';
 import { ContentStore, type Descriptor } from './content-store.ts';
 import type { ImageConfig } from './image-config.ts';
-import { familiarName, formatReference, parseReference } from './reference.ts';
+import { scaled } from '#lib/slow.ts';
+import { familiarName, formatReference, parseReference, type Reference } from './reference.ts';
 import { formatPlatform, RegistryClient, RegistryError, selectPlatform, type ImageIndex, type ImageManifest, type RegistryOptions } from './registry.ts';
 import { chainIds, Snapshotter } from './snapshots.ts';
 
@@ -108,63 +109,80 @@ export class ImageStore {
     }
   }
 
-  /** Resolve, download (verified, 3 layers at a time), unpack, record. */
-  async pull(text: string, onProgress: (event: PullProgress) => void = () => {}): Promise<ImageRecord> {
+  /**
+   * Resolve, download (verified, 3 layers at a time), unpack, record. `timeoutMs` bounds the
+   * whole pull (default 10 minutes, scaled): past it, the connections are dropped and the
+   * pull fails saying so.
+   */
+  async pull(text: string, options: { onProgress?: (event: PullProgress) => void; timeoutMs?: number } = {}): Promise<ImageRecord> {
     const ref = parseReference(text);
     const client = new RegistryClient(this.registryOptions);
+    const timeoutMs = options.timeoutMs ?? scaled(600_000);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new RegistryError(`timed out: pulling ${formatReference(ref)} took more than ${Math.round(timeoutMs / 1000)} s`));
+        void client.close();
+      }, timeoutMs);
+    });
     try {
-      const top = await client.resolve(ref);
-      await this.content.put(top.bytes, { digest: top.digest, size: top.bytes.length }, `manifest of ${formatReference(ref)}`);
-      let manifestDigest = top.digest;
-      let manifestBytes = top.bytes;
-      if (top.kind === 'index') {
-        const chosen = selectPlatform(JSON.parse(top.bytes.toString('utf8')) as ImageIndex, client.platform);
-        const manifest = await client.fetchManifest(top.endpoint, ref, chosen.digest, chosen.digest);
-        if (manifest.kind !== 'manifest') throw new RegistryError(`${formatReference(ref)}: the index entry ${chosen.digest} is not an image manifest`);
-        await this.content.put(manifest.bytes, { digest: manifest.digest, size: manifest.bytes.length }, `manifest ${chosen.digest}`);
-        manifestDigest = manifest.digest;
-        manifestBytes = manifest.bytes;
-      }
-      onProgress({ id: 'resolve', status: 'resolved' });
-      const manifest = JSON.parse(manifestBytes.toString('utf8')) as ImageManifest;
-      if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw new RegistryError(`${formatReference(ref)}: manifest ${manifestDigest} has no config or no layers`);
-
-      await client.fetchBlob(top.endpoint, ref, manifest.config, this.content);
-      const config = await this.content.readJson<ImageConfig>(manifest.config.digest);
-      const diffIds = config.rootfs?.diff_ids ?? [];
-      if (diffIds.length !== manifest.layers.length) {
-        throw new RegistryError(`${formatReference(ref)}: the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
-      }
-
-      await mapLimit(manifest.layers, PARALLEL_DOWNLOADS, async (layer) => {
-        const id = layer.digest.slice(7, 19);
-        if (this.content.has(layer.digest, layer.size)) return onProgress({ id, status: 'exists', total: layer.size });
-        await client.fetchBlob(top.endpoint, ref, layer, this.content, (current) => onProgress({ id, status: 'downloading', current, total: layer.size }));
-        onProgress({ id, status: 'downloaded', current: layer.size, total: layer.size });
-      });
-
-      const chainId = await this.snapshots.prepare(
-        manifest.layers.map((layer, i) => ({ blob: this.content.blobPath(layer.digest), diffId: diffIds[i], mediaType: layer.mediaType })),
-        (i) => onProgress({ id: manifest.layers[i].digest.slice(7, 19), status: 'unpacked' }),
-      );
-
-      const record: ImageRecord = {
-        name: formatReference(ref),
-        digest: top.digest,
-        manifest: manifestDigest,
-        config: manifest.config.digest,
-        layers: manifest.layers,
-        diffIds,
-        chainId,
-        platform: formatPlatform({ os: config.os, architecture: config.architecture, variant: config.variant }),
-        size: manifest.layers.reduce((sum, layer) => sum + layer.size, 0),
-        pulledAt: new Date().toISOString(),
-      };
-      this.save([...this.list().filter((r) => r.name !== record.name), record]);
-      return record;
+      return await Promise.race([this.pullWith(client, ref, options.onProgress ?? (() => {})), deadline]);
     } finally {
+      clearTimeout(timer);
       await client.close();
     }
+  }
+
+  private async pullWith(client: RegistryClient, ref: Reference, onProgress: (event: PullProgress) => void): Promise<ImageRecord> {
+    const top = await client.resolve(ref);
+    await this.content.put(top.bytes, { digest: top.digest, size: top.bytes.length }, `manifest of ${formatReference(ref)}`);
+    let manifestDigest = top.digest;
+    let manifestBytes = top.bytes;
+    if (top.kind === 'index') {
+      const chosen = selectPlatform(JSON.parse(top.bytes.toString('utf8')) as ImageIndex, client.platform);
+      const manifest = await client.fetchManifest(top.endpoint, ref, chosen.digest, chosen.digest);
+      if (manifest.kind !== 'manifest') throw new RegistryError(`${formatReference(ref)}: the index entry ${chosen.digest} is not an image manifest`);
+      await this.content.put(manifest.bytes, { digest: manifest.digest, size: manifest.bytes.length }, `manifest ${chosen.digest}`);
+      manifestDigest = manifest.digest;
+      manifestBytes = manifest.bytes;
+    }
+    onProgress({ id: 'resolve', status: 'resolved' });
+    const manifest = JSON.parse(manifestBytes.toString('utf8')) as ImageManifest;
+    if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw new RegistryError(`${formatReference(ref)}: manifest ${manifestDigest} has no config or no layers`);
+
+    await client.fetchBlob(top.endpoint, ref, manifest.config, this.content);
+    const config = await this.content.readJson<ImageConfig>(manifest.config.digest);
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== manifest.layers.length) {
+      throw new RegistryError(`${formatReference(ref)}: the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+    }
+
+    await mapLimit(manifest.layers, PARALLEL_DOWNLOADS, async (layer) => {
+      const id = layer.digest.slice(7, 19);
+      if (this.content.has(layer.digest, layer.size)) return onProgress({ id, status: 'exists', total: layer.size });
+      await client.fetchBlob(top.endpoint, ref, layer, this.content, (current) => onProgress({ id, status: 'downloading', current, total: layer.size }));
+      onProgress({ id, status: 'downloaded', current: layer.size, total: layer.size });
+    });
+
+    const chainId = await this.snapshots.prepare(
+      manifest.layers.map((layer, i) => ({ blob: this.content.blobPath(layer.digest), diffId: diffIds[i], mediaType: layer.mediaType })),
+      (i) => onProgress({ id: manifest.layers[i].digest.slice(7, 19), status: 'unpacked' }),
+    );
+
+    const record: ImageRecord = {
+      name: formatReference(ref),
+      digest: top.digest,
+      manifest: manifestDigest,
+      config: manifest.config.digest,
+      layers: manifest.layers,
+      diffIds,
+      chainId,
+      platform: formatPlatform({ os: config.os, architecture: config.architecture, variant: config.variant }),
+      size: manifest.layers.reduce((sum, layer) => sum + layer.size, 0),
+      pulledAt: new Date().toISOString(),
+    };
+    this.save([...this.list().filter((r) => r.name !== record.name), record]);
+    return record;
   }
 
   async config(record: ImageRecord): Promise<ImageConfig> {

@@ -212,8 +212,9 @@ export class RegistryClient {
     this.platform = options.platform ?? hostPlatform();
   }
 
+  /** Close the connections (dropping any request still running: a pull that timed out). */
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.agent.destroy();
   }
 
   private insecure(host: string): boolean {
@@ -424,7 +425,8 @@ function unreachable(url: string, error: Error): string {
   const host = new URL(url).host;
   const detail = cause?.message ?? error.message;
   if (url.startsWith('https:') && /EPROTO|wrong version number|ERR_SSL/i.test(`${code} ${detail}`)) {
-    return `cannot reach ${host} over HTTPS (${detail}): if it is a plain-HTTP registry, name it with --insecure-registry ${host}`;
+    const why = /wrong version number/.test(detail) ? 'it answered in plain HTTP' : detail.split('\n')[0];
+    return `cannot reach ${host} over HTTPS (${why}): if it is a plain-HTTP registry, name it with --insecure-registry ${host}`;
   }
   if (code === 'ECONNREFUSED') return `cannot reach the registry at ${host}: connection refused (is it running, on that port?)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot reach the registry at ${host}: no such host (${code})`;

@@ -8,11 +8,11 @@
  * applyLayer() replays one layer onto a directory (for an overlay snapshot: the merged view of
  * the layers below with a fresh upper directory, so a deletion becomes overlay's own whiteout).
  *
- * A layer comes from a stranger. Every real puller has had a CVE here (docker's
- * CVE-2014-6407/9356/9357: symlink and path breakouts, CVE-2018-15664 and
- * CVE-2019-14271: resolving paths on the host; containerd's CVE-2021-32760: chmod through a
- * symlink; podman/buildah CVE-2021-20291 and CVE-2024-1753: links and mounts leaving the
- * root), so the rules here are strict and explicit:
+ * A layer comes from a stranger, and unpacking is where pullers have been broken again and
+ * again (docker CVE-2014-6407 and CVE-2014-9356: writing through hard links, symlinks and
+ * absolute names in a pulled image; containerd CVE-2021-32760: a chmod that followed a
+ * symlink to a host file; node-tar CVE-2021-32803/32804 and CVE-2021-37701/37712/37713: its
+ * own symlink and absolute-path checks fooled), so the rules here are strict and explicit:
  *   - an entry whose name climbs out ("../..") is refused: the whole layer fails;
  *   - a name is resolved inside the target, symlinks included: a symlink to /etc inside the
  *     layer means <target>/etc, never the host's /etc (what a chroot would do, but in code);
