@@ -56,6 +56,30 @@ function scratchTree(name: string, chapters: string[]): string {
   return tree;
 }
 
+/** Wait until run folders owned by descendants of `ancestor` appear (a check it started is running); their ids. */
+async function runFoldersOf(ancestor: number): Promise<string[]> {
+  const isOurs = (runId: string) => {
+    try {
+      let pid = Number(fs.readFileSync(path.join(RUNS_DIR, runId, 'owner.pid'), 'utf8'));
+      for (let depth = 0; pid > 1 && depth < 12; depth++) {
+        if (pid === ancestor) return true;
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      }
+    } catch {
+      // gone, or not a run
+    }
+    return false;
+  };
+  const deadline = Date.now() + scaled(60_000);
+  while (Date.now() < deadline) {
+    const ours = (fs.existsSync(RUNS_DIR) ? fs.readdirSync(RUNS_DIR) : []).filter(isOurs);
+    if (ours.length) return ours;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return [];
+}
+
 /** A failed-check event as our reporter sends it. */
 function failed(titles: string[], error: { name?: string; message: string; stack?: string; diff?: string; call?: object }): Extract<CheckEvent, { type: 'test' }> {
   return { type: 'test', file: path.join(REPO_ROOT, 'test/x.test.ts'), titles, state: 'failed', durationMs: 1, errors: [error as never] };
@@ -126,7 +150,9 @@ describe('1. a wrong answer that hangs', () => {
       onFailure: (_chapter, failure) => (first ??= { at: Date.now() - started, message: failure.message }),
     });
     expect(first?.message).toMatch(/^timed out after [\d.]+ s: `create` never returned/);
-    expect(first!.at, 'ms until the hang was reported').toBeLessThan(scaled(20_000));
+    // (On a machine loaded beyond its cores, the watchdog gives a call once more time, times the load.)
+    const loaded = os.loadavg()[0] / os.availableParallelism() > 1.5;
+    expect(first!.at, 'ms until the hang was reported').toBeLessThan(scaled(loaded ? 50_000 : 20_000));
     const failure = result.failures[0];
     expect(failure.exercise).toEqual({ id: '02-lifecycle/create', location: `${path.relative(REPO_ROOT, file)}:${regionLine(file, 'create').start}` });
     for (const f of result.failures) expect(f.message).not.toContain('STACK_TRACE_ERROR');
@@ -265,25 +291,7 @@ sys.stdout.write('\\nEXIT %d AFTER %.1f\\n' % (os.waitstatus_to_exitcode(status)
     child.stdout.on('data', (chunk) => (output += chunk));
     const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
     // Wait until one of the dashboard's checks has made its run folder on the host.
-    const isOurs = (runId: string) => {
-      try {
-        let pid = Number(fs.readFileSync(path.join(RUNS_DIR, runId, 'owner.pid'), 'utf8'));
-        for (let depth = 0; pid > 1 && depth < 12; depth++) {
-          if (pid === child.pid) return true;
-          const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-          pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        }
-      } catch {
-        // gone, or not a run
-      }
-      return false;
-    };
-    const ours: string[] = [];
-    const deadline = Date.now() + scaled(60_000);
-    while (ours.length === 0 && Date.now() < deadline) {
-      for (const runId of fs.existsSync(RUNS_DIR) ? fs.readdirSync(RUNS_DIR) : []) if (isOurs(runId)) ours.push(runId);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const ours = await runFoldersOf(child.pid!);
     expect(ours.length, 'a run folder of the dashboard\'s check appeared').toBeGreaterThan(0);
     child.stdin.write('go\n');
     await exited;
@@ -303,6 +311,28 @@ sys.stdout.write('\\nEXIT %d AFTER %.1f\\n' % (os.waitstatus_to_exitcode(status)
       }
     })());
     expect(leftover, 'vitest processes of the dashboard still running').toEqual([]);
+  }, scaled(120_000));
+
+  test('Ctrl-C during `check` stops vitest and all it started, and says so', async () => {
+    setProgress({});
+    const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'lib/cli/main.ts', 'check', '01'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, WORKSHOP_HOME: home, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+    const ours = await runFoldersOf(child.pid!);
+    expect(ours.length, 'a run folder of the check appeared').toBeGreaterThan(0);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(output).toMatch(/checks stopped; nothing they made is left on the host/);
+    for (const runId of ours) {
+      expect(fs.existsSync(path.join(RUNS_DIR, runId)), `run folder ${runId}`).toBe(false);
+      expect(cgroupDirs(`${CGROUP_PARENT}/${runId}`), `cgroups of ${runId}`).toEqual([]);
+    }
   }, scaled(120_000));
 
   test('clean does not end a check running elsewhere without saying so: it names it and wants --force', async () => {
