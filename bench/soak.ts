@@ -80,6 +80,8 @@ function api(method: string, url: string, body?: unknown, timeoutMs = 30_000): P
     const request = http.request({ socketPath: socket, method, path: url, timeout: timeoutMs, headers: text ? { 'content-type': 'application/json' } : {} }, (response) => {
       let data = '';
       response.on('data', (chunk) => (data += chunk));
+      // The daemon killed half-way through a body (logs): no 'end' ever comes, only 'close'.
+      response.on('close', () => (response.complete ? undefined : reject(new Error('the answer was cut short'))));
       response.on('end', () => {
         let json: unknown = data;
         try {
