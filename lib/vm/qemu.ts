@@ -27,6 +27,12 @@ export interface AccelChoice {
 }
 
 const TCG: string[] = ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+/**
+ * QEMU runs in its own process group (Ctrl-C reaches vm-test, which stops QEMU by that group's
+ * id), so it would outlive a vm-test killed outright (SIGKILL, a crash): setpriv (util-linux)
+ * asks the kernel to kill it when its parent dies.
+ */
+const DIE_WITH_US = ['--pdeathsig', 'KILL'];
 /** Even TCG reaches the panic in a few seconds; a probe that takes this long has failed. */
 const PROBE_LIMIT_MS = 30_000;
 
@@ -79,8 +85,8 @@ async function probeBoot(accelArgs: string[], name: string, kernel: string, scra
   const console = path.join(scratch, `probe-${name.replace(/\W+/g, '_')}.log`);
   const started = Date.now();
   const child = spawn(
-    'qemu-system-x86_64',
-    [...accelArgs, '-smp', '1', '-m', '512M', '-nic', 'none', '-display', 'none', '-no-reboot', '-monitor', 'none', '-serial', `file:${console}`, '-kernel', kernel, '-append', 'console=ttyS0 panic=-1'],
+    'setpriv',
+    [...DIE_WITH_US, 'qemu-system-x86_64', ...accelArgs, '-smp', '1', '-m', '512M', '-nic', 'none', '-display', 'none', '-no-reboot', '-monitor', 'none', '-serial', `file:${console}`, '-kernel', kernel, '-append', 'console=ttyS0 panic=-1'],
     { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   const forget = onCleanup(`QEMU probe (pid ${child.pid})`, () => killGroup(child.pid));
@@ -107,6 +113,9 @@ export interface BootOptions {
   workDisk: string;
   accel: AccelChoice;
   timeoutMs: number;
+  /** The guest must print `startedLine` within this long, or it is stuck in its boot. */
+  bootTimeoutMs: number;
+  startedLine: RegExp;
   log: string;
   /** Each new line of the guest's serial console. */
   onConsoleLine: (line: string) => void;
@@ -123,6 +132,17 @@ export interface BootOutcome {
 export const GUEST_CPUS = 2;
 export const GUEST_MEMORY = '4G';
 
+/**
+ * Root on the first disk, the console on the serial port, a panic ends QEMU. The rest is for a
+ * slow (emulated, busy) machine: Debian's default deadlines (90 s for a disk to show up or a
+ * service to start, 180 s for the initramfs to find the root disk) fail a guest that is merely
+ * slow, and a missing work disk would leave it waiting for nothing.
+ */
+export const KERNEL_CMDLINE = [
+  'root=/dev/vda rw console=ttyS0 panic=-1',
+  'rootdelay=900 systemd.default_device_timeout_sec=1800 systemd.default_timeout_start_sec=1800',
+].join(' ');
+
 export function qemuArgs(o: { accel: AccelChoice; image: BaseImage; overlay: string; workDisk: string; console: string; pidFile: string }): string[] {
   return [
     ...o.accel.args,
@@ -132,7 +152,7 @@ export function qemuArgs(o: { accel: AccelChoice; image: BaseImage; overlay: str
     // A panic or a reboot ends QEMU instead of looping until the timeout.
     '-no-reboot',
     '-kernel', o.image.kernel, '-initrd', o.image.initrd,
-    '-append', 'root=/dev/vda rw console=ttyS0 panic=-1',
+    '-append', KERNEL_CMDLINE,
     '-drive', `file=${o.overlay},if=virtio,format=qcow2`,
     '-drive', `file=${o.workDisk},if=virtio,format=raw`,
     '-pidfile', o.pidFile,
@@ -149,13 +169,15 @@ export async function bootGuest(o: BootOptions): Promise<BootOutcome> {
   const logFd = fs.openSync(o.log, 'a');
   const started = Date.now();
   // Its own process group, killed by that id on Ctrl-C or at the time limit.
-  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', logFd, logFd], detached: true });
+  const qemu = spawn('setpriv', [...DIE_WITH_US, 'qemu-system-x86_64', ...args], { stdio: ['ignore', logFd, logFd], detached: true });
   fs.closeSync(logFd);
   const forget = onCleanup(`qemu (pid ${qemu.pid})`, () => killGroup(qemu.pid));
 
   // Follow the console file: each complete new line goes to the caller.
   let offset = 0;
   let partial = '';
+  let lastLine = '';
+  let testStarted = false;
   const follow = () => {
     const fd = fs.openSync(consoleFile, 'r');
     try {
@@ -164,26 +186,37 @@ export async function bootGuest(o: BootOptions): Promise<BootOutcome> {
         offset += n;
         const lines = (partial + buffer.subarray(0, n).toString('utf8')).split(/\r?\n/);
         partial = lines.pop() ?? '';
-        for (const line of lines) o.onConsoleLine(cleanConsoleLine(line));
+        for (const raw of lines) {
+          const line = cleanConsoleLine(raw);
+          if (line.trim()) lastLine = line;
+          if (o.startedLine.test(line)) testStarted = true;
+          o.onConsoleLine(line);
+        }
       }
     } finally {
       fs.closeSync(fd);
     }
   };
   const poll = setInterval(follow, 1000);
-  let timedOut = false;
+  let timedOut: string | undefined;
   const limit = setTimeout(() => {
-    timedOut = true;
+    timedOut = `no power-off within ${Math.round(o.timeoutMs / 60000)} min (--timeout)`;
     void killGroup(qemu.pid);
   }, o.timeoutMs);
+  const bootLimit = setTimeout(() => {
+    if (testStarted) return;
+    timedOut = `the guest's test did not start within ${Math.round(o.bootTimeoutMs / 60000)} min of the boot (stuck in its boot? last console line: "${lastLine.slice(0, 160)}")`;
+    void killGroup(qemu.pid);
+  }, o.bootTimeoutMs);
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => qemu.on('close', (c, s) => resolve({ code: c, signal: s })));
   clearInterval(poll);
   clearTimeout(limit);
+  clearTimeout(bootLimit);
   forget();
   follow();
   const elapsedMs = Date.now() - started;
   const text = fs.readFileSync(consoleFile, 'utf8');
-  if (timedOut) return { status: 'timeout', detail: `killed after ${Math.round(o.timeoutMs / 60000)} min`, elapsedMs, console: consoleFile };
+  if (timedOut) return { status: 'timeout', detail: timedOut, elapsedMs, console: consoleFile };
   if (/reboot: Power down/.test(text)) return { status: 'powered-off', detail: 'the guest powered itself off', elapsedMs, console: consoleFile };
   const panic = /Kernel panic[^\n]*/.exec(text)?.[0];
   return { status: 'stopped', detail: panic ? `the guest kernel panicked: ${panic.trim()}` : `QEMU ended (${signal ?? `exit ${code}`}) before the guest powered off; see ${o.log}`, elapsedMs, console: consoleFile };

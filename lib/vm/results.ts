@@ -122,13 +122,13 @@ export interface Verdict {
  */
 export function verdict(
   results: GuestResults | undefined,
-  boot: { status: 'powered-off' | 'timeout' | 'stopped'; detail: string; timeoutMin: number },
+  boot: { status: 'powered-off' | 'timeout' | 'stopped'; detail: string },
   expectedChapters: string[],
 ): Verdict {
   const problems: string[] = [];
   const stage = results?.progress.at(-1)?.text;
   if (boot.status === 'timeout') {
-    problems.push(`the guest did not finish within ${boot.timeoutMin} min (--timeout): ${stage ? `its last stage was "${stage}"` : 'it never reached the test (no answer from the guest: stuck in its boot?)'}`);
+    problems.push(`the guest did not answer in time: ${boot.detail}${stage ? `; its last stage was "${stage}"` : ''}`);
   } else if (boot.status === 'stopped') {
     problems.push(`the guest stopped before it finished: ${boot.detail}`);
   }

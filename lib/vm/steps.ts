@@ -23,15 +23,26 @@ export function onCleanup(what: string, undo: Undo): () => void {
   };
 }
 
-export async function cleanupAll(): Promise<void> {
-  while (undoList.length) {
-    const { what, undo } = undoList.pop()!;
-    try {
-      await undo();
-    } catch (error) {
-      console.error(`vm-test: clean-up of ${what} failed: ${(error as Error).message}`);
+let cleaning: Promise<void> | undefined;
+/** Undoes everything registered; a second caller (the signal handler and a failing step) waits for the same run. */
+export function cleanupAll(): Promise<void> {
+  cleaning ??= (async () => {
+    while (undoList.length) {
+      const { what, undo } = undoList.pop()!;
+      try {
+        await undo();
+      } catch (error) {
+        console.error(`vm-test: clean-up of ${what} failed: ${(error as Error).message}`);
+      }
     }
-  }
+  })().finally(() => (cleaning = undefined));
+  return cleaning;
+}
+
+let interrupted = false;
+/** After Ctrl-C the failures that follow (a killed child) are its consequence, not news. */
+export function wasInterrupted(): boolean {
+  return interrupted;
 }
 
 let signalsInstalled = false;
@@ -44,6 +55,7 @@ export function installSignalHandlers(): void {
     process.on(signal, () => {
       if (stopping) return; // a second Ctrl-C while cleaning up: let the clean-up finish
       stopping = true;
+      interrupted = true;
       stopTicker();
       console.error(`\nvm-test: ${signal === 'SIGINT' ? 'interrupted' : 'terminated'}; cleaning up`);
       void cleanupAll().finally(() => process.exit(code));
@@ -111,6 +123,8 @@ export async function step<T>(label: string, work: (control: StepControl) => Pro
   };
   try {
     const result = await work(control);
+    // A step whose children were stopped by Ctrl-C may still "finish"; nothing after it should run.
+    if (interrupted) throw new Error('interrupted');
     stopTicker();
     const ms = Date.now() - started;
     timings.push({ step: label, ms });

@@ -13,14 +13,13 @@
  *   steps.ts        progress with elapsed time; clean-up on failure or Ctrl-C
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableChapters, findChapter } from '../manifest.ts';
 import { ensureBaseImage, VM_CACHE_DIR } from './guest-image.ts';
 import { bootGuest, chooseAccel, GUEST_CPUS, GUEST_MEMORY, qemuVersion, type Accel, type BootOutcome } from './qemu.ts';
 import { copyResultsOut, formatFailures, formatTable, readResults, verdict, type GuestResults } from './results.ts';
-import { cleanupAll, formatElapsed, installSignalHandlers, onCleanup, runLogged, step, timings } from './steps.ts';
+import { cleanupAll, formatElapsed, installSignalHandlers, onCleanup, runLogged, step, timings, wasInterrupted } from './steps.ts';
 import { buildWorkDisk, checkNodeModules } from './work-disk.ts';
 
 
@@ -38,6 +37,8 @@ export interface VmTestOptions {
 /** Under TCG the checks run 5-20 times slower than on the host; 8 keeps their deadlines honest. */
 export const TCG_SLOW_FACTOR = 8;
 export const DEFAULT_TIMEOUT_MIN: Record<Accel, number> = { tcg: 180, kvm: 45 };
+/** From QEMU's start to the test's first line; a guest stuck in its boot is given up on sooner. */
+const BOOT_TIMEOUT_MIN: Record<Accel, number> = { tcg: 20, kvm: 5 };
 
 export function parseVmTestArgs(args: string[]): VmTestOptions {
   const { values, positionals } = parseArgs({
@@ -82,6 +83,7 @@ const HOST_TOOLS: Record<string, string> = {
   e2fsck: 'e2fsprogs',
   xz: 'xz-utils',
   git: 'git',
+  setpriv: 'util-linux',
 };
 
 function onPath(command: string): boolean {
@@ -106,12 +108,36 @@ async function ensureHostTools(log: string): Promise<void> {
   });
 }
 
+/** One vm-test at a time: two would build the same image and share the last run's logs. */
+function lockCache(): void {
+  const lock = path.join(VM_CACHE_DIR, 'vm-test.pid');
+  try {
+    fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+  } catch {
+    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = pid > 0;
+    } catch {
+      // a run that crashed without its clean-up: its lock is stale
+    }
+    if (alive) throw new Error(`another vm-test (pid ${pid}) is running; wait for it, or stop it with Ctrl-C (or kill -INT ${pid})`);
+    fs.writeFileSync(lock, `${process.pid}\n`);
+  }
+  onCleanup('the vm-test lock', () => fs.rmSync(lock, { force: true }));
+}
+
 export async function vmTest(args: string[]): Promise<number> {
   const options = parseVmTestArgs(args);
   if (process.getuid?.() !== 0) throw new Error('vm-test builds disk images and runs chroot: run it as root (sudo ./workshop vm-test)');
   installSignalHandlers();
   try {
     return await run(options);
+  } catch (error) {
+    if (!wasInterrupted()) throw error;
+    await cleanupAll();
+    return 130;
   } finally {
     await cleanupAll();
   }
@@ -122,6 +148,7 @@ async function run(options: VmTestOptions): Promise<number> {
   checkNodeModules();
   const expected = options.chapters === 'all' ? availableChapters().map((c) => c.folder) : [findChapter(options.chapters).folder];
   fs.mkdirSync(VM_CACHE_DIR, { recursive: true });
+  lockCache();
   // The last run's logs stay here (console, commands, results); the run's disks are temporary.
   const lastRun = path.join(VM_CACHE_DIR, 'last-run');
   fs.rmSync(lastRun, { recursive: true, force: true });
@@ -134,7 +161,13 @@ async function run(options: VmTestOptions): Promise<number> {
   const image = await ensureBaseImage({ rebuild: options.rebuild, say });
   const builtNow = timings.some((t) => t.step.startsWith('debootstrap'));
 
-  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'conman-vm-test-'));
+  // The run's disks (sparse, a few GB written). A vm-test killed outright (SIGKILL) cannot
+  // remove its own; we hold the lock, so any run-* folder left here is such a leftover.
+  for (const old of fs.readdirSync(VM_CACHE_DIR).filter((name) => name.startsWith('run-'))) {
+    say(`removing ${old}, left by a vm-test that was killed`);
+    fs.rmSync(path.join(VM_CACHE_DIR, old), { recursive: true, force: true });
+  }
+  const runDir = fs.mkdtempSync(path.join(VM_CACHE_DIR, options.keep ? `kept-${new Date().toISOString().replace(/[:.]/g, '-')}-` : 'run-'));
   if (options.keep) say(`--keep: this run's disks and console stay in ${runDir}`);
   else onCleanup(`run folder ${runDir}`, () => fs.rmSync(runDir, { recursive: true, force: true }));
 
@@ -148,8 +181,6 @@ async function run(options: VmTestOptions): Promise<number> {
     buildWorkDisk(runDir, { slow, chapters: options.chapters }, log, c.detail),
   );
 
-  // Host-side clock of the guest's stages, from its "vm-test:" console lines.
-  const stageAt: Record<string, number> = {};
   let bootStarted = 0;
   const outcome: BootOutcome = await step(`guest (${accel.accel.toUpperCase()}, ${GUEST_CPUS} CPUs, ${GUEST_MEMORY}): boot, doctor, check ${options.chapters}`, (c) => {
     bootStarted = Date.now();
@@ -159,14 +190,14 @@ async function run(options: VmTestOptions): Promise<number> {
       workDisk: work.image,
       accel,
       timeoutMs: timeoutMin * 60_000,
+      bootTimeoutMs: Math.min(timeoutMin, BOOT_TIMEOUT_MIN[accel.accel]) * 60_000,
+      startedLine: /(?:^|: )vm-test: guest up/,
       log,
       onConsoleLine: (line) => {
         if (!line.trim()) return;
         // journald forwards the script's lines with a prefix: "[  121.3] bash[357]: vm-test: doctor".
         const stage = /(?:^|: )vm-test: (.*)$/.exec(line)?.[1];
         if (stage) {
-          const key = stage.startsWith('guest up') ? 'up' : stage === 'doctor' ? 'doctor' : stage.startsWith('doctor done') ? 'doctor done' : stage.startsWith('check done') ? 'check done' : stage.startsWith('check ') ? 'check' : stage;
-          stageAt[key] = Date.now() - bootStarted;
           c.say(`${formatElapsed(Date.now() - bootStarted)}  ${stage}`);
         } else c.detail(line);
       },
@@ -182,7 +213,9 @@ async function run(options: VmTestOptions): Promise<number> {
     say(`could not read the results back: ${(error as Error).message}`);
   }
 
-  const between = (a: string, b: string) => (stageAt[a] !== undefined && stageAt[b] !== undefined ? formatElapsed(stageAt[b] - stageAt[a]) : '—');
+  // The guest's own clocks: its uptime when the test started (the boot), and each command's run.
+  const secs = (s: number | undefined) => (s === undefined ? '—' : formatElapsed(s * 1000));
+  const bootSeconds = results?.progress[0]?.uptime;
   const report = formatReport({
     options,
     expected,
@@ -192,7 +225,7 @@ async function run(options: VmTestOptions): Promise<number> {
     imageLine: builtNow
       ? `built now: debootstrap ${formatElapsed(image.info.timingsMs.debootstrap)}, apt-get ${formatElapsed(image.info.timingsMs.apt)}, whole image ${formatElapsed(image.info.timingsMs.total)}`
       : `kept, built ${image.info.builtAt} (then: debootstrap ${formatElapsed(image.info.timingsMs.debootstrap)}, apt-get ${formatElapsed(image.info.timingsMs.apt)}, whole image ${formatElapsed(image.info.timingsMs.total)})`,
-    stagesLine: `boot ${stageAt.up !== undefined ? formatElapsed(stageAt.up) : '—'}, doctor ${between('doctor', 'doctor done')}, check ${between('check', 'check done')}, guest in all ${formatElapsed(outcome.elapsedMs)}; vm-test in all ${formatElapsed(Date.now() - started)}`,
+    stagesLine: `boot ${secs(bootSeconds)} (kernel to the test's start), doctor ${secs(results?.doctor?.seconds)}, check ${secs(results?.check?.seconds)}, guest in all ${formatElapsed(outcome.elapsedMs)}; vm-test in all ${formatElapsed(Date.now() - started)}`,
     outcome,
     results,
     logs: lastRun,
@@ -235,7 +268,7 @@ function formatReport(r: {
     const failures = formatFailures(chapters);
     if (failures) out.push('', '== failures', ...failures.split('\n').map((l) => `  ${l}`));
   }
-  const v = verdict(r.results, { status: r.outcome.status, detail: r.outcome.detail, timeoutMin: r.timeoutMin }, r.expected);
+  const v = verdict(r.results, { status: r.outcome.status, detail: r.outcome.detail }, r.expected);
   out.push('', `logs: ${r.logs} (console.log: the guest's serial console; commands.log; results/)`);
   out.push(v.ok ? 'vm-test: all green' : `vm-test: FAILED\n${v.problems.map((p) => `  - ${p}`).join('\n')}`);
   return { text: out.join('\n') + '\n', ok: v.ok };
