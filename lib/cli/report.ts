@@ -60,8 +60,10 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
     if (failure.exercise) {
       const name = failure.exercise.id.split('/')[1];
       const chapterOf = failure.exercise.id.slice(0, 2);
-      const because = failure.why && failure.why !== 'not implemented yet' ? `: ${failure.why}` : '';
-      places.push(`${yellow('→')} edit ${failure.exercise.location}   (exercise ${name}${because}; hint: ./workshop hint ${chapterOf}${chapterOf === result.chapter.slice(0, 2) ? '' : ` ${name}`})`);
+      const hintCommand = `./workshop hint ${chapterOf}${chapterOf === result.chapter.slice(0, 2) ? '' : ` ${name}`}`;
+      // "not implemented yet" names its exercise already; any other failure says which exercise, and why that one.
+      const which = failure.kind === 'not-implemented' || failure.kind === 'loading' ? '' : `exercise ${name}${failure.why ? `: ${failure.why}` : ''}; `;
+      places.push(`${yellow('→')} edit ${failure.exercise.location}   (${which}hint: ${hintCommand})`);
     }
     if (failure.code) places.push(`${yellow('→')} your code in the stack: ${failure.code}`);
     if (failure.surfaced && !failure.exercise) places.push(`${yellow('→')} it surfaced in ${failure.surfaced}, a given file: the fault is in the code it calls, not there`);
