@@ -161,7 +161,40 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '05', folder: '05-images', title: 'Images: pull, store, unpack', builds: 'a registry client, a content store, layer unpacking and overlay snapshots', hints: {}, draft: true },
+  {
+    number: '05',
+    folder: '05-images',
+    title: 'Images: pull, store, unpack',
+    builds: 'a registry client, a content store, layer unpacking and overlay snapshots',
+    hints: {
+      'parse-reference': [
+        'Cut in this order: the digest at "@" (input.indexOf), then the tag at a ":" that comes after the last "/" (rest.lastIndexOf(":") > rest.lastIndexOf("/")): an earlier ":" is a port.',
+        'const parts = rest.split("/"); the first part is a host only when parts.length > 1 and it has "." or ":" or is "localhost": then registry = parts.shift()!.',
+        'Check every part with COMPONENT, the tag with TAG, the digest with DIGEST (throw new ReferenceError(input, reason)); on docker.io a single part gets parts.unshift("library"); no tag and no digest: tag = DEFAULT_TAG.',
+      ],
+      'verify-digest': [
+        'Two fields to keep up to date: this.hash (a sha256 Hash) and this.received (a byte count).',
+        'Check before hashing: if (this.received + chunk.length > this.expected.size) throw new SizeMismatchError(this.expected.size, this.received + chunk.length, this.what).',
+        'Then this.hash.update(chunk); this.received += chunk.length. finish() (given) does the rest.',
+      ],
+      'resolve-in-root': [
+        'Keep two lists: pending = relative.split("/") without "" and "." (what is left to walk), resolved = [] (where you are: path.join(root, ...resolved)). ".." is resolved.pop(): popping an empty list stays at root.',
+        'For each part: const stat = await fsp.lstat(path.join(root, ...resolved, part)).catch(() => undefined). A symlink that is not the last part (or followLast): const target = await fsp.readlink(...); if it starts with "/", resolved.length = 0; pending.unshift(...target parts); count it against MAX_SYMLINKS.',
+        'A missing part that is not the last: mkdir it (mode 0o755, then chmod 0o755) with createParents, else throw an Error with code "ENOENT"; an existing non-folder on the way: throw new UnsafeLayerError(...). Otherwise resolved.push(part). Return path.join(root, ...resolved).',
+      ],
+      whiteout: [
+        'this.stats.whiteouts++; dir = path.posix.dirname(relative); folder = await resolveInRoot(this.target, dir, { followLast: true }), and return when that throws with code "ENOENT" (nothing to delete).',
+        'Opaque (basename === OPAQUE_WHITEOUT): for each child of fsp.readdir(folder), skip it when this.fromThisLayer.has(path.posix.join(dir, child)), else fsp.rm(path.join(folder, child), { recursive: true, force: true }).',
+        'Otherwise the name is basename.slice(WHITEOUT_PREFIX.length): refuse "", ".", ".." and names with "/" (UnsafeLayerError), then fsp.rm(path.join(folder, name), { recursive: true, force: true }).',
+      ],
+      'image-command': [
+        'Three lists: the entrypoint, the image\'s Cmd, and the command typed. Missing and null fields are [] (config.Cmd ?? []).',
+        'With overrides.entrypoint set (even to ""): the entrypoint is [it] (or [] for "") and the image\'s Cmd is dropped.',
+        'A non-empty overrides.command replaces the Cmd; args = [...entrypoint, ...cmd]; empty args: throw new NoCommandError().',
+      ],
+    },
+    draft: true,
+  },
   { number: '06', folder: '06-networking', title: 'Networking: CNI', builds: 'network namespaces, CNI ADD/CHECK/DEL with a result cache, port mappings', hints: {} },
   { number: '07', folder: '07-pods', title: 'Pods: sandboxes', builds: 'an infra process holding shared namespaces, pod cgroups', hints: {} },
   { number: '08', folder: '08-cri', title: 'CRI: a Kubernetes runtime endpoint', builds: 'a CRI v1 gRPC server over the manager', hints: {} },

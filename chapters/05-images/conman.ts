@@ -1,0 +1,169 @@
+/**
+ * conman, with images: chapter 04's command line plus the image commands. The image commands
+ * work on the image store under <root>/images (the same with or without conmand: the store is
+ * files and overlay mounts); every other command goes to chapter 04's conman unchanged.
+ *
+ *   conman [--root DIR] pull [--platform os/arch[/variant]] [--insecure-registry HOST:PORT]...
+ *          [--authfile FILE] REF
+ *   conman images [-q] [--digests] [--json]
+ *   conman rmi [-f] IMAGE...          conman image prune
+ *   conman image inspect IMAGE...     (conman image ls / image rm / image pull: the same)
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCommandLine, UsageError, type OptionSpec } from '#lower/04-manager/cli-args.ts';
+import { DEFAULT_ROOT } from '#lower/04-manager/defaults.ts';
+import { ImageStore, type PullProgress } from './images.ts';
+import { parsePlatform, type RegistryOptions } from './registry.ts';
+
+const GLOBAL: OptionSpec[] = [
+  { long: 'socket', value: true },
+  { long: 'root', value: true },
+  { long: 'run-root', value: true },
+  { long: 'cgroup-parent', value: true },
+  { long: 'no-daemon' },
+  { long: 'help', short: 'h' },
+];
+
+const PULL: OptionSpec[] = [
+  { long: 'platform', value: true },
+  { long: 'insecure-registry', value: true, repeat: true },
+  { long: 'authfile', value: true },
+  { long: 'quiet', short: 'q' },
+];
+
+const IMAGE_USAGE = `image commands:
+  pull [--platform os/arch[/variant]] [--insecure-registry HOST:PORT]... [--authfile FILE] [-q] REF
+  images [-q] [--digests] [--json]        rmi [-f] IMAGE...
+  image inspect IMAGE...                  image prune
+REF is [host[:port]/]name[:tag][@sha256:digest]; plain HTTP only for the hosts named with --insecure-registry.
+Environment: CONMAN_INSECURE_REGISTRIES=host:port,... and REGISTRY_AUTH_FILE (docker's auth.json format).`;
+
+function size(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** One line per layer, redrawn in place on a terminal; plain lines, one per finished step, otherwise. */
+function progressPrinter(quiet: boolean): (event: PullProgress) => void {
+  if (quiet) return () => {};
+  if (!process.stdout.isTTY) {
+    return (event) => {
+      if (event.status === 'downloading') return;
+      console.log(`${event.id}: ${event.status}${event.total ? ` ${size(event.total)}` : ''}`);
+    };
+  }
+  const lines = new Map<string, string>();
+  let drawn = 0;
+  return (event) => {
+    const bar = event.total && event.current !== undefined ? ` [${'='.repeat(Math.round((20 * event.current) / event.total)).padEnd(20)}] ${size(event.current)}/${size(event.total)}` : '';
+    lines.set(event.id, `${event.id}: ${event.status}${bar}`);
+    process.stdout.write(`${drawn ? `\x1b[${drawn}A` : ''}${[...lines.values()].map((line) => `\x1b[2K${line}\n`).join('')}`);
+    drawn = lines.size;
+  };
+}
+
+function storeFor(root: string, options: Record<string, string | boolean | string[]> = {}): ImageStore {
+  const registry: RegistryOptions = {
+    insecureRegistries: [...((options['insecure-registry'] as string[] | undefined) ?? []), ...(process.env.CONMAN_INSECURE_REGISTRIES?.split(',').filter(Boolean) ?? [])],
+    authFile: (options.authfile as string | undefined) ?? process.env.REGISTRY_AUTH_FILE,
+    platform: options.platform ? parsePlatform(options.platform as string) : undefined,
+  };
+  return new ImageStore(path.join(root, 'images'), registry);
+}
+
+async function imageCommand(root: string, name: string, args: string[]): Promise<number> {
+  switch (name) {
+    case 'pull': {
+      const parsed = parseCommandLine(args, PULL);
+      if (parsed.positionals.length !== 1) throw new UsageError('pull takes one image reference');
+      const record = await storeFor(root, parsed.options).pull(parsed.positionals[0], { onProgress: progressPrinter(Boolean(parsed.options.quiet)) });
+      console.log(parsed.options.quiet ? record.digest : `${record.name}: pulled, digest ${record.digest} (${record.platform})`);
+      return 0;
+    }
+    case 'images':
+    case 'ls': {
+      const parsed = parseCommandLine(args, [{ long: 'quiet', short: 'q' }, { long: 'digests' }, { long: 'json' }]);
+      const store = storeFor(root);
+      const records = store.list();
+      if (parsed.options.json) console.log(JSON.stringify(records, null, 2));
+      else if (parsed.options.quiet) for (const r of records) console.log(r.config.slice(7, 19));
+      else {
+        const rows = [['IMAGE', ...(parsed.options.digests ? ['DIGEST'] : []), 'IMAGE ID', 'PLATFORM', 'SIZE']];
+        for (const r of records) rows.push([store.displayName(r), ...(parsed.options.digests ? [r.digest] : []), r.config.slice(7, 19), r.platform, size(r.size)]);
+        const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+        for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join('   ').trimEnd());
+      }
+      return 0;
+    }
+    case 'rmi':
+    case 'rm': {
+      const parsed = parseCommandLine(args, [{ long: 'force', short: 'f' }]);
+      if (parsed.positionals.length === 0) throw new UsageError('rmi takes one image or more');
+      const store = storeFor(root);
+      for (const ref of parsed.positionals) {
+        const { untagged, deleted } = await store.remove(ref, { force: Boolean(parsed.options.force) });
+        console.log(`Untagged: ${untagged}`);
+        for (const item of deleted) console.log(`Deleted: ${item}`);
+      }
+      return 0;
+    }
+    case 'inspect': {
+      const store = storeFor(root);
+      const found = [];
+      for (const ref of args) {
+        const record = store.find(ref);
+        if (!record) throw new Error(`no image "${ref}" here: conman images lists them`);
+        found.push({ ...record, config: await store.config(record), id: record.config });
+      }
+      console.log(JSON.stringify(found, null, 2));
+      return 0;
+    }
+    case 'prune': {
+      for (const item of await storeFor(root).prune()) console.log(`Deleted: ${item}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown image command "${name}"\n${IMAGE_USAGE}`);
+  }
+}
+
+/** Chapter 04's conman, for every command that is not about images. */
+function chapter04(argv: string[]): number {
+  const launch = fileURLToPath(import.meta.resolve('#lib/launch.mjs'));
+  const conman = fileURLToPath(import.meta.resolve('#lower/04-manager/conman.ts'));
+  return spawnSync(process.execPath, [launch, conman, ...argv], { stdio: 'inherit' }).status ?? 125;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    const global = parseCommandLine(argv, GLOBAL);
+    const [name, ...rest] = global.positionals;
+    const root = (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT;
+    if (name === 'pull' || name === 'images' || name === 'rmi') return await imageCommand(root, name, rest);
+    if (name === 'image') {
+      const [sub, ...subArgs] = rest;
+      if (!sub) throw new UsageError(`image needs a command\n${IMAGE_USAGE}`);
+      return await imageCommand(root, sub, subArgs);
+    }
+    const code = chapter04(argv);
+    if (global.options.help || !name || name === 'help') console.log(`\n${IMAGE_USAGE}`);
+    return code;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`conman: ${error.message}`);
+      return 2;
+    }
+    console.error(`conman: ${error instanceof Error ? error.message : String(error)}`);
+    return 125;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));
