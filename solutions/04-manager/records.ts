@@ -89,6 +89,9 @@ export class RecordStore {
   loadAll(): ContainerRecord[] {
     const records: ContainerRecord[] = [];
     for (const id of fs.readdirSync(this.containersDir)) {
+      // A save a crash interrupted before its rename: the record it would have replaced stands.
+      const files = fs.statSync(this.dirOf(id)).isDirectory() ? fs.readdirSync(this.dirOf(id)) : [];
+      for (const file of files) if (file.endsWith('.tmp')) fs.rmSync(path.join(this.dirOf(id), file), { force: true });
       try {
         records.push(JSON.parse(fs.readFileSync(path.join(this.dirOf(id), 'record.json'), 'utf8')) as ContainerRecord);
       } catch {
