@@ -32,6 +32,13 @@ export interface Exercise {
 export class MarkerError extends Error {}
 
 /**
+ * For each exercise: true stubs it, false keeps the reference code, and lines replace the
+ * region's code (a wrong answer, or a mutant: see wrong-answers.ts and mutate.ts). Lines are
+ * indented like the marker.
+ */
+export type StubChoice = (exerciseId: string) => boolean | string[];
+
+/**
  * Turn one solution file's text into its starter; also return the exercises found. With
  * `stub`, only the exercises it picks are stubbed and the others keep the reference code
  * (the suite uses this to prove each exercise, on its own, makes the checks fail).
@@ -40,7 +47,7 @@ export function toStarter(
   chapter: string,
   file: string,
   source: string,
-  stub: (exerciseId: string) => boolean = () => true,
+  stub: StubChoice = () => true,
 ): { text: string; exercises: Exercise[] } {
   const lines = source.split('\n');
   const out: string[] = [];
@@ -66,17 +73,41 @@ export function toStarter(
     }
     if (i >= lines.length) throw new MarkerError(`${chapter}/${file}:${exercise.line}: exercise ${name} has no END EXERCISE`);
     if (body.every((line) => !line.trim())) throw new MarkerError(`${chapter}/${file}:${exercise.line}: exercise ${name} has no reference code`);
-    if (stub(exercise.id)) out.push(`${indent}throw notImplemented(${JSON.stringify(exercise.id)}, ${JSON.stringify(task)});`);
+    const choice = stub(exercise.id);
+    if (choice === true) out.push(`${indent}throw notImplemented(${JSON.stringify(exercise.id)}, ${JSON.stringify(task)});`);
+    else if (Array.isArray(choice)) out.push(...reindent(choice, indent));
     else out.push(...body);
     out.push(lines[i]);
   }
-  if (!exercises.some((exercise) => stub(exercise.id))) return { text: out.join('\n'), exercises };
+  if (!exercises.some((exercise) => stub(exercise.id) === true)) return { text: out.join('\n'), exercises };
   const starter = addImport(out, '#lib/not-implemented.ts');
   // Point each exercise at its line in the starter, where the learner works.
   for (const exercise of exercises) {
     exercise.line = starter.findIndex((line) => line.includes(`// EXERCISE(${exercise.id.split('/')[1]}):`)) + 1;
   }
   return { text: starter.join('\n'), exercises };
+}
+
+/** `lines` with their common indentation replaced by `indent`. */
+function reindent(lines: string[], indent: string): string[] {
+  const common = Math.min(...lines.filter((line) => line.trim()).map((line) => /^\s*/.exec(line)![0].length));
+  return lines.map((line) => (line.trim() ? indent + line.slice(Number.isFinite(common) ? common : 0) : ''));
+}
+
+/** The reference code of one exercise region (without its markers and leading comments). */
+export function regionBody(exerciseId: string): { file: string; indent: string; body: string[] } {
+  const [chapter, name] = exerciseId.split('/');
+  for (const file of solutionFiles(chapter)) {
+    const lines = fs.readFileSync(path.join(SOLUTIONS_DIR, chapter, file), 'utf8').split('\n');
+    const at = lines.findIndex((line) => START.exec(line)?.[2] === name);
+    if (at < 0) continue;
+    let i = at + 1;
+    while (COMMENT.test(lines[i]) && !END.test(lines[i])) i++;
+    const body: string[] = [];
+    while (!END.test(lines[i])) body.push(lines[i++]);
+    return { file, indent: START.exec(lines[at])![1], body };
+  }
+  throw new Error(`no exercise ${exerciseId} in solutions/`);
 }
 
 /** Insert the notImplemented import after the file's last top-level import. */
@@ -112,7 +143,7 @@ export function solutionFiles(chapter: string): string[] {
 }
 
 /** What chapters/<chapter>/ should hold for each solution file (or, with `stub`, a partial starter). */
-export function expectedStarters(chapter: string, stub?: (exerciseId: string) => boolean): { file: string; text: string; exercises: Exercise[] }[] {
+export function expectedStarters(chapter: string, stub?: StubChoice): { file: string; text: string; exercises: Exercise[] }[] {
   return solutionFiles(chapter).map((file) => {
     const source = fs.readFileSync(path.join(SOLUTIONS_DIR, chapter, file), 'utf8');
     return { file, ...toStarter(chapter, file, source, stub) };
@@ -142,7 +173,7 @@ export function outdatedStarters(chapter: string): string[] {
  * Write the starters of one chapter into `root` (default chapters/); returns the files written.
  * `stub` picks which exercises to stub (default: all).
  */
-export function writeStarters(chapter: string, root = CHAPTERS_DIR, stub?: (exerciseId: string) => boolean): string[] {
+export function writeStarters(chapter: string, root = CHAPTERS_DIR, stub?: StubChoice): string[] {
   const written: string[] = [];
   for (const { file, text } of expectedStarters(chapter, stub)) {
     const target = path.join(root, chapter, file);

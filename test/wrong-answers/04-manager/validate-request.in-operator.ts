@@ -1,0 +1,14 @@
+// wrong: `key in schema` finds "constructor" (and every other key of Object.prototype) in every schema
+// caught by: request checks
+if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(`${what} must be a JSON object`);
+const fields = body as Record<string, unknown>;
+for (const key of Object.keys(fields)) {
+  if (!(key in schema)) throw badRequest(`unknown field "${key}" in ${what} (known: ${Object.keys(schema).join(', ')})`);
+}
+for (const [key, rule] of Object.entries(schema)) {
+  if (fields[key] === undefined) {
+    if (rule.required) throw badRequest(`missing field "${key}" in ${what}`);
+    continue;
+  }
+  if (!hasType(fields[key], rule.type)) throw badRequest(`field "${key}" must be a ${rule.type}, not ${JSON.stringify(fields[key])}`);
+}
