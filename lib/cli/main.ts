@@ -38,6 +38,7 @@ commands:
                                      (--force: even a check still running in another terminal)
 authoring:
   author [--check]                   regenerate chapters/ starters from solutions/ (--check: only compare)
+  mutate [NN...] [--full]            mutation testing of the exercise regions: list the mutants no check rejects
   selftest                           type-check and run the whole test suite (what CI runs)
   vm-test [--rebuild] [--accel kvm|tcg] [--slow N] [--timeout MIN] [--chapter NN] [--keep]
                                      boot a Debian 12 guest like the workshop VM, run doctor + check inside (not in CI)`;
@@ -305,6 +306,8 @@ async function main(argv: string[]): Promise<number> {
       return book(args);
     case 'clean':
       return clean(args);
+    case 'mutate':
+      return (await import('../authoring/mutate-command.ts')).mutateCommand(args);
     case 'author':
       return author(args);
     case 'selftest':
