@@ -7,15 +7,16 @@
  *   npm run bench:feedback -- 00 02     some of them
  *
  * It works on scratch trees (.workshop/trees/bench-feedback-*), never on chapters/, and drives
- * the dashboard's own pieces: the folder poll (lib/cli/watch.ts, once a second) and the runner
- * with its streamed first failure (lib/checks/runner.ts). Goals: first verdict ≤ 5 s for
+ * the dashboard's own pieces: the folder poll (lib/cli/watch.ts, once a second), the quick run
+ * of the saved exercises' own checks, then the whole chapter, each failure streamed as it comes
+ * (checkAfterSave, lib/checks/runner.ts). Goals: first verdict ≤ 5 s for
  * chapters 00-02, ≤ 10 s from 03 on; a hang reported as a timeout within 15 s. Not run in CI.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { exercisesOf, writeStarters } from '../lib/authoring/starters.ts';
-import { runChecks, type ChapterResult } from '../lib/checks/runner.ts';
-import { ChapterWatch } from '../lib/cli/watch.ts';
+import type { ChapterResult } from '../lib/checks/runner.ts';
+import { ChapterWatch, checkAfterSave } from '../lib/cli/watch.ts';
 import { availableChapters, findChapter, type ChapterInfo } from '../lib/manifest.ts';
 import { SCRATCH_TREES_DIR, WORKSHOP_STATE_DIR } from '../lib/paths.ts';
 import { SLOW } from '../lib/slow.ts';
@@ -46,9 +47,10 @@ async function saveAndWatch(tree: string, chapter: ChapterInfo, file: string): P
   await new Promise((resolve) => setTimeout(resolve, phase));
   while (watch.changes().length === 0) await new Promise((resolve) => setTimeout(resolve, 1000));
   let first: { at: number; message: string } | undefined;
-  const [result] = await runChecks([chapter], {
+  // What the dashboard does after a save: the saved exercises' own checks first, then the whole chapter.
+  const result = await checkAfterSave(chapter, watch.changedFiles.get(chapter.folder) ?? [], {
     targetDir: tree,
-    onFailure: (_chapter, failure) => (first ??= { at: Date.now(), message: failure.message.split('\n')[0] }),
+    onFirstVerdict: (failure) => (first ??= { at: Date.now(), message: failure.message.split('\n')[0] }),
   });
   const done = Date.now();
   return { firstVerdictMs: (first?.at ?? done) - saved, wholeMs: done - saved, result, firstMessage: first?.message };

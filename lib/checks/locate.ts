@@ -153,3 +153,40 @@ export function stackFrames(stack: string): Frame[] {
   }
   return frames;
 }
+
+/** The name of the function, method or class a line sits in (the nearest definition above it, less indented). */
+function enclosingDefinition(lines: string[], line: number): string | undefined {
+  const indent = (text: string) => text.length - text.trimStart().length;
+  let limit = indent(lines[line - 1] ?? '');
+  for (let i = line - 2; i >= 0; i--) {
+    const text = lines[i];
+    if (!text.trim() || indent(text) >= limit) continue;
+    const match = /^\s*(?:export\s+)?(?:default\s+)?(?:(?:async\s+)?function\*?\s+([\w$]+)|(?:abstract\s+)?class\s+([\w$]+)|(?:(?:public|private|protected|static|async|override)\s+)*([\w$]+)\s*(?:<[^>]*>)?\(.*\)\s*(?::[^{]*)?\{\s*$|(?:const|let)\s+([\w$]+)\s*=)/.exec(text);
+    const name = match?.[1] ?? match?.[2] ?? match?.[3] ?? match?.[4];
+    if (name && !['if', 'for', 'while', 'switch', 'catch', 'function'].includes(name)) return name;
+    limit = indent(text);
+  }
+  return undefined;
+}
+
+/**
+ * A vitest -t pattern for the checks about the exercises in `files` (the files just saved): the
+ * checks whose title starts with an exercise's name or the function holding it (the titles
+ * convention of exerciseNamedBy). Undefined when the files hold no exercise.
+ */
+export function checksAboutFiles(files: string[]): string | undefined {
+  const words = new Set<string>();
+  for (const file of files) {
+    const lines = readLines(file);
+    for (const region of regionsIn(file)) {
+      words.add(region.name);
+      words.add(region.name.replace(/-/g, ' '));
+      const holder = enclosingDefinition(lines, region.start);
+      if (holder) words.add(holder);
+    }
+  }
+  if (words.size === 0) return undefined;
+  const escaped = [...words].map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  // vitest matches the full name: the describe titles and the test's, joined by spaces.
+  return `(^|\\s)(the\\s+)?(${escaped.join('|')})(:|\\s)`;
+}

@@ -65,6 +65,8 @@ export interface RunChecksOptions {
   onFailure?: (chapter: string, failure: CheckFailure) => void;
   /** Stop the run: vitest and everything it started are ended, their host objects removed; runChecks rejects with a CheckCancelled. */
   signal?: AbortSignal;
+  /** Only the checks whose full name matches (vitest -t): the watch mode's quick first verdict. */
+  testNamePattern?: string;
 }
 
 export class CheckCancelled extends Error {
@@ -113,6 +115,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
   const reporters = ['--reporter=default', `--reporter=${path.join(REPO_ROOT, 'lib/checks/reporter.ts')}`];
   if (options.junitFile) reporters.push('--reporter=junit', `--outputFile.junit=${path.resolve(options.junitFile)}`);
   const files = chapters.map((chapter) => path.relative(REPO_ROOT, testFile(chapter)));
+  if (options.testNamePattern) files.push('--testNamePattern', options.testNamePattern);
   options.onProgress?.(`checking ${chapters.map((c) => c.folder).join(', ')} against ${path.relative(REPO_ROOT, options.targetDir) || '.'}/ ...`);
   if (options.signal?.aborted) throw new CheckCancelled();
 

@@ -19,6 +19,8 @@ import { ChapterWatch, chaptersToCheck } from './watch.ts';
 
 export interface CheckHooks {
   signal?: AbortSignal;
+  /** Files just saved in this chapter: their exercises' own checks run first, for a quick first verdict. */
+  saved?: string[];
   onFailure?: (chapter: string, failure: CheckFailure) => void;
 }
 
@@ -99,7 +101,7 @@ export async function openDashboard(options: DashboardOptions): Promise<number> 
   let queued: ChapterInfo[] = [];
 
   /** Check these chapters, one after the other, showing the first failure as soon as it comes. */
-  const recheck = async (chapters: ChapterInfo[]) => {
+  const recheck = async (chapters: ChapterInfo[], saved = new Map<string, string[]>()) => {
     if (running) {
       queued = [...new Set([...queued, ...chapters])];
       return;
@@ -115,6 +117,7 @@ export async function openDashboard(options: DashboardOptions): Promise<number> 
         const result = await options
           .check(chapter, {
             signal: stop,
+            saved: saved.get(chapter.folder),
             onFailure: (_folder, failure) => {
               if (!first) return;
               first = false;
@@ -148,7 +151,7 @@ export async function openDashboard(options: DashboardOptions): Promise<number> 
 
   const poll = setInterval(() => {
     const changed = watch.changes();
-    if (changed.length) void recheck(chaptersToCheck(changed, view.current, loadProgress().ownLayers));
+    if (changed.length) void recheck(chaptersToCheck(changed, view.current, loadProgress().ownLayers), new Map(watch.changedFiles));
   }, 1000);
   if (view.current) void recheck([view.current]);
   else show();

@@ -18,6 +18,7 @@ import { REPO_ROOT, targetDir, WORKSHOP_STATE_DIR, type Target } from '../paths.
 import { vmTest } from '../vm/vm-test.ts';
 import { openDashboard, type CheckHooks } from './dashboard.ts';
 import { liveRuns } from './live-runs.ts';
+import { checkAfterSave } from './watch.ts';
 import { loadProgress, recordResults, saveProgress } from './progress.ts';
 import { bold, dim, formatResult, green, red, summaryLine, yellow } from './report.ts';
 
@@ -325,7 +326,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function runDashboardCheck(chapter: ChapterInfo, hooks: CheckHooks = {}): Promise<ChapterResult> {
-  const [result] = await runChecks([chapter], { targetDir: targetDir('chapters'), ownLayers: loadProgress().ownLayers, ...hooks });
+  const options = { targetDir: targetDir('chapters'), ownLayers: loadProgress().ownLayers, signal: hooks.signal };
+  // After a save: the saved exercises' own checks first (a quick first verdict), then the whole chapter.
+  const result = hooks.saved?.length
+    ? await checkAfterSave(chapter, hooks.saved, { ...options, onFirstVerdict: (failure) => hooks.onFailure?.(chapter.folder, failure) })
+    : (await runChecks([chapter], { ...options, onFailure: hooks.onFailure }))[0];
   recordResults([result]);
   return result;
 }

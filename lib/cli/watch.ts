@@ -5,11 +5,19 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { checksAboutFiles } from '../checks/locate.ts';
+import { CheckCancelled, runChecks, type ChapterResult, type CheckFailure, type RunChecksOptions } from '../checks/runner.ts';
 import type { ChapterInfo } from '../manifest.ts';
 
 /** Newest modification time of any file in a folder (recursively); 0 when it does not exist. */
 export function newestChange(dir: string): number {
+  return filesNewerThan(dir, -1).newest;
+}
+
+/** The files of a folder (recursively) changed after `since`, and the newest modification time. */
+function filesNewerThan(dir: string, since: number): { newest: number; files: string[] } {
   let newest = 0;
+  const files: string[] = [];
   const walk = (folder: string) => {
     let entries: fs.Dirent[];
     try {
@@ -21,14 +29,18 @@ export function newestChange(dir: string): number {
       const full = path.join(folder, entry.name);
       try {
         if (entry.isDirectory()) walk(full);
-        else newest = Math.max(newest, fs.statSync(full).mtimeMs);
+        else {
+          const mtime = fs.statSync(full).mtimeMs;
+          newest = Math.max(newest, mtime);
+          if (mtime > since) files.push(full);
+        }
       } catch {
         // removed while we looked (an editor's temp file)
       }
     }
   };
   walk(dir);
-  return newest;
+  return { newest, files };
 }
 
 /**
@@ -45,6 +57,8 @@ export function chaptersToCheck(changed: ChapterInfo[], current: ChapterInfo | u
 /** Polls every chapter's folder under `root`; `changes()` returns the chapters changed since the last call. */
 export class ChapterWatch {
   private readonly seen = new Map<string, number>();
+  /** The files found changed by the last changes(), per chapter folder. */
+  readonly changedFiles = new Map<string, string[]>();
 
   constructor(
     private readonly root: string,
@@ -56,12 +70,44 @@ export class ChapterWatch {
   changes(): ChapterInfo[] {
     const changed: ChapterInfo[] = [];
     for (const chapter of this.chapters) {
-      const newest = newestChange(path.join(this.root, chapter.folder));
-      if (newest !== this.seen.get(chapter.folder)) {
+      const before = this.seen.get(chapter.folder) ?? 0;
+      const { newest, files } = filesNewerThan(path.join(this.root, chapter.folder), before);
+      if (newest !== before) {
         this.seen.set(chapter.folder, newest);
+        this.changedFiles.set(chapter.folder, files);
         changed.push(chapter);
       }
     }
     return changed;
   }
+}
+
+/**
+ * Check a chapter after files of it were saved, for the first verdict as soon as possible: first
+ * only the checks about the exercises in the saved files (by their titles, see
+ * checksAboutFiles()), then the whole chapter. `onFirstVerdict` gets the first failure of either
+ * run; the whole chapter's result is returned.
+ */
+export async function checkAfterSave(
+  chapter: ChapterInfo,
+  saved: string[],
+  options: RunChecksOptions & { onFirstVerdict?: (failure: CheckFailure) => void },
+): Promise<ChapterResult> {
+  let told = false;
+  const tell = (_chapter: string, failure: CheckFailure) => {
+    if (told) return;
+    told = true;
+    options.onFirstVerdict?.(failure);
+  };
+  const pattern = checksAboutFiles(saved);
+  if (pattern) {
+    try {
+      await runChecks([chapter], { ...options, junitFile: undefined, onProgress: undefined, testNamePattern: pattern, onFailure: tell });
+    } catch (error) {
+      if (error instanceof CheckCancelled) throw error;
+      // the whole run below says what is wrong
+    }
+  }
+  const [result] = await runChecks([chapter], { ...options, onFailure: tell });
+  return result;
 }
