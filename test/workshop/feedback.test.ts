@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import { exercisesOf, writeStarters } from '../../lib/authoring/starters.ts';
-import { regionsIn } from '../../lib/checks/locate.ts';
+import { checksAboutFiles, regionsIn } from '../../lib/checks/locate.ts';
 import type { CheckEvent } from '../../lib/checks/reporter.ts';
 import { ChapterSummary, runChecks, type ChapterResult } from '../../lib/checks/runner.ts';
 import { formatResult } from '../../lib/cli/report.ts';
@@ -254,6 +254,17 @@ describe('9. watch mode and clean', () => {
     expect(chaptersToCheck([c01], c02, true).map((c) => c.folder)).toEqual(['01-bundle', '02-lifecycle']);
     expect(chaptersToCheck([c01], c02, false).map((c) => c.folder)).toEqual(['01-bundle']);
     expect(chaptersToCheck([c02], c02, true).map((c) => c.folder)).toEqual(['02-lifecycle']);
+  });
+
+  test('after a save, the checks about the saved exercises are picked first (by their titles)', () => {
+    const pattern = new RegExp(checksAboutFiles([path.join(SOLUTIONS_DIR, '00-setup/namespaces.ts')])!);
+    expect('test/00-setup.test.ts reading /proc/PID/ns compareNamespaces looks at every type of both processes').toMatch(pattern);
+    expect('test/00-setup.test.ts reading /proc/PID/ns readNamespaces lists every namespace of a process').toMatch(pattern);
+    expect('test/00-setup.test.ts the machine doctor: every requirement is met, or named with its fix').not.toMatch(pattern);
+    const runtime = new RegExp(checksAboutFiles([path.join(SOLUTIONS_DIR, '02-lifecycle/runtime.ts')])!);
+    expect('test/02-lifecycle.test.ts each method alone, the rest done with runc itself create: the container exists').toMatch(runtime);
+    expect('test/02-lifecycle.test.ts each method alone, the rest done with runc itself console socket: the PTY master').not.toMatch(runtime);
+    expect(checksAboutFiles([path.join(SOLUTIONS_DIR, '03-shim/client.ts')]), 'a file without exercises').toBeUndefined();
   });
 
   test('q while checking stops vitest and all it started: no process, no run folder, no cgroup left', async () => {
