@@ -264,6 +264,15 @@ export class ChapterSummary {
     }
   }
 
+  /** The first file:line of the learner's (absolute, or relative to the repository) that an error's text names. */
+  private placeIn(error: EventError): { file: string; line: number } | undefined {
+    for (const [, name, line] of `${error.message}\n${error.stack ?? ''}`.matchAll(/([\w./-]+\.[cm]?ts):(\d+)/g)) {
+      const file = path.resolve(REPO_ROOT, name);
+      if (this.learnerRoots().some((root) => file.startsWith(root.dir + path.sep))) return { file, line: Number(line) };
+    }
+    return undefined;
+  }
+
   add(event: Extract<CheckEvent, { type: 'test' }>): CheckFailure {
     const error = event.errors[0] ?? { message: 'failed (no error reported)' };
     const failure: CheckFailure = { test: event.titles.join(' › '), message: errorText(error) };
@@ -273,9 +282,22 @@ export class ChapterSummary {
 
     const notImplemented = /not implemented yet: .*\(exercise ([\w/-]+)\)/.exec(event.errors.map((e) => e.message).join('\n'));
     const timeout = event.errors.find((e) => e.name === 'CheckTimeoutError' || /^timed out after /.test(e.message));
+    const syntax = /Transform failed|PARSE_ERROR|SyntaxError/.test(`${error.name}: ${error.message}`);
     if (notImplemented) {
       failure.kind = 'not-implemented';
       this.pointAt(failure, notImplemented[1], 'not implemented yet');
+    } else if (syntax) {
+      // The learner's file does not parse: the place is in the message, and so is the exercise around it.
+      failure.kind = 'loading';
+      const place = this.placeIn(error);
+      if (place) {
+        const root = this.learnerRoots().find((r) => place.file.startsWith(r.dir + path.sep));
+        const name = exerciseAt(place.file, place.line);
+        if (root && name) this.pointAt(failure, `${root.chapter}/${name}`, `it does not parse, line ${place.line}`);
+        failure.code = `${path.relative(REPO_ROOT, place.file)}:${place.line}`;
+      }
+      this.failures.push(failure);
+      return failure;
     } else if (timeout) {
       failure.kind = 'timeout';
       const call = timeout.call;
@@ -356,6 +378,9 @@ export class ChapterSummary {
       const failure: CheckFailure = { test: `${this.chapter.folder} (loading)`, message: errorText(error), kind: 'loading' };
       const notImplemented = /\(exercise ([\w/-]+)\)/.exec(error.message);
       if (notImplemented) this.pointAt(failure, notImplemented[1], 'not implemented yet');
+      // A syntax or import error names the learner's file and line in its message or stack.
+      const place = this.placeIn(error);
+      if (place) failure.code = `${path.relative(REPO_ROOT, place.file)}:${place.line}`;
       result.failures.push(failure);
     }
     // A failure in the run itself (an unhandled rejection) counts against every chapter of it.

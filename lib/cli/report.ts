@@ -62,10 +62,11 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
       const chapterOf = failure.exercise.id.slice(0, 2);
       const hintCommand = `./workshop hint ${chapterOf}${chapterOf === result.chapter.slice(0, 2) ? '' : ` ${name}`}`;
       // "not implemented yet" names its exercise already; any other failure says which exercise, and why that one.
-      const which = failure.kind === 'not-implemented' || failure.kind === 'loading' ? '' : `exercise ${name}${failure.why ? `: ${failure.why}` : ''}; `;
+      const which = failure.kind === 'not-implemented' ? '' : `exercise ${name}${failure.why ? `: ${failure.why}` : ''}; `;
       places.push(`${yellow('→')} edit ${failure.exercise.location}   (${which}hint: ${hintCommand})`);
     }
-    if (failure.code) places.push(`${yellow('→')} your code in the stack: ${failure.code}`);
+    if (failure.code && failure.kind === 'loading') places.push(`${yellow('→')} your file does not load: ${failure.code}`);
+    else if (failure.code) places.push(`${yellow('→')} your code in the stack: ${failure.code}`);
     if (failure.surfaced && !failure.exercise) places.push(`${yellow('→')} it surfaced in ${failure.surfaced}, a given file: the fault is in the code it calls, not there`);
     if (!failure.exercise && failure.kind !== 'not-implemented' && failure.check) places.push(`${yellow('→')} the check: ${failure.check}   (stuck? ${hint})`);
     if (failure.note) places.push(`${yellow('!')} ${failure.note}`);
