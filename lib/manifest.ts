@@ -193,7 +193,6 @@ export const CHAPTERS: ChapterInfo[] = [
         'A non-empty overrides.command replaces the Cmd; args = [...entrypoint, ...cmd]; empty args: throw new NoCommandError().',
       ],
     },
-    draft: true,
   },
   { number: '06', folder: '06-networking', title: 'Networking: CNI', builds: 'network namespaces, CNI ADD/CHECK/DEL with a result cache, port mappings', hints: {} },
   { number: '07', folder: '07-pods', title: 'Pods: sandboxes', builds: 'an infra process holding shared namespaces, pod cgroups', hints: {} },
