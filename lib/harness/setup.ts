@@ -5,7 +5,7 @@
  * still running (./watchdog.ts), so the report names what did not answer.
  */
 import { beforeEach } from 'vitest';
-import { pendingCalls } from './watchdog.ts';
+import { markHung, pendingCalls } from './watchdog.ts';
 
 beforeEach(({ signal }) => {
   const started = Date.now();
@@ -15,7 +15,11 @@ beforeEach(({ signal }) => {
     const timeout = /^(Test|Hook) timed out in (\d+)ms/.exec(error.message);
     if (!timeout) return;
     const seconds = Math.round(Number(timeout[2]) / 100) / 10;
-    const waiting = pendingCalls(started).map(({ call, since }) => `\`${call.method}\` never returned (${call.label}(${call.args}) of ${call.file}, called ${((Date.now() - since) / 1000).toFixed(1)} s before)`);
+    const pending = pendingCalls(started);
+    for (const { call } of pending) markHung(call, `after ${seconds} s`);
+    // The report finds the exercise from the call, as for the watchdog's own timeouts.
+    if (pending[0]) Object.assign(error, { call: pending[0].call });
+    const waiting = pending.map(({ call, since }) => `\`${call.method}\` never returned (${call.label}(${call.args}) of ${call.file}, called ${((Date.now() - since) / 1000).toFixed(1)} s before)`);
     error.message = `timed out after ${seconds} s: ${waiting.length ? waiting.join('; ') : `the ${timeout[1] === 'Hook' ? 'set-up or tidy-up' : 'check'} did not finish`}`;
     const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
     error.stack = [`Error: ${error.message}`, ...frames].join('\n');

@@ -59,6 +59,11 @@ const pending = new Set<{ call: WatchedCall; since: number }>();
 /** Functions that timed out in this test file (one worker per file): label -> the first message. */
 const hung = new Map<string, string>();
 
+/** A call vitest's own timeout caught still running: later calls of it in this file fail at once, as after our own deadline. */
+export function markHung(call: WatchedCall, after: string): void {
+  hung.set(call.label, after);
+}
+
 /** The watched calls still running that started after `since` (for vitest's own timeout message). */
 export function pendingCalls(since = 0): { call: WatchedCall; since: number }[] {
   return [...pending].filter((entry) => entry.since >= since);
@@ -131,9 +136,11 @@ function watchCall(call: WatchedCall, run: () => unknown): unknown {
       // A machine busy with other work (a loaded CI runner, parallel test files) runs everything
       // slower than its slow factor says: give such a call once more the time, times the load.
       const pressure = os.loadavg()[0] / Math.max(1, os.availableParallelism());
-      if (!extended && pressure > 1.5) {
+      // (At most up to 25 s in all, scaled: vitest's own 30 s test timeout must not come first.)
+      const room = scaled(25_000) - (Date.now() - armed);
+      if (!extended && pressure > 1.5 && room > 1000) {
         extended = true;
-        timer = setTimeout(expire, ms * Math.min(pressure, 6));
+        timer = setTimeout(expire, Math.min(ms * Math.min(pressure, 6), room));
         timer.unref();
         return;
       }
