@@ -13,7 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { useHostRun } from '../lib/harness/host-run.ts';
@@ -366,6 +366,80 @@ describe('a broken download', () => {
     } finally {
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
     }
+  });
+});
+
+describe('big and unusual layers', () => {
+  test('a 128 MiB layer of zeros (a compression bomb in small) is streamed: memory does not grow with it', async () => {
+    const { MediaTypes, hostPlatform } = await importTarget<Registry>('05-images/registry.ts');
+    const size = 128 * 1024 * 1024;
+    // The tar (one file of zeros) made and compressed chunk by chunk: about 130 kB of gzip.
+    const gzip = createGzip({ level: 9 });
+    const compressed: Buffer[] = [];
+    gzip.on('data', (chunk: Buffer) => compressed.push(chunk));
+    const header = Buffer.alloc(512);
+    new Header({ path: 'zeros', type: 'File', mode: 0o644, uid: 0, gid: 0, size, mtime: new Date('2024-01-01T00:00:00Z'), uname: 'root', gname: 'root' }).encode(header, 0);
+    const hash = createHash('sha256');
+    const feed = async (chunk: Buffer) => {
+      hash.update(chunk);
+      if (!gzip.write(chunk)) await new Promise((resolve) => gzip.once('drain', resolve));
+    };
+    await feed(header);
+    const zeros = Buffer.alloc(1024 * 1024);
+    for (let written = 0; written < size; written += zeros.length) await feed(zeros);
+    await feed(Buffer.alloc(1024));
+    await new Promise((resolve) => {
+      gzip.once('end', resolve);
+      gzip.end();
+    });
+    const blob = Buffer.concat(compressed);
+    const reference = `${registry.host}/test/zeros:v1`;
+    const layer = await pusher.pushBlob(reference, blob, MediaTypes.ociLayerGzip);
+    const config = { architecture: hostPlatform().architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${hash.digest('hex')}`] } };
+    const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
+    await pusher.pushManifest(reference, { schemaVersion: 2, config: configDescriptor, layers: [layer] }, MediaTypes.ociManifest);
+
+    const store = await newStore();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    try {
+      const record = await store.pull(reference, { timeoutMs: PULL_MS });
+      const file = path.join(store.snapshots.snapshotsDir, record.chainId.slice(7), 'fs', 'zeros');
+      expect(fs.statSync(file).size).toBe(size);
+    } finally {
+      clearInterval(sampler);
+    }
+    const grewMiB = Math.round((peak - before) / 1024 / 1024);
+    expect(grewMiB, `the pull grew the process by ${grewMiB} MiB for a ${size / 1024 / 1024} MiB layer`).toBeLessThan(96);
+    await store.remove(reference);
+  });
+
+  test('a layer cut short (its digest matches what was cut): an error, not a wait without end', async () => {
+    const { MediaTypes, hostPlatform } = await importTarget<Registry>('05-images/registry.ts');
+    const reference = `${registry.host}/test/truncated:v1`;
+    const tar = tarOf([{ path: 'data', body: randomBytes(96 * 1024).toString('hex') }]);
+    const whole = gzipSync(tar);
+    const layer = await pusher.pushBlob(reference, whole.subarray(0, Math.floor(whole.length / 2)), MediaTypes.ociLayerGzip);
+    const config = { architecture: hostPlatform().architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } };
+    const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
+    await pusher.pushManifest(reference, { schemaVersion: 2, config: configDescriptor, layers: [layer] }, MediaTypes.ociManifest);
+    const store = await newStore();
+    expect((await failureOf(store.pull(reference, { timeoutMs: PULL_MS })))?.message).toMatch(/is not a valid gzip-compressed tar: unexpected end of file/);
+    expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
+  });
+
+  test('a zstd layer: a clear "unsupported" error, nothing unpacked', async () => {
+    const { MediaTypes, hostPlatform } = await importTarget<Registry>('05-images/registry.ts');
+    const reference = `${registry.host}/test/zstd:v1`;
+    const blob = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(64)]);
+    const layer = await pusher.pushBlob(reference, blob, MediaTypes.ociLayerZstd);
+    const config = { architecture: hostPlatform().architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256('not known')] } };
+    const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
+    await pusher.pushManifest(reference, { schemaVersion: 2, config: configDescriptor, layers: [layer] }, MediaTypes.ociManifest);
+    const store = await newStore();
+    expect((await failureOf(store.pull(reference, { timeoutMs: PULL_MS })))?.message).toMatch(/zstd-compressed .*unsupported here/);
+    expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
   });
 });
 

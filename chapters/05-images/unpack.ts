@@ -274,8 +274,11 @@ export async function applyLayer(layerFile: string, target: string, options: { e
   const parser = new Parser({ strict: true });
   let failure: Error | undefined;
   let chain = Promise.resolve();
+  /** The entry being applied: a broken stream must end it too, or its reader waits forever. */
+  let current: ReadEntry | undefined;
   const source = fs.createReadStream(layerFile);
   parser.on('entry', (entry: ReadEntry) => {
+    current = entry;
     chain = chain.then(async () => {
       if (failure) return void entry.resume();
       try {
@@ -291,8 +294,11 @@ export async function applyLayer(layerFile: string, target: string, options: { e
   try {
     await pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]);
   } catch (error) {
+    const broken = new Error(`layer ${path.basename(layerFile)} is not a valid ${compression === 'gzip' ? 'gzip-compressed ' : ''}tar: ${(error as Error).message}`);
+    // A truncated stream leaves the entry being read without an end: end it with the error.
+    if (current && !current.emittedEnd) current.destroy(broken);
     await chain;
-    throw failure ?? new Error(`layer ${path.basename(layerFile)} is not a valid ${compression === 'gzip' ? 'gzip-compressed ' : ''}tar: ${(error as Error).message}`);
+    throw failure ?? broken;
   }
   await chain;
   if (failure) throw failure;
