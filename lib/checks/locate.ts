@@ -120,8 +120,9 @@ export function exerciseNamedBy(titles: string[], chapter: string, root: string)
   for (const { title, isTest } of candidates) {
     const words = title.replace(/^(the|a|an)\s+/i, '').trim();
     const colon = words.indexOf(':');
-    const phrase = (colon > 0 && colon <= 40 ? words.slice(0, colon) : words.split(/\s+/)[0]).replace(/`/g, '').trim();
-    if (!isTest && words.split(/\s+/).length > 2) continue;
+    const phrase = (colon > 0 && colon <= 40 ? words.slice(0, colon) : words.split(/[\s,]+/)[0]).replace(/`/g, '').trim();
+    // A describe block names an exercise when it is short (`the rootfs`) or starts `name:` / `name,`.
+    if (!isTest && words.split(/\s+/).length > 2 && !/^[\w$-]+[:,]/.test(words)) continue;
     if (!phrase) continue;
     const dashed = phrase.toLowerCase().replace(/\s+/g, '-');
     if (names.includes(dashed)) return dashed;
@@ -188,5 +189,5 @@ export function checksAboutFiles(files: string[]): string | undefined {
   if (words.size === 0) return undefined;
   const escaped = [...words].map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   // vitest matches the full name: the describe titles and the test's, joined by spaces.
-  return `(^|\\s)(the\\s+)?(${escaped.join('|')})(:|\\s)`;
+  return `(^|\\s)(the\\s+)?(${escaped.join('|')})([:,]|\\s)`;
 }

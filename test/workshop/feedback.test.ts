@@ -264,6 +264,7 @@ describe('9. watch mode and clean', () => {
     const runtime = new RegExp(checksAboutFiles([path.join(SOLUTIONS_DIR, '02-lifecycle/runtime.ts')])!);
     expect('test/02-lifecycle.test.ts each method alone, the rest done with runc itself create: the container exists').toMatch(runtime);
     expect('test/02-lifecycle.test.ts each method alone, the rest done with runc itself console socket: the PTY master').not.toMatch(runtime);
+    expect('test/01-bundle.test.ts runContainer, on a bundle the check makes itself returns stdout, stderr and the exit code').toMatch(new RegExp(checksAboutFiles([path.join(SOLUTIONS_DIR, '01-bundle/run.ts')])!));
     expect(checksAboutFiles([path.join(SOLUTIONS_DIR, '03-shim/client.ts')]), 'a file without exercises').toBeUndefined();
   });
 
