@@ -349,7 +349,9 @@ export async function applyLayer(layerFile: string, target: string, options: { e
   try {
     await pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]);
   } catch (error) {
-    const broken = new Error(`layer ${path.basename(layerFile)} is not a valid ${compression === 'gzip' ? 'gzip-compressed ' : ''}tar: ${(error as Error).message}`);
+    // Our own refusal (or an unfinished exercise) stopped the stream: say that, not "invalid tar".
+    const ours = failure ?? ((error as Error).name !== 'Error' ? (error as Error) : undefined);
+    const broken = ours ?? new Error(`layer ${path.basename(layerFile)} is not a valid ${compression === 'gzip' ? 'gzip-compressed ' : ''}tar: ${(error as Error).message}`);
     // A truncated stream leaves the entry being read without an end: end it with the error.
     if (current && !current.emittedEnd) current.destroy(broken);
     await chain;
