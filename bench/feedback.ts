@@ -4,7 +4,8 @@
  * one exercise left; and how soon a wrong answer that hangs is reported as a timeout.
  *
  *   npm run bench:feedback              every available chapter
- *   npm run bench:feedback -- 00 02     some of them
+ *   npm run bench:feedback -- 00 02     some of them (02 adds the hanging case)
+ *   npm run bench:feedback -- hang      only the hanging case
  *
  * It works on scratch trees (.workshop/trees/bench-feedback-*), never on chapters/, and drives
  * the dashboard's own pieces: the folder poll (lib/cli/watch.ts, once a second), the quick run
@@ -112,8 +113,9 @@ async function benchHang(): Promise<Record<string, string | number>> {
 }
 
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2);
-  const chapters = wanted.length ? wanted.map(findChapter) : availableChapters();
+  const wanted = process.argv.slice(2).filter((arg) => arg !== 'hang');
+  const onlyHang = process.argv.includes('hang') && wanted.length === 0;
+  const chapters = onlyHang ? [] : wanted.length ? wanted.map(findChapter) : availableChapters();
   console.log(`feedback bench: slow factor ${SLOW}; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; results also in ${path.join(WORKSHOP_STATE_DIR, 'bench-feedback.json')}`);
   const rows: Record<string, string | number>[] = [];
   for (const chapter of chapters) {
@@ -122,7 +124,7 @@ async function main(): Promise<void> {
     rows.push(row);
   }
   let hang: Record<string, string | number> | undefined;
-  if (chapters.some((chapter) => chapter.number === '02')) {
+  if (onlyHang || chapters.some((chapter) => chapter.number === '02')) {
     hang = await benchHang();
     console.log(JSON.stringify(hang));
   }

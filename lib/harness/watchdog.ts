@@ -133,14 +133,14 @@ function watchCall(call: WatchedCall, run: () => unknown): unknown {
     let extended = false;
     const expire = () => {
       if (!pending.has(entry)) return;
-      // A machine busy with other work (a loaded CI runner, parallel test files) runs everything
-      // slower than its slow factor says: give such a call once more the time, times the load.
+      // A machine far busier than its cores (a loaded CI runner, many test files at once) runs
+      // everything slower than its slow factor says: give such a call once more time, with the load.
       const pressure = os.loadavg()[0] / Math.max(1, os.availableParallelism());
       // (At most up to 25 s in all, scaled: vitest's own 30 s test timeout must not come first.)
       const room = scaled(25_000) - (Date.now() - armed);
-      if (!extended && pressure > 1.5 && room > 1000) {
+      if (!extended && pressure > 6 && room > 1000) {
         extended = true;
-        timer = setTimeout(expire, Math.min(ms * Math.min(pressure, 6), room));
+        timer = setTimeout(expire, Math.min(ms * Math.min(pressure / 3, 6), room));
         timer.unref();
         return;
       }
