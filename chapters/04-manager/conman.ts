@@ -7,6 +7,7 @@
  * 127 (not found) or 126 (cannot be run) when the command cannot start, 125 when conman
  * itself failed, 2 for a usage error.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseLogLine } from '#lib/cri-log.ts';
 import { scaled } from '#lib/slow.ts';
@@ -15,6 +16,7 @@ import type { ContainerApi, ContainerInfo } from './container-api.ts';
 import { runningDaemon } from './daemon-file.ts';
 import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { runInteractive } from './interactive.ts';
+import { registeredRootfsProvider } from './rootfs-provider.ts';
 
 const GLOBAL: OptionSpec[] = [
   { long: 'socket', value: true },
@@ -41,6 +43,7 @@ const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-ro
   run [-d] [-i] [-t] [--rm] [--name NAME] [--restart no|on-failure[:N]|always]
       [--runtime runc|crun] [-e KEY=VALUE]... [-w DIR] ROOTFS COMMAND [ARG...]
   create [same options as run, without -d] ROOTFS COMMAND [ARG...]
+  (with images, chapter 05: IMAGE [COMMAND [ARG...]] in place of ROOTFS COMMAND)
   start [-a] CONTAINER...          stop [-t SECONDS] CONTAINER...
   kill [-s SIGNAL] CONTAINER...    rm [-f] CONTAINER...
   ps [-a] [-q] [--json] [--format '{{.Name}} {{.State}} {{.ExitCode}}']
@@ -75,11 +78,21 @@ function envMap(entries: string[] | undefined): Record<string, string> {
   return env;
 }
 
+/**
+ * A rootfs directory, or else an image reference (a name such as busybox:1.36 never starts
+ * with "/" or "."): the manager makes the rootfs from it when it has images (chapter 05).
+ */
+function isImageReference(source: string): boolean {
+  return !/^[/.]/.test(source) && !fs.existsSync(source);
+}
+
 function createRequest(parsed: Parsed) {
-  const [rootfs, ...args] = need(parsed, 'ROOTFS', 'COMMAND');
+  const [source] = need(parsed, 'ROOTFS');
+  const image = isImageReference(source);
+  const [, ...args] = image ? parsed.positionals : need(parsed, 'ROOTFS', 'COMMAND');
   const o = parsed.options;
   return {
-    rootfs: path.resolve(rootfs),
+    ...(image ? { image: source } : { rootfs: path.resolve(source) }),
     args,
     ...(o.name ? { name: o.name as string } : {}),
     ...(o.env ? { env: envMap(o.env as string[]) } : {}),
@@ -137,6 +150,7 @@ function formatted(template: string, c: ContainerInfo): string {
     Pid: c.pid ?? '',
     RestartCount: c.restartCount,
     Runtime: c.runtime,
+    Image: c.image ?? '',
   };
   return template.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, name: string) => {
     if (!(name in fields)) throw new UsageError(`--format: unknown field .${name} (known: ${Object.keys(fields).join(', ')})`);
@@ -276,10 +290,12 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
       else if (parsed.options.format) for (const c of containers) console.log(formatted(parsed.options.format as string, c));
       else if (parsed.options.quiet) for (const c of containers) console.log(shortId(c.id));
       else {
-        const rows = [['CONTAINER ID', 'NAME', 'COMMAND', 'CREATED', 'STATUS', 'RUNTIME']];
+        // The IMAGE column once a container has one (chapter 05).
+        const images = containers.some((c) => c.image);
+        const rows = [['CONTAINER ID', ...(images ? ['IMAGE'] : []), 'NAME', 'COMMAND', 'CREATED', 'STATUS', 'RUNTIME']];
         for (const c of containers) {
           const commandLine = c.args.join(' ');
-          rows.push([shortId(c.id), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), c.runtime]);
+          rows.push([shortId(c.id), ...(images ? [c.image ?? '-'] : []), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), c.runtime]);
         }
         console.log(table(rows));
       }
@@ -368,9 +384,11 @@ async function main(argv: string[]): Promise<number> {
       if (daemon) throw new Error(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
       // Loaded only here: a CLI that talks to conmand never needs the Manager (nor koffi, runc...).
       const { Manager } = await import('./manager.ts');
+      const root = (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT;
       api = await Manager.open({
-        root: (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT,
+        root,
         runRoot,
+        rootfsProvider: registeredRootfsProvider(root),
         cgroupParent: (global.options['cgroup-parent'] as string | undefined) ?? process.env.CONMAN_CGROUP_PARENT,
         // Another --no-daemon command on these roots: wait for it a while (root-lock.ts).
         lockWaitMs: scaled(10_000),

@@ -41,6 +41,7 @@ import { observeShim, reconcile } from './recovery.ts';
 import { checkCreateRequest, checkExecRequest } from './requests.ts';
 import { MAX_DELAY_MS, parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
 import { RootLock } from './root-lock.ts';
+import type { PreparedRootfs, RootfsProvider } from './rootfs-provider.ts';
 import { removeCgroupTree } from '#lib/host/cgroups.ts';
 import { processesMentioning } from '#lib/host/hygiene.ts';
 import { OutputBuffer, type Session, type SessionExit } from './session.ts';
@@ -60,6 +61,8 @@ export interface ManagerOptions {
   lockWaitMs?: number;
   /** Runs once the roots are locked, before recovery: a refusal here changes nothing (conmand checks its socket). */
   onLocked?: () => Promise<void> | void;
+  /** Makes a rootfs from an image (chapter 05; rootfs-provider.ts); without one, a create needs a rootfs directory. */
+  rootfsProvider?: RootfsProvider;
 }
 
 const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -99,6 +102,7 @@ export class Manager implements ContainerApi {
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly exitRetries = new Map<string, NodeJS.Timeout>();
   private readonly shimLingerMs: number;
+  private readonly rootfsProvider?: RootfsProvider;
   private closed = false;
 
   private constructor(
@@ -110,6 +114,7 @@ export class Manager implements ContainerApi {
     this.cgroupParent = options.cgroupParent ?? DEFAULT_CGROUP_PARENT;
     this.shimLingerMs = checkTimerMs(options.shimLingerMs ?? 10 * 60_000, 'shimLingerMs');
     this.store = new RecordStore(this.root);
+    this.rootfsProvider = options.rootfsProvider;
     fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
     this.events.setMaxListeners(0);
   }
@@ -136,7 +141,7 @@ export class Manager implements ContainerApi {
     await Promise.all(
       records.map((record) =>
         manager.lock.run(record.id, () =>
-          manager.recover(record).catch((error: Error) => {
+          manager.restoreRootfs(record).then(() => manager.recover(record)).catch((error: Error) => {
             // One broken container must not keep the others unmanaged.
             if ((error as Error).name === 'NotImplementedError') throw error;
             if (error instanceof ManagerError && error.status === 507) {
@@ -217,11 +222,13 @@ export class Manager implements ContainerApi {
   async create(body: unknown): Promise<{ id: string; name: string }> {
     const request = checkCreateRequest(body);
     const restartPolicy = parseRestartPolicy(request.restart ?? 'no');
-    if (!fs.existsSync(request.rootfs) || !fs.statSync(request.rootfs).isDirectory()) {
+    if (request.image !== undefined) {
+      if (!this.rootfsProvider) throw badRequest(`"${request.image}" is not a directory, and this manager has no image store (chapter 05's conmand has one): give a rootfs directory`);
+    } else if (!fs.existsSync(request.rootfs!) || !fs.statSync(request.rootfs!).isDirectory()) {
       throw badRequest(`rootfs ${request.rootfs} is not a directory: build one first (chapter 01: buildRootfs)`);
     }
     // A symlink to / would hand the host's own root to the container, writable.
-    if (fs.realpathSync(request.rootfs) === '/') throw badRequest(`field "rootfs": ${request.rootfs} is the host's root (/): give the container a folder of its own`);
+    else if (fs.realpathSync(request.rootfs!) === '/') throw badRequest(`field "rootfs": ${request.rootfs} is the host's root (/): give the container a folder of its own`);
     // Names are unique: check and take one under a single lock, so two creates cannot both win.
     return this.lock.run('\0names', async () => {
       if (request.name !== undefined) {
@@ -231,14 +238,27 @@ export class Manager implements ContainerApi {
       let id: string;
       do id = randomBytes(32).toString('hex');
       while ([...this.records.keys()].some((other) => shortId(other) === shortId(id)));
+      // From an image: the provider mounts the rootfs in the container's folder and says how to run it.
+      let prepared: PreparedRootfs | undefined;
+      if (request.image !== undefined) {
+        fs.mkdirSync(this.store.dirOf(id), { recursive: true, mode: 0o700 });
+        try {
+          prepared = await this.rootfsProvider!.prepare({ id, dir: this.store.dirOf(id), image: request.image, args: request.args, env: request.env ?? {}, cwd: request.cwd });
+        } catch (error) {
+          this.store.remove(id);
+          throw error;
+        }
+      }
       const record: ContainerRecord = {
         id,
         name: request.name ?? shortId(id),
         created: new Date().toISOString(),
-        rootfs: request.rootfs,
-        args: request.args,
-        env: request.env ?? {},
-        ...(request.cwd ? { cwd: request.cwd } : {}),
+        rootfs: prepared?.rootfs ?? request.rootfs!,
+        args: prepared?.args ?? request.args,
+        env: prepared?.env ?? request.env ?? {},
+        ...((prepared?.cwd ?? request.cwd) ? { cwd: prepared?.cwd ?? request.cwd } : {}),
+        ...(prepared ? { image: prepared.image } : {}),
+        ...(prepared?.user ? { user: prepared.user } : {}),
         tty: request.tty ?? false,
         stdin: (request.stdin ?? false) || (request.tty ?? false),
         runtime: request.runtime ?? 'runc',
@@ -251,9 +271,16 @@ export class Manager implements ContainerApi {
       };
       // The bundle first, the record last: a crash in between leaves a folder without a
       // record, which the next open() removes (records.ts).
-      const spec = generateConfig({ args: record.args, env: record.env, cwd: record.cwd, hostname: shortId(id), cgroupsPath: `${this.cgroupParent}/${id}` });
+      const user = record.user ? { uid: record.user.uid, gid: record.user.gid } : undefined;
+      const spec = generateConfig({ args: record.args, env: record.env, cwd: record.cwd, hostname: shortId(id), cgroupsPath: `${this.cgroupParent}/${id}`, ...(user ? { user } : {}) });
       spec.root = { path: record.rootfs, readonly: false };
       spec.process.terminal = record.tty;
+      if (record.user?.additionalGids) spec.process.user.additionalGids = record.user.additionalGids;
+      // An image's env may set PATH or HOME: its value replaces the default (not a second entry).
+      if (prepared) {
+        const values = new Map((spec.process.env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry] as const));
+        spec.process.env = [...values.values()]; // (a later entry of the same name replaced the earlier one's value in place)
+      }
       fs.mkdirSync(this.store.bundleOf(id), { recursive: true, mode: 0o700 });
       try {
         await writeConfig(this.store.bundleOf(id), spec);
@@ -262,6 +289,7 @@ export class Manager implements ContainerApi {
         fs.writeFileSync(this.store.logOf(id), '', { mode: 0o640 });
         this.store.save(record);
       } catch (error) {
+        if (prepared) await this.rootfsProvider!.release(id, this.store.dirOf(id)).catch(() => {});
         this.store.remove(id);
         throw explainNoSpace(error, this.store.dirOf(id));
       }
@@ -564,6 +592,13 @@ export class Manager implements ContainerApi {
     }
   }
 
+  /** An image's rootfs is a mount: after a reboot it is gone, and made again here (rootfs-provider.ts). */
+  private async restoreRootfs(record: ContainerRecord): Promise<void> {
+    if (!record.image || record.status === 'removing') return;
+    if (!this.rootfsProvider) throw new Error(`it runs from the image ${record.image}, and this manager has no image store (chapter 05's conmand has one)`);
+    await this.rootfsProvider.restore(record.id, this.store.dirOf(record.id));
+  }
+
   // ----- stop, kill, remove -----
 
   async stop(ref: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_S): Promise<ContainerInfo> {
@@ -631,6 +666,7 @@ export class Manager implements ContainerApi {
    * crashes half-way finishes the job when it opens again.
    */
   private async removeLocked(record: ContainerRecord): Promise<void> {
+    if (record.image && !this.rootfsProvider) throw conflict(`container ${record.name} runs from the image ${record.image}: remove it with a manager that has images (chapter 05's conman or conmand)`);
     this.cancelRestart(record.id);
     if (record.status !== 'removing') {
       try {
@@ -644,6 +680,8 @@ export class Manager implements ContainerApi {
       }
     }
     await this.killAndCleanup(record);
+    // Unmounted before the folder goes: removing through a mounted rootfs would empty the image's view.
+    if (record.image) await this.rootfsProvider!.release(record.id, this.store.dirOf(record.id));
     this.store.remove(record.id);
     this.records.delete(record.id);
     this.events.emit(`removed:${record.id}`, record.exit);

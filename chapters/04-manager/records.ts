@@ -42,6 +42,10 @@ export interface ContainerRecord {
   restartPolicy: RestartPolicy;
   /** --rm: remove it once it has exited. */
   autoRemove: boolean;
+  /** The image it was made from (chapter 05), when its rootfs came from a RootfsProvider (rootfs-provider.ts). */
+  image?: string;
+  /** The user to run as, when not root (an image's User). */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
 
   status: ContainerStatus;
   /** The container's init as seen from the host, while running. */

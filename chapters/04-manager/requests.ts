@@ -9,8 +9,10 @@ import { badRequest } from './errors.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
 export interface CreateRequest {
-  /** Absolute path of the root filesystem directory (images come in chapter 05). */
-  rootfs: string;
+  /** Absolute path of the root filesystem directory; or, instead, `image`. */
+  rootfs?: string;
+  /** An image reference: the rootfs (and the default command) come from the manager's RootfsProvider (chapter 05). */
+  image?: string;
   args: string[];
   name?: string;
   env?: Record<string, string>;
@@ -46,6 +48,13 @@ const CREATE_SCHEMA: Schema = {
   runtime: { type: 'string' },
   restart: { type: 'string' },
   autoRemove: { type: 'boolean' },
+};
+
+/** A create from an image: `image` instead of `rootfs`; args may be empty (the image's command). */
+const IMAGE_CREATE_SCHEMA: Schema = {
+  image: { type: 'string', required: true },
+  ...Object.fromEntries(Object.entries(CREATE_SCHEMA).filter(([key]) => key !== 'rootfs')),
+  args: { type: 'string[]' },
 };
 
 const EXEC_SCHEMA: Schema = {
@@ -117,8 +126,8 @@ function hasDotDot(file: string): boolean {
 }
 
 /** What create and exec share: args, env and cwd, checked as the runtime and the kernel need them. */
-function checkProcess(request: { args: string[]; env?: Record<string, string>; cwd?: string }): void {
-  if (request.args.length === 0) throw badRequest('field "args" must name a command to run');
+function checkProcess(request: { args: string[]; env?: Record<string, string>; cwd?: string }, commandOptional = false): void {
+  if (request.args.length === 0 && !commandOptional) throw badRequest('field "args" must name a command to run');
   checkNoNul('args', request.args);
   for (const [key, value] of Object.entries(request.env ?? {})) {
     // "A=B" as a key would give the process A=B=C; "" gives it "=C".
@@ -133,11 +142,18 @@ function checkProcess(request: { args: string[]; env?: Record<string, string>; c
 
 export function checkCreateRequest(body: unknown): CreateRequest {
   checkDepth(body);
-  checkFields(body, CREATE_SCHEMA, 'a create request');
+  const fromImage = typeof body === 'object' && body !== null && Object.hasOwn(body, 'image');
+  checkFields(body, fromImage ? IMAGE_CREATE_SCHEMA : CREATE_SCHEMA, 'a create request');
   const request = body as CreateRequest;
-  checkNoNul('rootfs', [request.rootfs]);
-  if (!path.isAbsolute(request.rootfs) || hasDotDot(request.rootfs)) throw badRequest(`field "rootfs" must be an absolute path without "..", not ${JSON.stringify(request.rootfs)}`);
-  checkProcess(request);
+  if (fromImage) {
+    request.args ??= [];
+    checkNoNul('image', [request.image!]);
+    if (request.image === '') throw badRequest('field "image" must name an image');
+  } else {
+    checkNoNul('rootfs', [request.rootfs!]);
+    if (!path.isAbsolute(request.rootfs!) || hasDotDot(request.rootfs!)) throw badRequest(`field "rootfs" must be an absolute path without "..", not ${JSON.stringify(request.rootfs)}`);
+  }
+  checkProcess(request, fromImage);
   if (request.name !== undefined && !NAME_PATTERN.test(request.name)) {
     throw badRequest(`field "name": ${JSON.stringify(request.name)} is not a valid name (a letter or digit, then letters, digits, "_", "." or "-")`);
   }
