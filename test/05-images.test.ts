@@ -6,7 +6,7 @@
  * layers, a corrupted blob) are pushed by the chapter's own pusher. Every hostile layer is
  * shown to leave a folder outside the store untouched. Network: 127.0.0.1 only.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createSign, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -17,10 +17,12 @@ import { createGzip, gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { useHostRun } from '../lib/harness/host-run.ts';
-import { importTarget } from '../lib/harness/target.ts';
+import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
 import { scaled } from '../lib/slow.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
+import { notImplementedIn } from '../lib/not-implemented.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 import { runContainer } from '#lower/01-bundle/run.ts';
 
@@ -646,4 +648,120 @@ describe('authentication: a registry that wants bearer tokens', () => {
     const error = await failureOf(store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS }));
     expect(error?.message).toMatch(new RegExp(`--insecure-registry ${registry.host.replace(/\./g, '\\.')}`));
   });
+});
+
+describe('run IMAGE: containers from images, through conmand and with --no-daemon', () => {
+  const LAUNCH = path.join(REPO_ROOT, 'lib', 'launch.mjs');
+  let worlds = 0;
+
+  /** A private conman world (roots, daemon, CLI): chapter 05's conman and conmand. */
+  function world() {
+    const name = `img${++worlds}`;
+    const base = path.join(hostRun().dir, name);
+    const root = path.join(base, 'lib');
+    const runRoot = path.join(hostRun().stateDir, name);
+    const socket = path.join(runRoot, 'conmand.sock');
+    fs.mkdirSync(base, { recursive: true });
+    const env = { ...process.env, CONMAN_ROOT: root, CONMAN_RUN_ROOT: runRoot, CONMAN_SOCKET: socket, CONMAN_CGROUP_PARENT: hostRun().cgroupParent };
+    let daemon: ChildProcess | undefined;
+    const daemonLog = path.join(base, 'conmand.log');
+    const conman = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [LAUNCH, targetPath('05-images/conman.ts'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk) => (stdout += chunk));
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        const timer = setTimeout(() => child.kill('SIGKILL'), scaled(90_000));
+        child.on('error', reject);
+        child.on('close', (code) => (clearTimeout(timer), resolve({ code: code ?? -1, stdout, stderr })));
+      });
+    const ok = async (args: string[], code = 0) => {
+      const result = await conman(args);
+      if (result.code !== code) throw notImplementedIn(result.stderr) ?? new Error(`conman ${args.join(' ')}: exit code ${result.code}, expected ${code}\n${result.stderr}${result.stdout}`);
+      return result;
+    };
+    async function startDaemon(): Promise<void> {
+      const log = fs.openSync(daemonLog, 'a');
+      daemon = spawn(process.execPath, [LAUNCH, targetPath('05-images/conmand.ts'), '--root', root, '--run-root', runRoot, '--socket', socket, '--cgroup-parent', hostRun().cgroupParent], { env, stdio: ['ignore', log, log], detached: true });
+      fs.closeSync(log);
+      const deadline = Date.now() + scaled(30_000);
+      while ((await ok(['ps']).then(() => false, () => true)) && Date.now() < deadline) {
+        if (daemon.exitCode !== null) throw notImplementedIn(fs.readFileSync(daemonLog, 'utf8')) ?? new Error(`conmand exited: ${fs.readFileSync(daemonLog, 'utf8')}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    async function stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+      const child = daemon;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await gone;
+    }
+    return { root, env, conman, ok, startDaemon, stopDaemon, daemonLog };
+  }
+
+  test('conman run IMAGE through conmand: pulled when missing, the image config applied, its rootfs an overlay in the container\'s folder; rmi refused while used; rm leaves no mount', async () => {
+    const w = world();
+    const ref = `${registry.host}/${BUSYBOX_TAGS.oci}`;
+    await w.startDaemon();
+    try {
+      // The image's User (learner), Env and WorkingDir; the typed command replaces its Cmd (sh).
+      const first = await w.ok(['run', '--name', 'one', '--insecure-registry', registry.host, ref, 'sh', '-c', 'echo $GREETING; id -u; pwd; echo written > /tmp/mine; exit 3'], 3);
+      expect(first.stdout).toBe('from-the-image\n1000\n/home/learner\n');
+      expect(first.stderr, 'the pull, with its progress').toMatch(/Unable to find image/);
+      expect(first.stderr).toMatch(/pulled, digest sha256:/);
+      const [info] = JSON.parse((await w.ok(['inspect', 'one'])).stdout) as { id: string; image: string; rootfs: string; status: string }[];
+      expect(info.image).toBe(`${registry.host}/test/busybox:oci`);
+      const containerDir = path.join(w.root, 'containers', info.id);
+      expect(info.rootfs).toBe(path.join(containerDir, 'rootfs'));
+      expect(mountsUnder(w.root), 'one overlay, in the container\'s folder').toEqual([info.rootfs]);
+      expect(fs.readFileSync(path.join(containerDir, 'upper', 'tmp', 'mine'), 'utf8'), 'its writes in its own upper folder').toBe('written\n');
+      expect((await w.ok(['ps', '-a'])).stdout).toMatch(/CONTAINER ID\s+IMAGE\s+NAME[^]*busybox:oci\s+one/);
+
+      // Pulled once: a second run finds it; the command from the image's Cmd when none is typed.
+      const second = await w.ok(['run', '--rm', '--name', 'two', ref]);
+      expect(second.stderr).not.toMatch(/Unable to find image/);
+      const refused = await w.conman(['rmi', ref]);
+      expect(refused.code, refused.stderr).toBe(125);
+      expect(refused.stderr).toMatch(new RegExp(`used by a container \\(${info.id.slice(0, 12)}\\).*conman rm`));
+
+      // A created container whose mount is gone (a reboot): the next conmand mounts it again.
+      await w.ok(['create', '--name', 'later', ref, 'hostname']);
+      await w.stopDaemon();
+      const [later] = JSON.parse((await w.ok(['--no-daemon', 'inspect', 'later'])).stdout) as { rootfs: string }[];
+      await exec('umount', [later.rootfs]);
+      expect(mountsUnder(later.rootfs)).toEqual([]);
+      await w.startDaemon();
+      expect(mountsUnder(later.rootfs), 'mounted again at recovery').toEqual([later.rootfs]);
+      expect((await w.ok(['start', '-a', 'later'])).stdout).toMatch(/^[0-9a-f]{12}\n$/);
+
+      await w.ok(['rm', 'one', 'later']);
+      expect(mountsUnder(w.root), 'rm unmounts').toEqual([]);
+      expect(fs.existsSync(containerDir)).toBe(false);
+      expect(fs.readdirSync(path.join(w.root, 'images', 'active'))).toEqual([]);
+      expect((await w.ok(['rmi', ref])).stdout).toMatch(/Untagged:/);
+    } finally {
+      const left = await w.conman(['ps', '-a', '-q']);
+      for (const id of left.stdout.split('\n').filter(Boolean)) await w.conman(['rm', '-f', id]);
+      await w.stopDaemon();
+    }
+  }, scaled(180_000));
+
+  test('conman --no-daemon run --rm IMAGE: pulled, run, removed with its mount; a rootfs directory works as before', async () => {
+    const w = world();
+    const ref = `${registry.host}/${BUSYBOX_TAGS.docker}`;
+    const run = await w.ok(['--no-daemon', 'run', '--rm', '-e', 'EXTRA=typed', '--insecure-registry', registry.host, ref, 'sh', '-c', 'echo $GREETING $EXTRA; id -un']);
+    expect(run.stdout).toBe('from-the-image typed\nlearner\n');
+    expect(run.stderr).toMatch(/Unable to find image/);
+    expect((await w.ok(['--no-daemon', 'ps', '-a', '-q'])).stdout).toBe('');
+    expect(mountsUnder(w.root)).toEqual([]);
+    expect((await w.ok(['--no-daemon', 'images', '-q'])).stdout.trim()).toMatch(/^[0-9a-f]{12}$/);
+    const missing = await w.conman(['--no-daemon', 'run', '--rm', '--insecure-registry', registry.host, `${registry.host}/test/absent:1`, 'true']);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr.trim().split('\n').at(-1), 'one line that names the image').toMatch(/^conman: .*absent/);
+    const rootfs = path.join(hostRun().dir, 'img-rootfs');
+    await buildRootfs(rootfs);
+    expect((await w.ok(['--no-daemon', 'run', '--rm', rootfs, 'sh', '-c', 'echo from a folder'])).stdout).toBe('from a folder\n');
+  }, scaled(120_000));
 });

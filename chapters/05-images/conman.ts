@@ -8,7 +8,11 @@
  *   conman images [-q] [--digests] [--json]
  *   conman rmi [-f] IMAGE...          conman image prune
  *   conman image inspect IMAGE...     (conman image ls / image rm / image pull: the same)
+ *   conman run|create [OPTIONS] [--platform P] [--insecure-registry H:P]... IMAGE [COMMAND...]
+ *          an image not here yet is pulled first (its progress on stderr), then the command
+ *          goes to chapter 04's conman, whose Manager has the images (containers.ts, image-rootfs.ts)
  */
+import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,12 +56,12 @@ function size(bytes: number): string {
 }
 
 /** One line per layer, redrawn in place on a terminal; plain lines, one per finished step, otherwise. */
-function progressPrinter(quiet: boolean): (event: PullProgress) => void {
+function progressPrinter(quiet: boolean, out: NodeJS.WriteStream = process.stdout): (event: PullProgress) => void {
   if (quiet) return () => {};
-  if (!process.stdout.isTTY) {
+  if (!out.isTTY) {
     return (event) => {
       if (event.status === 'downloading') return;
-      console.log(`${event.id}: ${event.status}${event.total ? ` ${size(event.total)}` : ''}`);
+      out.write(`${event.id}: ${event.status}${event.total ? ` ${size(event.total)}` : ''}\n`);
     };
   }
   const lines = new Map<string, string>();
@@ -65,7 +69,7 @@ function progressPrinter(quiet: boolean): (event: PullProgress) => void {
   return (event) => {
     const bar = event.total && event.current !== undefined ? ` [${'='.repeat(Math.round((20 * event.current) / event.total)).padEnd(20)}] ${size(event.current)}/${size(event.total)}` : '';
     lines.set(event.id, `${event.id}: ${event.status}${bar}`);
-    process.stdout.write(`${drawn ? `\x1b[${drawn}A` : ''}${[...lines.values()].map((line) => `\x1b[2K${line}\n`).join('')}`);
+    out.write(`${drawn ? `\x1b[${drawn}A` : ''}${[...lines.values()].map((line) => `\x1b[2K${line}\n`).join('')}`);
     drawn = lines.size;
   };
 }
@@ -135,11 +139,76 @@ async function imageCommand(root: string, name: string, args: string[]): Promise
   }
 }
 
-/** Chapter 04's conman, for every command that is not about images. */
+/** Chapter 04's conman (its Manager with images: containers.ts), for every command that is not about images. */
 function chapter04(argv: string[]): number {
   const launch = fileURLToPath(import.meta.resolve('#lib/launch.mjs'));
-  const conman = fileURLToPath(import.meta.resolve('#lower/04-manager/conman.ts'));
+  const conman = fileURLToPath(new URL('./containers.ts', import.meta.url)); // (import.meta.url: this source file, also in the bundle)
   return spawnSync(process.execPath, [launch, conman, ...argv], { stdio: 'inherit' }).status ?? 125;
+}
+
+/** chapter 04's run/create options (conman.ts there), to find the image among the arguments. */
+const RUN_OPTIONS: OptionSpec[] = [
+  { long: 'name', value: true },
+  { long: 'interactive', short: 'i' },
+  { long: 'tty', short: 't' },
+  { long: 'rm' },
+  { long: 'restart', value: true },
+  { long: 'runtime', value: true },
+  { long: 'env', short: 'e', value: true, repeat: true },
+  { long: 'workdir', short: 'w', value: true },
+  { long: 'detach', short: 'd' },
+];
+const PULL_FOR_RUN = PULL.filter((spec) => spec.long !== 'quiet');
+
+/**
+ * `run`/`create` arguments: the pull options (--platform, --insecure-registry, --authfile) taken
+ * out, since chapter 04's conman does not know them; the rest as typed. Parsing stops at the
+ * first positional (the image or rootfs), as chapter 04's does.
+ */
+function splitRunArgs(args: string[]): { pull: string[]; rest: string[]; source?: string } {
+  const pull: string[] = [];
+  const rest: string[] = [];
+  const takesValue = (name: string) => [...RUN_OPTIONS, ...PULL_FOR_RUN].find((spec) => spec.long === name)?.value;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--' || !arg.startsWith('-') || arg === '-') break;
+    const long = arg.startsWith('--') ? arg.slice(2).split('=')[0] : undefined;
+    const target = long && PULL_FOR_RUN.some((spec) => spec.long === long) ? pull : rest;
+    target.push(arg);
+    if (long !== undefined) {
+      if (!arg.includes('=') && takesValue(long) && i + 1 < args.length) target.push(args[++i]);
+    } else {
+      // -e KEY=VALUE, -it, -w DIR, -eA=1: a short option that takes a value and is last in its group takes the next argument
+      for (let c = 1; c < arg.length; c++) {
+        const spec = RUN_OPTIONS.find((s) => s.short === arg[c]);
+        if (spec?.value) {
+          if (c === arg.length - 1 && i + 1 < args.length) rest.push(args[++i]);
+          break;
+        }
+      }
+    }
+  }
+  const positionals = args.slice(i);
+  return { pull, rest: [...rest, ...positionals], source: positionals[0] === '--' ? positionals[1] : positionals[0] };
+}
+
+/**
+ * `run`/`create IMAGE`: pull the image when it is not here (as docker does, "Unable to find
+ * image locally"), with the pull's progress on stderr (stdout is the container's); then the
+ * command line without the pull options. A rootfs directory passes untouched.
+ */
+async function pullForRun(root: string, args: string[]): Promise<string[]> {
+  const { pull, rest, source } = splitRunArgs(args);
+  if (source === undefined || /^[/.]/.test(source) || fs.existsSync(source)) return rest; // a rootfs directory (or a usage error for chapter 04)
+  const options = parseCommandLine(pull, PULL_FOR_RUN).options;
+  const store = storeFor(root, options);
+  if (!store.find(source)) {
+    process.stderr.write(`Unable to find image '${source}' locally\n`);
+    const record = await store.pull(source, { onProgress: progressPrinter(false, process.stderr) });
+    process.stderr.write(`${record.name}: pulled, digest ${record.digest} (${record.platform})\n`);
+  }
+  return rest;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -152,6 +221,10 @@ async function main(argv: string[]): Promise<number> {
       const [sub, ...subArgs] = rest;
       if (!sub) throw new UsageError(`image needs a command\n${IMAGE_USAGE}`);
       return await imageCommand(root, sub, subArgs);
+    }
+    if (name === 'run' || name === 'create') {
+      const at = argv.length - rest.length; // the global options, then the command, then its arguments
+      return chapter04([...argv.slice(0, at), ...(await pullForRun(root, rest))]);
     }
     const code = chapter04(argv);
     if (global.options.help || !name || name === 'help') console.log(`\n${IMAGE_USAGE}`);

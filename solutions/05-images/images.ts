@@ -65,6 +65,15 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: nu
   return results;
 }
 
+/** rmi of an image a container uses (dockerd answers 409 Conflict). */
+export class ImageInUseError extends Error {
+  readonly status = 409;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImageInUseError';
+  }
+}
+
 export class ImageStore {
   readonly content: ContentStore;
   readonly snapshots: Snapshotter;
@@ -201,8 +210,9 @@ export class ImageStore {
   async remove(text: string, options: { force?: boolean } = {}): Promise<{ untagged: string; deleted: string[] }> {
     const record = this.find(text);
     if (!record) throw new Error(`no image "${text}" here: conman images lists them`);
-    if (!options.force && this.snapshots.activeChains().has(record.chainId)) {
-      throw new Error(`image ${record.name} is used by a container: remove the container first, or rmi -f`);
+    const users = this.containersUsing(record);
+    if (!options.force && users.length > 0) {
+      throw new ImageInUseError(`image ${this.displayName(record)} is used by a container (${users.map((id) => id.slice(0, 12)).join(', ')}): remove the container first (conman rm), or rmi -f`);
     }
     this.save(this.list().filter((r) => r.name !== record.name));
     return { untagged: record.name, deleted: await this.prune() };
@@ -221,7 +231,12 @@ export class ImageStore {
   }
 
   /** A container's writable rootfs from an image (an overlay mount); undone by snapshots.removeContainer(id). */
-  async mountContainer(id: string, record: ImageRecord): Promise<string> {
-    return this.snapshots.mountContainer(id, record.chainId);
+  async mountContainer(id: string, record: ImageRecord, dir?: string): Promise<string> {
+    return this.snapshots.mountContainer(id, record.chainId, dir);
+  }
+
+  /** The names of the containers that use `record` (their rootfs is made of its snapshots). */
+  containersUsing(record: ImageRecord): string[] {
+    return this.snapshots.containersOf(record.chainId);
   }
 }

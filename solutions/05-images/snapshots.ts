@@ -17,6 +17,8 @@
  *   <root>/snapshots/<chainID hex>/fs        one layer's own files (and overlay's whiteouts)
  *   <root>/snapshots/<chainID hex>/parent    the chain ID below it
  *   <root>/active/<container id>/{upper,work,rootfs}
+ *   <root>/active/<container id>/{chain,dir}  with `dir`: the three live in the manager's
+ *                                            folder for the container, this one only says "in use"
  *
  * A layer is applied through an overlay mount too (the layers below + an empty upper folder):
  * its deletions become overlay whiteouts in the upper folder, by the kernel's own rules.
@@ -150,30 +152,65 @@ export class Snapshotter {
   /**
    * A writable root filesystem for container `id`: an overlay of the chain ending in
    * `chainId` with the container's own upper folder. Returns the mounted rootfs path.
+   * `dir` (default <root>/active/<id>) holds upper, work and rootfs: the manager gives the
+   * container's own folder, so that its writes live (and go) with the container.
    */
-  async mountContainer(id: string, chainId: string): Promise<string> {
+  async mountContainer(id: string, chainId: string, dir?: string): Promise<string> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new Error(`container id "${id}": letters, digits, . _ - only`);
-    const dir = path.join(this.activeDir, id);
-    const rootfs = path.join(dir, 'rootfs');
-    await fsp.mkdir(dir, { mode: 0o700 });
+    const active = path.join(this.activeDir, id);
+    await fsp.mkdir(active, { mode: 0o700 });
     try {
-      for (const sub of ['upper', 'work', 'rootfs']) await fsp.mkdir(path.join(dir, sub), { mode: 0o755 });
-      await fsp.writeFile(path.join(dir, 'chain'), chainId);
-      const lowers = this.lowers(this.chainOf(chainId));
-      // overlay wants two lower folders at least when there is no upper; with one, it is fine.
-      await mountOverlay(rootfs, lowers, this.snapshotsDir, { upper: path.join(dir, 'upper'), work: path.join(dir, 'work') });
-      return rootfs;
+      await fsp.writeFile(path.join(active, 'chain'), chainId);
+      if (dir) await fsp.writeFile(path.join(active, 'dir'), dir);
+      const home = dir ?? active;
+      await fsp.mkdir(home, { recursive: true, mode: 0o700 });
+      for (const sub of ['upper', 'work', 'rootfs']) await fsp.mkdir(path.join(home, sub), { mode: 0o755 });
+      return await this.remountContainer(id);
     } catch (error) {
-      await fsp.rm(dir, { recursive: true, force: true });
+      await this.removeContainer(id);
       throw error;
     }
   }
 
+  /** Where container `id`'s upper, work and rootfs are. */
+  private homeOf(id: string): string {
+    const active = path.join(this.activeDir, id);
+    try {
+      return fs.readFileSync(path.join(active, 'dir'), 'utf8');
+    } catch {
+      return active;
+    }
+  }
+
+  /** Mount container `id`'s rootfs again if it is not mounted (after a reboot); its writes are still in upper. */
+  async remountContainer(id: string): Promise<string> {
+    const home = this.homeOf(id);
+    const rootfs = path.join(home, 'rootfs');
+    if (isMountPoint(rootfs)) return rootfs;
+    const lowers = this.lowers(this.chainOf(fs.readFileSync(path.join(this.activeDir, id, 'chain'), 'utf8')));
+    await mountOverlay(rootfs, lowers, this.snapshotsDir, { upper: path.join(home, 'upper'), work: path.join(home, 'work') });
+    return rootfs;
+  }
+
   /** Unmount and remove a container's rootfs and its writes. */
   async removeContainer(id: string): Promise<void> {
-    const dir = path.join(this.activeDir, id);
-    await unmount(path.join(dir, 'rootfs'));
-    await fsp.rm(dir, { recursive: true, force: true });
+    const active = path.join(this.activeDir, id);
+    const home = this.homeOf(id);
+    await unmount(path.join(home, 'rootfs'));
+    if (isMountPoint(path.join(home, 'rootfs'))) throw new Error(`cannot unmount ${path.join(home, 'rootfs')}: is a process still using it?`);
+    if (home !== active) for (const sub of ['upper', 'work', 'rootfs']) await fsp.rm(path.join(home, sub), { recursive: true, force: true });
+    await fsp.rm(active, { recursive: true, force: true });
+  }
+
+  /** The containers whose rootfs uses the snapshot `chainId` (on top of it, or made of it). */
+  containersOf(chainId: string): string[] {
+    return fs.readdirSync(this.activeDir).filter((id) => {
+      try {
+        return this.chainOf(fs.readFileSync(path.join(this.activeDir, id, 'chain'), 'utf8')).includes(chainId);
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** Chain IDs in use by containers. */

@@ -1,0 +1,8 @@
+/**
+ * Imported first by chapter 05's conmand and by the conman it forwards container commands to:
+ * gives chapter 04's Manager its images (image-rootfs.ts) through the RootfsProvider hook.
+ */
+import { registerRootfsProvider } from '#lower/04-manager/rootfs-provider.ts';
+import { imageRootfsProvider } from './image-rootfs.ts';
+
+registerRootfsProvider(imageRootfsProvider);
