@@ -128,7 +128,11 @@ function watchCall(call: WatchedCall, run: () => unknown): unknown {
   watched.onFirstWait = () => {
     if (!pending.has(entry)) return; // settled already
     // Many calls at once (20 shims started together) share the machine: give them more room.
-    const ms = (scaled(callDeadlineMs()) + (call.ownLimitMs ?? 0)) * (pending.size > 2 ? 3 : 1);
+    // A call given a time limit of its own may use all of it, then needs time to stop what it
+    // started: execa waits 5 s between SIGTERM and SIGKILL by default, then comes a runtime's
+    // `delete --force` (chapter 01's timeout check: 1 s limit, about 6.5 s in all when quiet).
+    const afterOwnLimit = call.ownLimitMs === undefined ? 0 : call.ownLimitMs + scaled(10_000);
+    const ms = (scaled(callDeadlineMs()) + afterOwnLimit) * (pending.size > 2 ? 3 : 1);
     const armed = Date.now();
     let extended = false;
     const expire = () => {
