@@ -429,7 +429,9 @@ describe('conman with conmand', () => {
     expect(await w.inspect('polite')).toMatchObject({ status: 'running' });
     await w.conman(['rm', '-f', 'polite', 'ticker']);
     expect(await w.list()).toEqual([]);
-  });
+    // About 25 conman commands (each a Node start) and a stop that waits out -t: 33-44 s on a
+    // loaded 2-core machine, over vitest's default 30 s. A hang is caught sooner by the watchdog.
+  }, scaled(90_000));
 
   test('stop and start at once: start waits its turn, and the old run\'s exit does not touch the new run', async () => {
     const w = await world();
