@@ -255,6 +255,9 @@ export class Shim implements ShimApi {
         this.resolveExitSaved();
         return;
       }
+      // Only the disk's failures (ENOSPC, EIO, EDQUOT...) are waited out; anything else is a bug,
+      // or an unfinished exercise: let it end the shim loudly, its message in shim.log.
+      if (typeof (error as NodeJS.ErrnoException).code !== 'string') throw error;
       if (this.exitFileError === undefined) {
         console.error(`conman-shim: cannot write ${path.join(this.options.dir, 'exit.json')}: ${(error as Error).message}; retrying every second, the exit is still told over control.sock`);
       }
