@@ -14,6 +14,16 @@ export interface OptionSpec {
   repeat?: boolean;
 }
 
+/** The options that come before the command: `conman [GLOBAL OPTIONS] COMMAND ...` (chapter 05's conman takes the same). */
+export const GLOBAL_OPTIONS: OptionSpec[] = [
+  { long: 'socket', value: true },
+  { long: 'root', value: true },
+  { long: 'run-root', value: true },
+  { long: 'cgroup-parent', value: true },
+  { long: 'no-daemon' },
+  { long: 'help', short: 'h' },
+];
+
 export class UsageError extends Error {}
 
 export interface Parsed {

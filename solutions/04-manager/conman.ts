@@ -11,21 +11,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseLogLine } from '#lib/cri-log.ts';
 import { scaled } from '#lib/slow.ts';
-import { parseCommandLine, UsageError, type OptionSpec, type Parsed } from './cli-args.ts';
+import { GLOBAL_OPTIONS, parseCommandLine, UsageError, type OptionSpec, type Parsed } from './cli-args.ts';
 import type { ContainerApi, ContainerInfo } from './container-api.ts';
 import { runningDaemon } from './daemon-file.ts';
 import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { runInteractive } from './interactive.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
 
-const GLOBAL: OptionSpec[] = [
-  { long: 'socket', value: true },
-  { long: 'root', value: true },
-  { long: 'run-root', value: true },
-  { long: 'cgroup-parent', value: true },
-  { long: 'no-daemon' },
-  { long: 'help', short: 'h' },
-];
 
 const CREATE_OPTIONS: OptionSpec[] = [
   { long: 'name', value: true },
@@ -370,7 +362,7 @@ function refuseRestartPolicy(args: string[]): void {
 async function main(argv: string[]): Promise<number> {
   let api: ContainerApi | undefined;
   try {
-    const global = parseCommandLine(argv, GLOBAL);
+    const global = parseCommandLine(argv, GLOBAL_OPTIONS);
     const [name, ...rest] = global.positionals;
     if (global.options.help || !name || name === 'help') {
       console.log(USAGE);

@@ -16,19 +16,11 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCommandLine, UsageError, type OptionSpec } from '#lower/04-manager/cli-args.ts';
+import { GLOBAL_OPTIONS, parseCommandLine, UsageError, type OptionSpec } from '#lower/04-manager/cli-args.ts';
 import { DEFAULT_ROOT } from '#lower/04-manager/defaults.ts';
 import { ImageStore, type PullProgress } from './images.ts';
 import { parsePlatform, type RegistryOptions } from './registry.ts';
 
-const GLOBAL: OptionSpec[] = [
-  { long: 'socket', value: true },
-  { long: 'root', value: true },
-  { long: 'run-root', value: true },
-  { long: 'cgroup-parent', value: true },
-  { long: 'no-daemon' },
-  { long: 'help', short: 'h' },
-];
 
 const PULL: OptionSpec[] = [
   { long: 'platform', value: true },
@@ -213,7 +205,7 @@ async function pullForRun(root: string, args: string[]): Promise<string[]> {
 
 async function main(argv: string[]): Promise<number> {
   try {
-    const global = parseCommandLine(argv, GLOBAL);
+    const global = parseCommandLine(argv, GLOBAL_OPTIONS);
     const [name, ...rest] = global.positionals;
     const root = (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT;
     if (name === 'pull' || name === 'images' || name === 'rmi') return await imageCommand(root, name, rest);
