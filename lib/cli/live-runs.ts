@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RUN_STATE_DIR, RUNS_DIR } from '../host/hygiene.ts';
+import { commandLine } from '../host/processes.ts';
 
 export interface LiveRun {
   id: string;
@@ -13,14 +14,6 @@ export interface LiveRun {
   pid: number;
   /** What started it, as `ps` would show: the `workshop check` or `vitest` command above the worker. */
   command: string;
-}
-
-function commandLine(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
 }
 
 function parentOf(pid: number): number {

@@ -14,6 +14,9 @@ import path from 'node:path';
 import { CGROUP_PARENT, HOST_LIB_DIR, HOST_RUN_DIR, WORKSHOP_PREFIX } from '../paths.ts';
 import { cgroupDirs, removeCgroupTree } from './cgroups.ts';
 import { mountsUnder } from './mountinfo.ts';
+import { commandLine, processesMentioning } from './processes.ts';
+
+export { processesMentioning };
 
 /** A run's files: bundles, rootfs, logs. Never under /run (noexec on most Debian 12 machines). */
 export const RUNS_DIR = path.join(HOST_LIB_DIR, 'runs');
@@ -95,25 +98,6 @@ function listRuntimeContainers(runtime: string, stateRoot: string): string[] {
     // The runtime is missing or cannot read the folder: fall back to its folder names.
     return fs.readdirSync(stateRoot);
   }
-}
-
-function commandLine(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
-}
-
-/** Processes (other than us) whose command line names `dir` or something inside it. */
-export function processesMentioning(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const words = commandLine(Number(entry)).split(' ');
-    if (words.some((word) => word === dir || word.startsWith(dir + '/'))) pids.push(Number(entry));
-  }
-  return pids;
 }
 
 /** Force-delete the runtime's containers, unmount, remove cgroups and files of one run. */

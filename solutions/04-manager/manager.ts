@@ -43,7 +43,7 @@ import { MAX_DELAY_MS, parseRestartPolicy, restartDelayMs, shouldRestart } from 
 import { RootLock } from './root-lock.ts';
 import type { PreparedRootfs, RootfsProvider } from './rootfs-provider.ts';
 import { removeCgroupTree } from '#lib/host/cgroups.ts';
-import { processesMentioning } from '#lib/host/hygiene.ts';
+import { processesMentioning } from '#lib/host/processes.ts';
 import { OutputBuffer, type Session, type SessionExit } from './session.ts';
 import { stopContainer } from './stop.ts';
 import { scaled } from '#lib/slow.ts';

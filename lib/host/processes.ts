@@ -1,0 +1,26 @@
+/**
+ * Host processes by what their command line names: how the workshop, its checks and the
+ * manager find a daemon a folder belongs to (a shim, its `runc create`, a registry) when no
+ * pid file says so, e.g. after a crash.
+ */
+import fs from 'node:fs';
+
+/** A process's command line, its words joined by spaces; '' once it is gone. */
+export function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Processes (other than us) whose command line names `dir` or something inside it. */
+export function processesMentioning(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const words = commandLine(Number(entry)).split(' ');
+    if (words.some((word) => word === dir || word.startsWith(dir + '/'))) pids.push(Number(entry));
+  }
+  return pids;
+}
