@@ -194,7 +194,40 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '06', folder: '06-networking', title: 'Networking: CNI', builds: 'network namespaces, CNI ADD/CHECK/DEL with a result cache, port mappings', hints: {} },
+  {
+    number: '06',
+    folder: '06-networking',
+    title: 'Networking: namespaces and CNI',
+    builds: 'network namespaces, a CNI runtime (ADD/CHECK/DEL with prevResult and a result cache), conman run -p',
+    draft: true,
+    hints: {
+      'parse-publish': [
+        'Cut the protocol first: const slash = spec.lastIndexOf("/"); protocol = slash === -1 ? "tcp" : spec.slice(slash + 1). Only "tcp" and "udp".',
+        'The rest split(":") gives 2 parts (hostPort, containerPort) or 3 (hostIP first); anything else: throw new PublishError(`-p ${spec}: ...`) showing the form.',
+        'Ports: /^\\d{1,5}$/ and 1..65535 (portNumber() does it and names the part); hostIP: net.isIPv4. Leave hostIP out of the result when it was not given.',
+      ],
+      'plugin-call': [
+        'Always CNI_COMMAND and CNI_PATH (cniPath.join(path.delimiter)), and PATH (plugins run iptables); nothing else from process.env.',
+        'With an attachment: CNI_CONTAINERID = containerId, CNI_NETNS = netns, CNI_IFNAME = ifname.',
+        'CNI_ARGS = (attachment.args ?? []).map(([k, v]) => `${k}=${v}`).join(";") -- "" when there are none.',
+      ],
+      'plugin-stdin': [
+        'return { ...plugin, cniVersion: list.cniVersion, name: list.name, ... } -- the list\'s version and name win over anything in the plugin object.',
+        'prevResult only when there is one: ...(prevResult ? { prevResult } : {}).',
+        'runtimeConfig: Object.entries(capabilities).filter(([name]) => plugin.capabilities?.[name] === true); add it only when that leaves something.',
+      ],
+      'add-chain': [
+        'for (const [i, plugin] of list.plugins.entries()) { result = await execPlugin(plugin.type, pluginEnvironment("ADD", attachment, cniPath), pluginStdin(list, plugin, result, attachment.capabilities), cniPath); }',
+        'Wrap the call in try/catch: on a failure, await deletePlugins(list, list.plugins.slice(0, i + 1), attachment, result, cniPath), then cache.remove() and rethrow the plugin\'s error.',
+        'If the rollback fails too, keep the cache (a later DEL retries) and add its message to the error you rethrow.',
+      ],
+      'del-reverse': [
+        'for (const plugin of [...plugins].reverse()) -- a copy: reverse() in place would turn the list in the cache around.',
+        'Each call: execPlugin(plugin.type, pluginEnvironment("DEL", attachment, cniPath), pluginStdin(list, plugin, prevResult, attachment.capabilities), cniPath).',
+        'Catch each failure (first ??= error), go on with the next plugin, and after the loop: if (first) throw first.',
+      ],
+    },
+  },
   { number: '07', folder: '07-pods', title: 'Pods: sandboxes', builds: 'an infra process holding shared namespaces, pod cgroups', hints: {} },
   { number: '08', folder: '08-cri', title: 'CRI: a Kubernetes runtime endpoint', builds: 'a CRI v1 gRPC server over the manager', hints: {} },
   { number: '09', folder: '09-orchestration', title: 'Orchestration: a small node agent', builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes', hints: {} },

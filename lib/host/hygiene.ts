@@ -15,6 +15,7 @@ import { CGROUP_PARENT, HOST_LIB_DIR, HOST_RUN_DIR, WORKSHOP_PREFIX } from '../p
 import { cgroupDirs, removeCgroupTree } from './cgroups.ts';
 import { mountsUnder } from './mountinfo.ts';
 import { commandLine, processesMentioning } from './processes.ts';
+import { allocateRunNetwork, networkLeaks, removeNetworkLeftovers, type RunNetwork } from './networks.ts';
 
 export { processesMentioning };
 
@@ -49,6 +50,11 @@ export class HostRun {
     return { id, bundle: path.join(this.dir, 'bundles', id), cgroupsPath: `${this.cgroupParent}/${id}` };
   }
 
+  /** A network of this run's own (name, bridge, a free /24), recorded so a crashed run's is cleaned up too (networks.ts). */
+  network(label: string): RunNetwork {
+    return allocateRunNetwork(this.dir, this.id, label);
+  }
+
   stateRoot(runtime: string): string {
     return path.join(this.stateDir, runtime);
   }
@@ -81,6 +87,7 @@ export function findLeaks(runDirs: string[], cgroupRelative: string): string[] {
     for (const pid of processesMentioning(runDir)) leaks.push(`process ${pid} (${commandLine(pid).slice(0, 80)})`);
     for (const mount of mountsUnder(runDir)) leaks.push(`mount ${mount}`);
   }
+  leaks.push(...networkLeaks(runDirs));
   for (const dir of cgroupDirs(cgroupRelative)) {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory()) leaks.push(`cgroup ${path.join(dir, entry.name)}`);
@@ -158,6 +165,8 @@ export async function removeTree(dirs: string[], cgroupRelative: string, options
     }
   }
   removed.push(...(await removeCgroupTree(cgroupRelative)).map((cgroup) => `cgroup ${cgroup}`));
+  // Networks after the processes (nothing re-adds a rule now), before the netns files are unmounted.
+  removed.push(...removeNetworkLeftovers(dirs));
   for (const dir of dirs) {
     for (const mount of mountsUnder(dir)) {
       execFileSync('umount', ['-l', mount], { stdio: 'ignore' });

@@ -277,12 +277,14 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
       else if (parsed.options.format) for (const c of containers) console.log(formatted(parsed.options.format as string, c));
       else if (parsed.options.quiet) for (const c of containers) console.log(shortId(c.id));
       else {
-        // The IMAGE column once a container has one (chapter 05).
+        // The IMAGE column once a container has one (chapter 05), PORTS once one has a network (chapter 06).
         const images = containers.some((c) => c.image);
-        const rows = [['CONTAINER ID', ...(images ? ['IMAGE'] : []), 'NAME', 'COMMAND', 'CREATED', 'STATUS', 'RUNTIME']];
+        const networks = containers.some((c) => c.network);
+        const rows = [['CONTAINER ID', ...(images ? ['IMAGE'] : []), 'NAME', 'COMMAND', 'CREATED', 'STATUS', ...(networks ? ['PORTS'] : []), 'RUNTIME']];
         for (const c of containers) {
           const commandLine = c.args.join(' ');
-          rows.push([shortId(c.id), ...(images ? [c.image ?? '-'] : []), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), c.runtime]);
+          const ports = c.networkStatus ? [c.networkStatus.ip, ...c.networkStatus.ports].filter(Boolean).join(', ') : '';
+          rows.push([shortId(c.id), ...(images ? [c.image ?? '-'] : []), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), ...(networks ? [ports || '-'] : []), c.runtime]);
         }
         console.log(table(rows));
       }

@@ -607,6 +607,8 @@ export class Manager implements ContainerApi {
   private async recover(record: ContainerRecord): Promise<void> {
     const dir = this.shimDir(record.id);
     const decision = reconcile(record, observeShim(dir));
+    // Not running, before or after the outage: a crash may have cut its detach short (or its attach).
+    if (decision.status !== 'running' && decision.status !== 'unknown' && decision.status !== 'removing') await this.detachNetwork(record);
     switch (decision.status) {
       case 'removing':
         return this.removeLocked(record);

@@ -16,10 +16,12 @@
  */
 import { CNI_VERSION, type NetworkConfigList, type PluginConf } from './conflist.ts';
 import type { AttachmentCache } from './cache.ts';
-import { CniPluginError, execPlugin, pluginEnvironment, pluginStdin, type Attachment, type CniResult } from './plugin.ts';
+import { CniPluginError, execPlugin, findPlugin, pluginEnvironment, pluginStdin, type Attachment, type CniResult } from './plugin.ts';
 
 /** ADD the list to the attachment; the cache holds all a later DEL needs (a crash included). */
 export async function addNetwork(list: NetworkConfigList, attachment: Attachment, cache: AttachmentCache, cniPath: string[]): Promise<CniResult> {
+  // Every plugin is there, or none runs: a missing one found half-way would leave the others' work to undo.
+  for (const plugin of list.plugins) findPlugin(plugin.type, cniPath);
   // Before the first plugin runs: a crash during ADD still leaves what DEL needs.
   cache.write({ list, attachment });
   let result: CniResult | undefined;

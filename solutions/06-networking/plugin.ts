@@ -128,7 +128,7 @@ export function findPlugin(type: string, cniPath: string[]): string {
       // not here
     }
   }
-  throw new CniPluginError(type, 'ADD', 0, `no plugin "${type}" in ${cniPath.join(':')}`, 'install containernetworking-plugins (apt-get install containernetworking-plugins), or set CONMAN_CNI_PATH');
+  throw new Error(`no CNI plugin "${type}" in ${cniPath.join(':')}: install containernetworking-plugins (apt-get install containernetworking-plugins), or set CONMAN_CNI_PATH`);
 }
 
 /** How long one plugin may take (the bridge plugin waits for duplicate address detection, ~1-2 s). */

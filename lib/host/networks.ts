@@ -1,0 +1,141 @@
+/**
+ * Host hygiene for networks (chapter 06 and up). A test run's networks carry its id: network
+ * `<runId>-<label>`, bridge `<runId><n>`, a /24 of 10.231.0.0/16 that no interface of the host
+ * uses. They are listed in <run dir>/networks.json, so a later run can clean up after a crash.
+ *
+ * What a network leaves on the host when a DEL is missed: host-local's lease files (the
+ * address stays taken), iptables rules (portmap's DNAT, the bridge plugin's masquerade, both
+ * with a comment naming the network; firewall's ACCEPT rules, naming the address), the bridge
+ * and the veth ends on it. Found and removed here by name, without running any plugin: this
+ * must work even when the learner's CNI code is what failed.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface RunNetwork {
+  name: string;
+  bridge: string;
+  subnet: string;
+}
+
+/** Where host-local keeps a network's leases (its default dataDir). */
+export const IPAM_DIR = '/var/lib/cni/networks';
+
+const RECORD = 'networks.json';
+
+export function readRunNetworks(dir: string): RunNetwork[] {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, RECORD), 'utf8')) as RunNetwork[];
+  } catch {
+    return [];
+  }
+}
+
+function usedSubnets(): Set<string> {
+  const used = new Set<string>();
+  try {
+    const routes = execFileSync('ip', ['-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' });
+    for (const match of routes.matchAll(/\b10\.231\.(\d+)\./g)) used.add(match[1]);
+  } catch {
+    // no ip: every choice looks free, the bridge plugin then refuses a clash loudly
+  }
+  return used;
+}
+
+/** A new network for a run: named after it, on a /24 that nothing on the host uses yet; recorded in `dir`. */
+export function allocateRunNetwork(dir: string, runId: string, label: string): RunNetwork {
+  const known = readRunNetworks(dir);
+  const used = usedSubnets();
+  for (const network of known) used.add(network.subnet.split('.')[2]);
+  const free = Array.from({ length: 256 }, (_, i) => String(i)).filter((octet) => !used.has(octet));
+  if (free.length === 0) throw new Error('no free /24 left in 10.231.0.0/16 for a test network: remove old networks (workshop clean)');
+  const octet = free[Math.floor(Math.random() * free.length)];
+  const network = { name: `${runId}-${label}`, bridge: `${runId}${known.length + 1}`.slice(0, 15), subnet: `10.231.${octet}.0/24` };
+  fs.writeFileSync(path.join(dir, RECORD), JSON.stringify([...known, network], null, 2));
+  return network;
+}
+
+function iptablesSave(table: string): string[] {
+  try {
+    return execFileSync('iptables-save', ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+  } catch {
+    return [];
+  }
+}
+
+/** Does an iptables rule belong to one of these networks (its name in a comment, or an address of its subnet)? */
+function ruleMatches(line: string, networks: RunNetwork[]): boolean {
+  return networks.some((network) => line.includes(`"${network.name}"`) || line.includes(`\\"${network.name}\\"`) || line.includes(` ${network.subnet.split('.').slice(0, 3).join('.')}.`));
+}
+
+/** What the run's networks hold on the host per container: leases and iptables rules (bridges stay until the network is removed). */
+export function networkLeaks(dirs: string[]): string[] {
+  const networks = dirs.flatMap(readRunNetworks);
+  if (networks.length === 0) return [];
+  const leaks: string[] = [];
+  for (const network of networks) {
+    const leasesDir = path.join(IPAM_DIR, network.name);
+    if (!fs.existsSync(leasesDir)) continue;
+    for (const name of fs.readdirSync(leasesDir)) if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) leaks.push(`IP lease ${name} on ${network.name}`);
+  }
+  for (const table of ['nat', 'filter']) {
+    for (const line of iptablesSave(table)) if (line.startsWith('-A ') && ruleMatches(line, networks)) leaks.push(`iptables -t ${table} ${line}`);
+  }
+  return leaks;
+}
+
+/** Split an iptables-save rule into arguments ("..." with \" inside is one argument). */
+function ruleArguments(line: string): string[] {
+  const args: string[] = [];
+  for (const match of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) args.push(match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : match[2]);
+  return args;
+}
+
+/** Remove everything of the networks recorded in `dirs`: rules, leases, bridges (and the veths on them). */
+export function removeNetworkLeftovers(dirs: string[]): string[] {
+  const networks = dirs.flatMap(readRunNetworks);
+  const removed: string[] = [];
+  if (networks.length === 0) return removed;
+  for (const table of ['nat', 'filter']) {
+    const emptied = new Set<string>();
+    for (const line of iptablesSave(table)) {
+      if (!line.startsWith('-A ') || !ruleMatches(line, networks)) continue;
+      const [, chain, ...spec] = ruleArguments(line);
+      try {
+        execFileSync('iptables', ['-w', '-t', table, '-D', chain, ...spec], { stdio: 'ignore' });
+        removed.push(`iptables -t ${table} ${line}`);
+        // A per-container chain (CNI-<hash>, CNI-DN-<hash>) goes once it is empty and unused.
+        if (/^CNI-(DN-)?[0-9a-f]{20,}$/.test(chain)) emptied.add(chain);
+        const target = spec[spec.indexOf('-j') + 1];
+        if (target && /^CNI-(DN-)?[0-9a-f]{20,}$/.test(target)) emptied.add(target);
+      } catch {
+        // gone already (a DEL ran meanwhile)
+      }
+    }
+    for (const chain of emptied) {
+      try {
+        execFileSync('iptables', ['-w', '-t', table, '-X', chain], { stdio: 'ignore' });
+        removed.push(`iptables -t ${table} chain ${chain}`);
+      } catch {
+        // still used or not empty: left to the plugins
+      }
+    }
+  }
+  for (const network of networks) {
+    if (fs.existsSync(`/sys/class/net/${network.bridge}`)) {
+      try {
+        execFileSync('ip', ['link', 'del', network.bridge], { stdio: 'ignore' });
+        removed.push(`bridge ${network.bridge}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const leases = path.join(IPAM_DIR, network.name);
+    if (fs.existsSync(leases)) {
+      fs.rmSync(leases, { recursive: true, force: true });
+      removed.push(`IPAM folder ${leases}`);
+    }
+  }
+  return removed;
+}
