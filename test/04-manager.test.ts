@@ -20,7 +20,7 @@ import { crunBlockedByHybrid } from '../lib/host/cgroups.ts';
 import { notImplementedIn } from '../lib/not-implemented.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
-import { scaled } from '../lib/slow.ts';
+import { scaled, SLOW } from '../lib/slow.ts';
 
 type Info = import('../solutions/04-manager/container-api.ts').ContainerInfo;
 type Records = typeof import('../solutions/04-manager/records.ts');
@@ -436,12 +436,16 @@ describe('conman with conmand', () => {
   test('stop and start at once: start waits its turn, and the old run\'s exit does not touch the new run', async () => {
     const w = await world();
     await w.startDaemon();
-    await w.conman(['run', '-d', '--name', 'slow', w.rootfs, 'sh', '-c', 'trap "sleep 1; exit 3" TERM; while true; do sleep 0.1; done']);
+    // The trap's sleep: long enough for a second conman to start on a slow machine (a VM under TCG takes seconds), under stop's 10 s.
+    const trapSeconds = Math.min(8, Math.max(1, Math.round(SLOW)));
+    await w.conman(['run', '-d', '--name', 'slow', w.rootfs, 'sh', '-c', `trap "sleep ${trapSeconds}; exit 3" TERM; while true; do sleep 0.1; done`]);
     const first = await w.inspect('slow');
-    // stop holds the container's lock for the second the trap takes; start queues behind it;
+    // stop holds the container's lock for the time the trap takes; start queues behind it;
     // the exit of run 1 also reaches conmand's watcher, which queues after start.
     const stopping = w.conman(['stop', 'slow']);
-    await sleep(300);
+    // Once stop has begun (it saves stoppedByUser before its signal), not after a guess of how long a CLI takes to start.
+    const record = path.join(w.root, 'containers', first.id, 'record.json');
+    await waitFor('stop has begun (stoppedByUser saved)', () => (JSON.parse(fs.readFileSync(record, 'utf8')) as { stoppedByUser?: boolean }).stoppedByUser === true);
     const starting = w.conmanRaw(['start', 'slow']);
     await stopping; // (a stop that fails says why first)
     w.expectExit(await starting, 0, 'start queued behind stop');

@@ -179,7 +179,11 @@ function watchCall(call: WatchedCall, run: () => unknown): unknown {
   return watched;
 }
 
-/** A time limit the call was given: a number argument (up to 10 minutes) or a timeoutMs/timeout option. */
+/**
+ * A time limit the call was given: a number argument or a timeoutMs/timeout option, up to 10
+ * minutes scaled (a check gives its calls limits scaled by the slow factor: the VM's pulls are
+ * given 16 minutes at WORKSHOP_SLOW=16, and must keep them).
+ */
 function ownLimit(args: unknown[]): number | undefined {
   const limits: number[] = [];
   for (const arg of args) {
@@ -191,7 +195,7 @@ function ownLimit(args: unknown[]): number | undefined {
       }
     }
   }
-  const plausible = limits.filter((ms) => Number.isFinite(ms) && ms > 0 && ms <= 600_000);
+  const plausible = limits.filter((ms) => Number.isFinite(ms) && ms > 0 && ms <= scaled(600_000));
   return plausible.length ? Math.max(...plausible) : undefined;
 }
 

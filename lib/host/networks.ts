@@ -64,23 +64,34 @@ function iptablesSave(table: string): string[] {
   }
 }
 
-/** Does an iptables rule belong to one of these networks (its name in a comment, or an address of its subnet)? */
-function ruleMatches(line: string, networks: RunNetwork[]): boolean {
-  return networks.some((network) => line.includes(`"${network.name}"`) || line.includes(`\\"${network.name}\\"`) || line.includes(` ${network.subnet.split('.').slice(0, 3).join('.')}.`));
+/** What identifies a set of networks on the host: names (in rule comments, lease folders), bridges, subnets. */
+export interface NetworkTraces {
+  names: string[];
+  bridges: string[];
+  subnets: string[];
+}
+
+function tracesOf(networks: RunNetwork[]): NetworkTraces {
+  return { names: networks.map((n) => n.name), bridges: networks.map((n) => n.bridge), subnets: networks.map((n) => n.subnet) };
+}
+
+/** Does an iptables rule belong to these networks (a name in a comment, or an address of a subnet)? */
+function ruleMatches(line: string, traces: NetworkTraces): boolean {
+  return traces.names.some((name) => line.includes(`"${name}"`) || line.includes(`\\"${name}\\"`)) || traces.subnets.some((subnet) => line.includes(` ${subnet.split('.').slice(0, 3).join('.')}.`));
 }
 
 /** What the run's networks hold on the host per container: leases and iptables rules (bridges stay until the network is removed). */
 export function networkLeaks(dirs: string[]): string[] {
-  const networks = dirs.flatMap(readRunNetworks);
-  if (networks.length === 0) return [];
+  const traces = tracesOf(dirs.flatMap(readRunNetworks));
+  if (traces.names.length === 0) return [];
   const leaks: string[] = [];
-  for (const network of networks) {
-    const leasesDir = path.join(IPAM_DIR, network.name);
+  for (const name of traces.names) {
+    const leasesDir = path.join(IPAM_DIR, name);
     if (!fs.existsSync(leasesDir)) continue;
-    for (const name of fs.readdirSync(leasesDir)) if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) leaks.push(`IP lease ${name} on ${network.name}`);
+    for (const lease of fs.readdirSync(leasesDir)) if (/^\d+\.\d+\.\d+\.\d+$/.test(lease)) leaks.push(`IP lease ${lease} on ${name}`);
   }
   for (const table of ['nat', 'filter']) {
-    for (const line of iptablesSave(table)) if (line.startsWith('-A ') && ruleMatches(line, networks)) leaks.push(`iptables -t ${table} ${line}`);
+    for (const line of iptablesSave(table)) if (line.startsWith('-A ') && ruleMatches(line, traces)) leaks.push(`iptables -t ${table} ${line}`);
   }
   return leaks;
 }
@@ -94,13 +105,36 @@ function ruleArguments(line: string): string[] {
 
 /** Remove everything of the networks recorded in `dirs`: rules, leases, bridges (and the veths on them). */
 export function removeNetworkLeftovers(dirs: string[]): string[] {
-  const networks = dirs.flatMap(readRunNetworks);
+  return removeNetworkTraces(tracesOf(dirs.flatMap(readRunNetworks)));
+}
+
+/**
+ * Every network whose name or bridge starts with `prefix` (the workshop's "cmw"): what
+ * `workshop clean` and the lessons' clean-up remove. A bridge's subnet is read from its own
+ * address first, to find the rules that name only addresses.
+ */
+export function removeNetworksNamed(prefix: string): string[] {
+  const bridges = fs.existsSync('/sys/class/net') ? fs.readdirSync('/sys/class/net').filter((name) => name.startsWith(prefix)) : [];
+  const subnets: string[] = [];
+  for (const bridge of bridges) {
+    try {
+      const out = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', bridge], { encoding: 'utf8' });
+      for (const match of out.matchAll(/inet (\d+\.\d+\.\d+)\.\d+\/24/g)) subnets.push(`${match[1]}.0/24`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const names = fs.existsSync(IPAM_DIR) ? fs.readdirSync(IPAM_DIR).filter((name) => name.startsWith(prefix)) : [];
+  return removeNetworkTraces({ names, bridges, subnets });
+}
+
+function removeNetworkTraces(traces: NetworkTraces): string[] {
   const removed: string[] = [];
-  if (networks.length === 0) return removed;
+  if (traces.names.length + traces.bridges.length + traces.subnets.length === 0) return removed;
   for (const table of ['nat', 'filter']) {
     const emptied = new Set<string>();
     for (const line of iptablesSave(table)) {
-      if (!line.startsWith('-A ') || !ruleMatches(line, networks)) continue;
+      if (!line.startsWith('-A ') || !ruleMatches(line, traces)) continue;
       const [, chain, ...spec] = ruleArguments(line);
       try {
         execFileSync('iptables', ['-w', '-t', table, '-D', chain, ...spec], { stdio: 'ignore' });
@@ -122,20 +156,20 @@ export function removeNetworkLeftovers(dirs: string[]): string[] {
       }
     }
   }
-  for (const network of networks) {
-    if (fs.existsSync(`/sys/class/net/${network.bridge}`)) {
-      try {
-        execFileSync('ip', ['link', 'del', network.bridge], { stdio: 'ignore' });
-        removed.push(`bridge ${network.bridge}`);
-      } catch {
-        // gone meanwhile
-      }
+  for (const bridge of traces.bridges) {
+    if (!fs.existsSync(`/sys/class/net/${bridge}`)) continue;
+    try {
+      execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+      removed.push(`bridge ${bridge}`);
+    } catch {
+      // gone meanwhile
     }
-    const leases = path.join(IPAM_DIR, network.name);
-    if (fs.existsSync(leases)) {
-      fs.rmSync(leases, { recursive: true, force: true });
-      removed.push(`IPAM folder ${leases}`);
-    }
+  }
+  for (const name of traces.names) {
+    const leases = path.join(IPAM_DIR, name);
+    if (!fs.existsSync(leases)) continue;
+    fs.rmSync(leases, { recursive: true, force: true });
+    removed.push(`IPAM folder ${leases}`);
   }
   return removed;
 }

@@ -9,10 +9,13 @@ import { outputMatches, runBlock, runnableBlocks } from '../../lib/lessons/runna
 import { availableChapters } from '../../lib/manifest.ts';
 import { CHAPTERS_DIR, HOST_LIB_DIR, HOST_RUN_DIR } from '../../lib/paths.ts';
 import { removeTree } from '../../lib/host/hygiene.ts';
+import { removeNetworksNamed } from '../../lib/host/networks.ts';
 import { scaled } from '../../lib/slow.ts';
 
 /** Lessons keep their demo bundles (and their daemons' state) here; removed after the lessons ran. */
 const LESSON_DIRS = [path.join(HOST_LIB_DIR, 'lesson'), path.join(HOST_RUN_DIR, 'lesson')];
+/** The lessons' networks (chapter 06 on) are named cmwlesson...: their bridges, leases and rules go too. */
+const LESSON_NETWORK_PREFIX = 'cmwlesson';
 
 describe('the output matcher', () => {
   test('"..." stands for any number of lines', () => {
@@ -26,7 +29,10 @@ describe('the output matcher', () => {
 for (const chapter of availableChapters()) {
   const readme = path.join(CHAPTERS_DIR, chapter.folder, 'README.md');
   describe(`lesson ${chapter.folder}`, () => {
-    afterAll(() => removeTree(LESSON_DIRS, 'conman-workshop/lesson'));
+    afterAll(async () => {
+      await removeTree(LESSON_DIRS, 'conman-workshop/lesson');
+      removeNetworksNamed(LESSON_NETWORK_PREFIX);
+    });
     const blocks = fs.existsSync(readme) ? runnableBlocks(readme) : [];
     test('has runnable blocks', () => expect(blocks.length, `${readme} has no \`sh runnable\` block`).toBeGreaterThan(0));
     for (const block of blocks) {
