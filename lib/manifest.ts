@@ -199,7 +199,6 @@ export const CHAPTERS: ChapterInfo[] = [
     folder: '06-networking',
     title: 'Networking: namespaces and CNI',
     builds: 'network namespaces, a CNI runtime (ADD/CHECK/DEL with prevResult and a result cache), conman run -p',
-    draft: true,
     hints: {
       'parse-publish': [
         'Cut the protocol first: const slash = spec.lastIndexOf("/"); protocol = slash === -1 ? "tcp" : spec.slice(slash + 1). Only "tcp" and "udp".',

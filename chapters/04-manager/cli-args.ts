@@ -24,6 +24,23 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
   { long: 'help', short: 'h' },
 ];
 
+/** The options of `create` (and `run`, which adds -d): later chapters' conman find the image among the arguments with them. */
+export const CREATE_OPTIONS: OptionSpec[] = [
+  { long: 'name', value: true },
+  { long: 'interactive', short: 'i' },
+  { long: 'tty', short: 't' },
+  { long: 'rm' },
+  { long: 'restart', value: true },
+  { long: 'runtime', value: true },
+  { long: 'env', short: 'e', value: true, repeat: true },
+  { long: 'workdir', short: 'w', value: true },
+  { long: 'hostname', value: true },
+  // Networks (chapter 06): without them conmand refuses these.
+  { long: 'network', value: true },
+  { long: 'publish', short: 'p', value: true, repeat: true },
+  { long: 'dns', value: true, repeat: true },
+];
+
 export class UsageError extends Error {}
 
 export interface Parsed {

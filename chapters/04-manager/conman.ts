@@ -11,31 +11,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseLogLine } from '#lib/cri-log.ts';
 import { scaled } from '#lib/slow.ts';
-import { GLOBAL_OPTIONS, parseCommandLine, UsageError, type OptionSpec, type Parsed } from './cli-args.ts';
+import { CREATE_OPTIONS, GLOBAL_OPTIONS, parseCommandLine, UsageError, type Parsed } from './cli-args.ts';
 import type { ContainerApi, ContainerInfo } from './container-api.ts';
 import { runningDaemon } from './daemon-file.ts';
 import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { runInteractive } from './interactive.ts';
+import { registeredNetworkProvider } from './network-provider.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
 
-
-const CREATE_OPTIONS: OptionSpec[] = [
-  { long: 'name', value: true },
-  { long: 'interactive', short: 'i' },
-  { long: 'tty', short: 't' },
-  { long: 'rm' },
-  { long: 'restart', value: true },
-  { long: 'runtime', value: true },
-  { long: 'env', short: 'e', value: true, repeat: true },
-  { long: 'workdir', short: 'w', value: true },
-];
 
 const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-root DIR]] COMMAND ...
 
   run [-d] [-i] [-t] [--rm] [--name NAME] [--restart no|on-failure[:N]|always]
-      [--runtime runc|crun] [-e KEY=VALUE]... [-w DIR] ROOTFS COMMAND [ARG...]
+      [--runtime runc|crun] [-e KEY=VALUE]... [-w DIR] [--hostname NAME] ROOTFS COMMAND [ARG...]
   create [same options as run, without -d] ROOTFS COMMAND [ARG...]
   (with images, chapter 05: IMAGE [COMMAND [ARG...]] in place of ROOTFS COMMAND)
+  (with networks, chapter 06: [--network bridge|none|host|NAME] [-p [IP:]HOSTPORT:PORT[/udp]]... [--dns IP]...)
   start [-a] CONTAINER...          stop [-t SECONDS] CONTAINER...
   kill [-s SIGNAL] CONTAINER...    rm [-f] CONTAINER...
   ps [-a] [-q] [--json] [--format '{{.Name}} {{.State}} {{.ExitCode}}']
@@ -93,6 +84,10 @@ function createRequest(parsed: Parsed) {
     stdin: Boolean(o.interactive),
     ...(o.runtime ? { runtime: o.runtime as 'runc' } : {}),
     ...(o.restart ? { restart: o.restart as string } : {}),
+    ...(o.hostname ? { hostname: o.hostname as string } : {}),
+    ...(o.network ? { network: o.network as string } : {}),
+    ...(o.publish ? { publish: o.publish as string[] } : {}),
+    ...(o.dns ? { dns: o.dns as string[] } : {}),
     autoRemove: Boolean(o.rm),
   };
 }
@@ -282,12 +277,14 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
       else if (parsed.options.format) for (const c of containers) console.log(formatted(parsed.options.format as string, c));
       else if (parsed.options.quiet) for (const c of containers) console.log(shortId(c.id));
       else {
-        // The IMAGE column once a container has one (chapter 05).
+        // The IMAGE column once a container has one (chapter 05), PORTS once one has a network (chapter 06).
         const images = containers.some((c) => c.image);
-        const rows = [['CONTAINER ID', ...(images ? ['IMAGE'] : []), 'NAME', 'COMMAND', 'CREATED', 'STATUS', 'RUNTIME']];
+        const networks = containers.some((c) => c.network);
+        const rows = [['CONTAINER ID', ...(images ? ['IMAGE'] : []), 'NAME', 'COMMAND', 'CREATED', 'STATUS', ...(networks ? ['PORTS'] : []), 'RUNTIME']];
         for (const c of containers) {
           const commandLine = c.args.join(' ');
-          rows.push([shortId(c.id), ...(images ? [c.image ?? '-'] : []), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), c.runtime]);
+          const ports = c.networkStatus ? [c.networkStatus.ip, ...c.networkStatus.ports].filter(Boolean).join(', ') : '';
+          rows.push([shortId(c.id), ...(images ? [c.image ?? '-'] : []), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), ...(networks ? [ports || '-'] : []), c.runtime]);
         }
         console.log(table(rows));
       }
@@ -381,6 +378,7 @@ async function main(argv: string[]): Promise<number> {
         root,
         runRoot,
         rootfsProvider: registeredRootfsProvider(root),
+        networkProvider: registeredNetworkProvider({ root, runRoot }),
         cgroupParent: (global.options['cgroup-parent'] as string | undefined) ?? process.env.CONMAN_CGROUP_PARENT,
         // Another --no-daemon command on these roots: wait for it a while (root-lock.ts).
         lockWaitMs: scaled(10_000),

@@ -15,6 +15,7 @@ import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT } from './default
 import { lowSpace } from './disk-full.ts';
 import { Manager } from './manager.ts';
 import { RootLockedError } from './root-lock.ts';
+import { registeredNetworkProvider } from './network-provider.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
 
 const USAGE = 'usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH]';
@@ -59,8 +60,15 @@ const root = path.resolve(values.root!);
 let manager: Manager;
 try {
   // The socket is checked once the roots are locked, before recovery changes anything.
-  // Images, when the program that started this one registered them (chapter 05's conmand).
-  manager = await Manager.open({ root, runRoot, cgroupParent: values['cgroup-parent'], rootfsProvider: registeredRootfsProvider(root), onLocked: () => checkSocketPath(socket) });
+  // Images and networks, when the program that started this one registered them (chapters 05 and 06's conmand).
+  manager = await Manager.open({
+    root,
+    runRoot,
+    cgroupParent: values['cgroup-parent'],
+    rootfsProvider: registeredRootfsProvider(root),
+    networkProvider: registeredNetworkProvider({ root, runRoot }),
+    onLocked: () => checkSocketPath(socket),
+  });
 } catch (error) {
   if (error instanceof RootLockedError || error instanceof SocketInUseError) refuse(error);
   throw error;

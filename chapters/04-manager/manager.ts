@@ -41,6 +41,7 @@ import { observeShim, reconcile } from './recovery.ts';
 import { checkCreateRequest, checkExecRequest } from './requests.ts';
 import { MAX_DELAY_MS, parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
 import { RootLock } from './root-lock.ts';
+import type { NetworkPlan, NetworkProvider } from './network-provider.ts';
 import type { PreparedRootfs, RootfsProvider } from './rootfs-provider.ts';
 import { removeCgroupTree } from '#lib/host/cgroups.ts';
 import { processesMentioning } from '#lib/host/processes.ts';
@@ -63,6 +64,8 @@ export interface ManagerOptions {
   onLocked?: () => Promise<void> | void;
   /** Makes a rootfs from an image (chapter 05; rootfs-provider.ts); without one, a create needs a rootfs directory. */
   rootfsProvider?: RootfsProvider;
+  /** Connects containers to networks (chapter 06; network-provider.ts); without one, a container has no network. */
+  networkProvider?: NetworkProvider;
 }
 
 const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -103,6 +106,7 @@ export class Manager implements ContainerApi {
   private readonly exitRetries = new Map<string, NodeJS.Timeout>();
   private readonly shimLingerMs: number;
   private readonly rootfsProvider?: RootfsProvider;
+  private readonly networkProvider?: NetworkProvider;
   private closed = false;
 
   private constructor(
@@ -115,6 +119,7 @@ export class Manager implements ContainerApi {
     this.shimLingerMs = checkTimerMs(options.shimLingerMs ?? 10 * 60_000, 'shimLingerMs');
     this.store = new RecordStore(this.root);
     this.rootfsProvider = options.rootfsProvider;
+    this.networkProvider = options.networkProvider;
     fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
     this.events.setMaxListeners(0);
   }
@@ -229,6 +234,8 @@ export class Manager implements ContainerApi {
     }
     // A symlink to / would hand the host's own root to the container, writable.
     else if (fs.realpathSync(request.rootfs!) === '/') throw badRequest(`field "rootfs": ${request.rootfs} is the host's root (/): give the container a folder of its own`);
+    const asked = (['network', 'publish', 'dns'] as const).find((field) => request[field] !== undefined);
+    if (asked && !this.networkProvider) throw badRequest(`field "${asked}": this manager has no networks (chapter 06's conmand has them): leave it out`);
     // Names are unique: check and take one under a single lock, so two creates cannot both win.
     return this.lock.run('\0names', async () => {
       if (request.name !== undefined) {
@@ -238,13 +245,18 @@ export class Manager implements ContainerApi {
       let id: string;
       do id = randomBytes(32).toString('hex');
       while ([...this.records.keys()].some((other) => shortId(other) === shortId(id)));
+      const hostname = request.hostname ?? shortId(id);
       // From an image: the provider mounts the rootfs in the container's folder and says how to run it.
       let prepared: PreparedRootfs | undefined;
-      if (request.image !== undefined) {
+      // With networks: the provider checks the request and says what the spec needs (namespace, /etc files).
+      let network: NetworkPlan | undefined;
+      if (request.image !== undefined || this.networkProvider) {
         fs.mkdirSync(this.store.dirOf(id), { recursive: true, mode: 0o700 });
         try {
-          prepared = await this.rootfsProvider!.prepare({ id, dir: this.store.dirOf(id), image: request.image, args: request.args, env: request.env ?? {}, cwd: request.cwd });
+          if (request.image !== undefined) prepared = await this.rootfsProvider!.prepare({ id, dir: this.store.dirOf(id), image: request.image, args: request.args, env: request.env ?? {}, cwd: request.cwd });
+          network = await this.networkProvider?.plan({ id, dir: this.store.dirOf(id), hostname, network: request.network, publish: request.publish ?? [], dns: request.dns ?? [] });
         } catch (error) {
+          if (prepared) await this.rootfsProvider!.release(id, this.store.dirOf(id)).catch(() => {});
           this.store.remove(id);
           throw error;
         }
@@ -259,6 +271,8 @@ export class Manager implements ContainerApi {
         ...((prepared?.cwd ?? request.cwd) ? { cwd: prepared?.cwd ?? request.cwd } : {}),
         ...(prepared ? { image: prepared.image } : {}),
         ...(prepared?.user ? { user: prepared.user } : {}),
+        ...(request.hostname ? { hostname: request.hostname } : {}),
+        ...(network ? { network: network.settings } : {}),
         tty: request.tty ?? false,
         stdin: (request.stdin ?? false) || (request.tty ?? false),
         runtime: request.runtime ?? 'runc',
@@ -272,7 +286,13 @@ export class Manager implements ContainerApi {
       // The bundle first, the record last: a crash in between leaves a folder without a
       // record, which the next open() removes (records.ts).
       const user = record.user ? { uid: record.user.uid, gid: record.user.gid } : undefined;
-      const spec = generateConfig({ args: record.args, env: record.env, cwd: record.cwd, hostname: shortId(id), cgroupsPath: `${this.cgroupParent}/${id}`, ...(user ? { user } : {}) });
+      const spec = generateConfig({ args: record.args, env: record.env, cwd: record.cwd, hostname, cgroupsPath: `${this.cgroupParent}/${id}`, ...(user ? { user } : {}) });
+      if (network) {
+        // Join the namespace the provider makes at each start (or the host's: no network namespace at all).
+        const others = (spec.linux?.namespaces ?? []).filter((namespace) => namespace.type !== 'network');
+        spec.linux!.namespaces = network.namespace === 'host' ? others : [...others, { type: 'network', path: network.namespace.path }];
+        for (const file of network.mounts) spec.mounts!.push({ destination: file.destination, type: 'bind', source: file.source, options: ['rbind', 'rprivate', 'rw'] });
+      }
       spec.root = { path: record.rootfs, readonly: false };
       spec.process.terminal = record.tty;
       if (record.user?.additionalGids) spec.process.user.additionalGids = record.user.additionalGids;
@@ -290,6 +310,7 @@ export class Manager implements ContainerApi {
         this.store.save(record);
       } catch (error) {
         if (prepared) await this.rootfsProvider!.release(id, this.store.dirOf(id)).catch(() => {});
+        if (network) await this.networkProvider!.detach(id, this.store.dirOf(id)).catch(() => {});
         this.store.remove(id);
         throw explainNoSpace(error, this.store.dirOf(id));
       }
@@ -320,7 +341,8 @@ export class Manager implements ContainerApi {
    * output from the first byte; then the shim is told to start it.
    */
   private async startLocked(record: ContainerRecord, beforeStart?: () => Promise<void>): Promise<void> {
-    await this.cleanupShim(record); // the previous run's shim folder, if any
+    await this.cleanupShim(record); // the previous run's shim folder (and network), if any
+    await this.attachNetwork(record);
     const started = await startShim({
       id: record.id,
       bundle: this.store.bundleOf(record.id),
@@ -536,6 +558,37 @@ export class Manager implements ContainerApi {
     // A `runtime create` killed half-way may have made the cgroup and no state to delete it by.
     if (!deleted) await removeCgroupTree(this.cgroupOf(record)).catch(() => {});
     fs.rmSync(dir, { recursive: true, force: true });
+    await this.detachNetwork(record);
+  }
+
+  /** Connect it to its network before a run (network-provider.ts); a failure undoes what was done. */
+  private async attachNetwork(record: ContainerRecord): Promise<void> {
+    if (!record.network) return;
+    if (!this.networkProvider) throw conflict(`container ${record.name} has the network "${record.network.network}": start it with a manager that has networks (chapter 06's conman or conmand)`);
+    const status = await this.networkProvider.attach(record.id, this.store.dirOf(record.id), record.network, record.hostname ?? shortId(record.id));
+    try {
+      this.update(record, (r) => void (r.networkStatus = status));
+    } catch (error) {
+      await this.networkProvider.detach(record.id, this.store.dirOf(record.id)).catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Disconnect it after a run. Idempotent (the provider's detach is): called after every run,
+   * and before every start, so a manager that crashed in between leaves nothing behind.
+   */
+  private async detachNetwork(record: ContainerRecord): Promise<void> {
+    if (!record.network || !this.networkProvider) return;
+    await this.networkProvider.detach(record.id, this.store.dirOf(record.id));
+    if (!record.networkStatus) return;
+    try {
+      this.update(record, (r) => void delete r.networkStatus);
+    } catch (error) {
+      // (a full disk: the address stays in the record until the next save; it is gone from the host)
+      delete record.networkStatus;
+      console.error(`conman: ${record.name}: ${(error as Error).message}`);
+    }
   }
 
   /** The container's cgroup, relative to each hierarchy, as its bundle names it. */
@@ -554,6 +607,8 @@ export class Manager implements ContainerApi {
   private async recover(record: ContainerRecord): Promise<void> {
     const dir = this.shimDir(record.id);
     const decision = reconcile(record, observeShim(dir));
+    // Not running, before or after the outage: a crash may have cut its detach short (or its attach).
+    if (decision.status !== 'running' && decision.status !== 'unknown' && decision.status !== 'removing') await this.detachNetwork(record);
     switch (decision.status) {
       case 'removing':
         return this.removeLocked(record);
@@ -667,6 +722,7 @@ export class Manager implements ContainerApi {
    */
   private async removeLocked(record: ContainerRecord): Promise<void> {
     if (record.image && !this.rootfsProvider) throw conflict(`container ${record.name} runs from the image ${record.image}: remove it with a manager that has images (chapter 05's conman or conmand)`);
+    if (record.network && !this.networkProvider) throw conflict(`container ${record.name} has the network "${record.network.network}": remove it with a manager that has networks (chapter 06's conman or conmand)`);
     this.cancelRestart(record.id);
     if (record.status !== 'removing') {
       try {

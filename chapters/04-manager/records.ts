@@ -14,6 +14,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '#lib/atomic-file.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
+import type { NetworkSettings, NetworkStatus } from './network-provider.ts';
 import type { RestartPolicy } from './restart-policy.ts';
 
 /**
@@ -46,6 +47,12 @@ export interface ContainerRecord {
   image?: string;
   /** The user to run as, when not root (an image's User). */
   user?: { uid: number; gid: number; additionalGids?: number[] };
+  /** Its hostname, when not the short id. */
+  hostname?: string;
+  /** The network it asked for (chapter 06), when the manager has a NetworkProvider (network-provider.ts). */
+  network?: NetworkSettings;
+  /** Its address and published ports, while attached (from a start to the end of its run). */
+  networkStatus?: NetworkStatus;
 
   status: ContainerStatus;
   /** The container's init as seen from the host, while running. */

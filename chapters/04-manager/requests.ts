@@ -24,6 +24,14 @@ export interface CreateRequest {
   restart?: string;
   /** Remove the container once it has exited (--rm). */
   autoRemove?: boolean;
+  /** Its hostname (default: the short id). */
+  hostname?: string;
+  /** The network to join: "bridge", "none", "host" or a network's name (chapter 06; network-provider.ts). */
+  network?: string;
+  /** Ports to publish, as typed after -p: "[hostIP:]hostPort:containerPort[/tcp|udp]" (chapter 06). */
+  publish?: string[];
+  /** Name servers for its /etc/resolv.conf (chapter 06). */
+  dns?: string[];
 }
 
 export interface ExecRequest {
@@ -48,6 +56,10 @@ const CREATE_SCHEMA: Schema = {
   runtime: { type: 'string' },
   restart: { type: 'string' },
   autoRemove: { type: 'boolean' },
+  hostname: { type: 'string' },
+  network: { type: 'string' },
+  publish: { type: 'string[]' },
+  dns: { type: 'string[]' },
 };
 
 /** A create from an image: `image` instead of `rootfs`; args may be empty (the image's command). */
@@ -70,6 +82,9 @@ const EXEC_SCHEMA: Schema = {
  * body nested 100 000 deep would overflow the stack of whatever walks it (JSON.stringify).
  */
 export const MAX_DEPTH = 4;
+
+/** A hostname as the kernel and resolvers take it: labels of letters, digits and "-", dot-separated, 63 bytes at most. */
+export const HOSTNAME_PATTERN = /^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
 
 /** Docker's rule for names: a letter or digit, then letters, digits, "_", "." or "-". */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -159,6 +174,12 @@ export function checkCreateRequest(body: unknown): CreateRequest {
   }
   if (request.runtime !== undefined && request.runtime !== 'runc' && request.runtime !== 'crun') {
     throw badRequest(`field "runtime" must be "runc" or "crun", not ${JSON.stringify(request.runtime)}`);
+  }
+  if (request.hostname !== undefined && !HOSTNAME_PATTERN.test(request.hostname)) {
+    throw badRequest(`field "hostname": ${JSON.stringify(request.hostname)} is not a hostname (letters, digits and "-" in dot-separated labels, at most 63 characters)`);
+  }
+  for (const field of ['network', 'publish', 'dns'] as const) {
+    if (request[field] !== undefined) checkNoNul(field, [request[field]].flat());
   }
   return request;
 }
