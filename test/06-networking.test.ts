@@ -132,6 +132,7 @@ if (process.env.CNI_COMMAND === 'ADD') process.stdout.write(JSON.stringify(confi
 `;
   fs.writeFileSync(path.join(dir, 'recorder'), script('never'), { mode: 0o755 });
   fs.writeFileSync(path.join(dir, 'failer'), script('ADD'), { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'del-failer'), script('DEL'), { mode: 0o755 });
   fs.rmSync(log, { force: true });
   return { dir, log };
 }
@@ -271,6 +272,15 @@ describe('ADD and DEL with the real plugins', () => {
       ]);
       expect(calls(fake.log)[0].runtimeConfig, 'DEL gets what ADD got').toEqual({ portMappings: ports });
       expect(await traces(network)).toEqual([]);
+
+      // A plugin whose DEL fails: the others are still asked, the first error comes at the end; the caller's list is as it was.
+      const { deletePlugins } = await importTarget<Cni>('06-networking/cni.ts');
+      const plugins = [{ type: 'recorder', tag: 'a' }, { type: 'del-failer', tag: 'b' }, { type: 'recorder', tag: 'c' }];
+      fs.rmSync(fake.log);
+      const error = await failureOf(deletePlugins({ ...list, plugins }, plugins, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0' }, undefined, [fake.dir]));
+      expect(error?.message).toMatch(/CNI plugin del-failer failed in DEL \(code 100\)/);
+      expect(calls(fake.log).map((c) => c.tag), 'every plugin asked, last to first').toEqual(['c', 'b', 'a']);
+      expect(plugins.map((p) => p.tag), 'the list given is not turned round').toEqual(['a', 'b', 'c']);
     } finally {
       await deleteNetwork(cache, [fake.dir, ...CNI_PATH]).catch(() => {});
       await removeNetns(netns);
@@ -450,13 +460,15 @@ describe('conman run with networks', () => {
     expect(listed.stdout, 'ls names the broken file').toMatch(/\(broken\).*bad\.conflist: not valid JSON/);
   }, scaled(120_000));
 
-  test('100 ADD/DEL cycles (two at a time, with ports) leave no veth, lease, rule or namespace file', async () => {
+  test('many ADD/DEL cycles (100, two at a time, with ports) leave no veth, lease, rule or namespace file', async () => {
     const { addNetwork, deleteNetwork } = await importTarget<Cni>('06-networking/cni.ts');
     const { AttachmentCache } = await importTarget<Cache>('06-networking/cache.ts');
     const { removeNetns } = await importTarget<Netns>('06-networking/netns.ts');
     const network = runNetwork('a');
     const list = await bridgeList(network);
-    const cycles = Number(process.env.WORKSHOP_NETWORK_CYCLES ?? 100);
+    // 100 in the suite's own run of the reference; 10 in `workshop check` (a learner's loop, and the suite's
+    // runs of stubs and wrong answers), where each cycle's second of iptables would only slow the feedback.
+    const cycles = Number(process.env.WORKSHOP_NETWORK_CYCLES ?? (process.env.WORKSHOP_TARGET_DIR ? 10 : 100));
     const lane = async (lane: number) => {
       for (let i = lane; i < cycles; i += 2) {
         const netns = await newNetns();

@@ -1,0 +1,11 @@
+// wrong: DEL without the cached result (portmap and firewall then exit 0 and leave their rules)
+// caught by: the chain
+let first: unknown;
+for (const plugin of [...plugins].reverse()) {
+  try {
+    await execPlugin(plugin.type, pluginEnvironment('DEL', attachment, cniPath), pluginStdin(list, plugin, undefined, attachment.capabilities), cniPath);
+  } catch (error) {
+    first ??= error;
+  }
+}
+if (first) throw first;
