@@ -13,8 +13,9 @@ import { startBook } from '../book/server.ts';
 import { CheckCancelled, runChecks, type ChapterResult } from '../checks/runner.ts';
 import { runDoctor } from '../doctor.ts';
 import { removeStaleRuns } from '../host/hygiene.ts';
+import { workshopNetworkLeftovers } from '../host/networks.ts';
 import { availableChapters, CHAPTERS, findChapter, type ChapterInfo } from '../manifest.ts';
-import { REPO_ROOT, targetDir, WORKSHOP_STATE_DIR, type Target } from '../paths.ts';
+import { REPO_ROOT, targetDir, WORKSHOP_PREFIX, WORKSHOP_STATE_DIR, type Target } from '../paths.ts';
 import { vmTest } from '../vm/vm-test.ts';
 import { openDashboard, type CheckHooks } from './dashboard.ts';
 import { liveRuns } from './live-runs.ts';
@@ -282,7 +283,16 @@ async function selftest(args: string[]): Promise<number> {
   console.log(bold('type check (tsc --noEmit)'));
   if ((await runNode('node_modules/typescript/bin/tsc', ['--noEmit', '-p', '.'])) !== 0) return 1;
   console.log(bold('test suite (vitest)'));
-  return runNode('node_modules/vitest/vitest.mjs', ['run', '--reporter=default', '--reporter=./lib/harness/summary-reporter.ts', ...args]);
+  const code = await runNode('node_modules/vitest/vitest.mjs', ['run', '--reporter=default', '--reporter=./lib/harness/summary-reporter.ts', ...args]);
+  // Every check cleans up after itself; this proves it for what outlives a process: networks.
+  const left = process.getuid?.() === 0 ? workshopNetworkLeftovers(WORKSHOP_PREFIX) : [];
+  console.log(bold('host hygiene after the suite'));
+  if (left.length > 0) {
+    console.log(`left on the host by the suite (remove with ./workshop clean):\n  ${left.join('\n  ')}`);
+    return 1;
+  }
+  console.log('no bridge, lease folder or iptables rule of a workshop network is left');
+  return code;
 }
 
 async function main(argv: string[]): Promise<number> {

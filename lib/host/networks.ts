@@ -173,3 +173,23 @@ function removeNetworkTraces(traces: NetworkTraces): string[] {
   }
   return removed;
 }
+
+/** The address ranges the workshop's own networks use: test runs, lessons, benchmarks. */
+const WORKSHOP_RANGES = [' 10.231.', ' 10.232.', ' 10.233.'];
+
+/**
+ * Everything network-shaped of the workshop still on the host (`prefix`: "cmw"): bridges,
+ * lease folders, iptables rules naming a workshop network or address. The suite ends by
+ * asking this (`workshop selftest`): after all its checks, nothing may be left.
+ */
+export function workshopNetworkLeftovers(prefix: string): string[] {
+  const found: string[] = [];
+  if (fs.existsSync('/sys/class/net')) for (const link of fs.readdirSync('/sys/class/net')) if (link.startsWith(prefix)) found.push(`interface ${link}`);
+  if (fs.existsSync(IPAM_DIR)) for (const name of fs.readdirSync(IPAM_DIR)) if (name.startsWith(prefix)) found.push(`host-local folder ${path.join(IPAM_DIR, name)}`);
+  for (const table of ['nat', 'filter']) {
+    for (const line of iptablesSave(table)) {
+      if (line.startsWith('-A ') && (line.includes(`"${prefix}`) || line.includes(`\\"${prefix}`) || WORKSHOP_RANGES.some((range) => line.includes(range)))) found.push(`iptables -t ${table} ${line}`);
+    }
+  }
+  return found;
+}

@@ -1,6 +1,6 @@
 /**
  * Host hygiene: leaks are seen, and the leftovers of a crashed run (a running container, its
- * cgroups, a mount) are removed by the next run.
+ * cgroups, a mount, a network's lease, rules and bridge) are removed by the next run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,6 +9,7 @@ import { expect, test } from 'vitest';
 import { cgroupDirs } from '../../lib/host/cgroups.ts';
 import { HostRun, removeStaleRuns, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { mountsUnder } from '../../lib/host/mountinfo.ts';
+import { IPAM_DIR } from '../../lib/host/networks.ts';
 import { writeTinyBundle } from '../../lib/host/tiny-bundle.ts';
 import { requireRoot } from '../../lib/harness/require.ts';
 import { CGROUP_PARENT } from '../../lib/paths.ts';
@@ -52,4 +53,34 @@ test('a live run is left alone', async () => {
   await run.cleanup();
   expect(fs.existsSync(run.dir)).toBe(false);
   expect(fs.existsSync(run.stateDir)).toBe(false);
+});
+
+test('a crashed run\'s network is found and removed: its lease, iptables rules, bridge and namespace file', async () => {
+  requireRoot();
+  const run = new HostRun();
+  const network = run.network('crashed');
+  // A namespace file and a real ADD of bridge + portmap, by the plugins themselves (no chapter code).
+  const netns = path.join(run.stateDir, 'netns', 'crashed');
+  fs.mkdirSync(path.dirname(netns), { recursive: true });
+  fs.writeFileSync(netns, '');
+  execFileSync('unshare', [`--net=${netns}`, 'true']);
+  const env = { ...process.env, CNI_CONTAINERID: `${run.id}-crashed`, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' };
+  const bridge = { cniVersion: '1.0.0', name: network.name, type: 'bridge', bridge: network.bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: network.subnet }]] } };
+  const result = execFileSync('/usr/lib/cni/bridge', { input: JSON.stringify(bridge), env: { ...env, CNI_COMMAND: 'ADD' } });
+  const portmap = { cniVersion: '1.0.0', name: network.name, type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 18_999, containerPort: 80, protocol: 'tcp' }] }, prevResult: JSON.parse(result.toString()) };
+  execFileSync('/usr/lib/cni/portmap', { input: JSON.stringify(portmap), env: { ...env, CNI_COMMAND: 'ADD' } });
+
+  const leaks = run.leaks();
+  expect(leaks.some((leak) => leak.startsWith(`IP lease `) && leak.endsWith(network.name)), leaks.join('\n')).toBe(true);
+  expect(leaks.some((leak) => leak.startsWith('iptables -t nat') && leak.includes('18999')), leaks.join('\n')).toBe(true);
+  expect(leaks).toContain(`mount ${netns}`);
+
+  fs.writeFileSync(path.join(run.dir, 'owner.pid'), String(deadPid()));
+  await removeStaleRuns();
+  const rules = execFileSync('iptables-save', { encoding: 'utf8' });
+  expect(rules, 'no rule names the network').not.toContain(network.name);
+  expect(rules, 'no rule names its addresses').not.toContain(` ${network.subnet.split('.').slice(0, 3).join('.')}.`);
+  expect(fs.existsSync(`/sys/class/net/${network.bridge}`), 'the bridge').toBe(false);
+  expect(fs.existsSync(path.join(IPAM_DIR, network.name)), 'host-local\'s folder').toBe(false);
+  expect(mountsUnder(run.stateDir)).toEqual([]);
 });
