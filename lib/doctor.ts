@@ -39,7 +39,7 @@ function check(name: string, ok: boolean, detail: string, fix?: string): DoctorC
   return { name, ok, detail, fix: ok ? undefined : fix };
 }
 
-const CNI_PLUGINS = ['bridge', 'host-local', 'loopback', 'portmap', 'firewall'];
+const CNI_PLUGINS = ['bridge', 'host-local', 'loopback', 'portmap', 'firewall', 'tuning'];
 export const CNI_DIR = '/usr/lib/cni';
 
 export async function runDoctor(): Promise<DoctorCheck[]> {
