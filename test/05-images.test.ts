@@ -248,6 +248,31 @@ describe('pull from a real registry', () => {
     expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
   });
 
+  test('pulls at once into one store (two processes would do the same): each blob written once and whole, both images recorded, a prune waits for them', async () => {
+    const { ImageStore } = await importTarget<Images>('05-images/images.ts');
+    const root = path.join(hostRun().dir, `store${++stores}`);
+    // Separate stores on one root: separate lock files opened, as two conman processes would.
+    const stores3 = [0, 1, 2].map(() => new ImageStore(root, { insecureRegistries: [registry.host] }));
+    const oci = `${registry.host}/${BUSYBOX_TAGS.oci}`;
+    const docker = `${registry.host}/${BUSYBOX_TAGS.docker}`;
+    const [a, b, c] = await Promise.all([stores3[0].pull(oci, { timeoutMs: PULL_MS }), stores3[1].pull(oci, { timeoutMs: PULL_MS }), stores3[2].pull(docker, { timeoutMs: PULL_MS })]);
+    expect(a.digest).toBe(b.digest);
+    expect(c.chainId).toBe(a.chainId);
+    const store = stores3[0];
+    expect(store.list().map((r) => r.name).sort(), 'both images recorded (no lost update)').toEqual([a.name, c.name].sort());
+    for (const digest of store.content.list()) expect(sha256(fs.readFileSync(store.content.blobPath(digest))), 'each blob whole').toBe(digest);
+    expect(fs.readdirSync(store.content.ingestDir).filter((name) => name.endsWith('.partial'))).toEqual([]);
+    expect(fs.readdirSync(store.snapshots.snapshotsDir), 'one snapshot, no temporary folder left').toEqual([a.chainId.slice(7)]);
+    // rmi of one while the other is pulled again: the prune waits, and keeps what the other uses.
+    const again = stores3[1].pull(oci, { timeoutMs: PULL_MS });
+    await store.remove(docker);
+    await again;
+    expect(store.find(oci)).toBeDefined();
+    expect(store.content.has(a.layers[0].digest)).toBe(true);
+    await store.remove(oci);
+    expect(store.content.list()).toEqual([]);
+  });
+
   test('an index: the machine\'s platform is picked, --platform picks another', async () => {
     const { MediaTypes, hostPlatform, parsePlatform, formatPlatform } = await importTarget<Registry>('05-images/registry.ts');
     const host = hostPlatform();
@@ -747,6 +772,20 @@ describe('run IMAGE: containers from images, through conmand and with --no-daemo
       await w.stopDaemon();
     }
   }, scaled(180_000));
+
+  test('a create interrupted after its rootfs was mounted (no record yet): the next manager unmounts it, frees the image, removes the folder', async () => {
+    const w = world();
+    const ref = `${registry.host}/${BUSYBOX_TAGS.oci}`;
+    const id = (await w.ok(['--no-daemon', 'create', '--insecure-registry', registry.host, ref, 'true'])).stdout.trim();
+    const dir = path.join(w.root, 'containers', id);
+    expect(mountsUnder(dir), 'created: its rootfs is mounted').toHaveLength(1);
+    fs.rmSync(path.join(dir, 'record.json')); // as if the crash came after the mount, before the record was saved
+    expect((await w.ok(['--no-daemon', 'ps', '-a', '-q'])).stdout).toBe('');
+    expect(mountsUnder(w.root), 'unmounted').toEqual([]);
+    expect(fs.existsSync(dir), 'its folder removed').toBe(false);
+    expect(fs.readdirSync(path.join(w.root, 'images', 'active')), 'the image is not in use any more').toEqual([]);
+    expect((await w.ok(['--no-daemon', 'rmi', ref])).stdout).toMatch(/Untagged:/);
+  }, scaled(120_000));
 
   test('conman --no-daemon run --rm IMAGE: pulled, run, removed with its mount; a rootfs directory works as before', async () => {
     const w = world();

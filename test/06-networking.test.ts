@@ -16,6 +16,7 @@ import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget } from '../lib/harness/target.ts';
+import { givenTime } from '../lib/harness/watchdog.ts';
 import { IPAM_DIR, type RunNetwork } from '../lib/host/networks.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { processesMentioning } from '../lib/host/processes.ts';
@@ -32,6 +33,8 @@ type Netns = typeof import('../solutions/06-networking/netns.ts');
 
 const exec = promisify(execFile);
 const CNI_PATH = ['/usr/lib/cni'];
+/** A chain of real plugins (each a process running iptables) may take seconds on a loaded machine: the watchdog gives it this. */
+const cni = <T>(call: () => Promise<T>): Promise<T> => givenTime(scaled(60_000), call);
 const hostRun = useHostRun();
 
 /** The error a promise ends with (undefined when it succeeds); an unfinished exercise (named anywhere in it) is thrown as such. */
@@ -204,17 +207,17 @@ describe('calling a plugin', () => {
     const { pluginVersions } = await importTarget<Cni>('06-networking/cni.ts');
     const { execPlugin, pluginEnvironment, pluginStdin } = await importTarget<Plugin>('06-networking/plugin.ts');
     const list = await bridgeList(runNetwork('a'));
-    const versions = await pluginVersions(list, CNI_PATH);
+    const versions = await cni(() => pluginVersions(list, CNI_PATH));
     expect(versions.map((v) => v.type)).toEqual(['bridge', 'portmap', 'firewall', 'tuning']);
     for (const version of versions) expect(version.supportedVersions).toContain('1.0.0');
-    const missing = await failureOf(pluginVersions({ ...list, plugins: [{ type: 'no-such-plugin' }] }, CNI_PATH));
+    const missing = await failureOf(cni(() => pluginVersions({ ...list, plugins: [{ type: 'no-such-plugin' }] }, CNI_PATH)));
     expect(missing?.message).toMatch(/no CNI plugin "no-such-plugin" in \/usr\/lib\/cni: install containernetworking-plugins/);
     // The bridge plugin on a namespace that is not there: its error JSON (code, msg) on stdout.
     const attachment = { containerId: `${hostRun().id}-x`, netns: '/nonexistent/ns', ifname: 'eth0' };
-    const failed = await failureOf(execPlugin('bridge', pluginEnvironment('ADD', attachment, CNI_PATH), pluginStdin(list, list.plugins[0], undefined), CNI_PATH));
+    const failed = await failureOf(cni(() => execPlugin('bridge', pluginEnvironment('ADD', attachment, CNI_PATH), pluginStdin(list, list.plugins[0], undefined), CNI_PATH)));
     expect(failed?.name).toBe('CniPluginError');
     expect(failed?.message).toMatch(/CNI plugin bridge failed in ADD \(code \d+\): failed to open netns "\/nonexistent\/ns"/);
-  });
+  }, scaled(120_000));
 });
 
 describe('ADD and DEL with the real plugins', () => {
@@ -228,8 +231,8 @@ describe('ADD and DEL with the real plugins', () => {
     const cache1 = new AttachmentCache(path.join(hostRun().dir, 'cache', 'c1.json'));
     const cache2 = new AttachmentCache(path.join(hostRun().dir, 'cache', 'c2.json'));
     try {
-      const r1 = await addNetwork(list, { containerId: `${hostRun().id}-c1`, netns: ns1, ifname: 'eth0' }, cache1, CNI_PATH);
-      const r2 = await addNetwork(list, { containerId: `${hostRun().id}-c2`, netns: ns2, ifname: 'eth0' }, cache2, CNI_PATH);
+      const r1 = await cni(() => addNetwork(list, { containerId: `${hostRun().id}-c1`, netns: ns1, ifname: 'eth0' }, cache1, CNI_PATH));
+      const r2 = await cni(() => addNetwork(list, { containerId: `${hostRun().id}-c2`, netns: ns2, ifname: 'eth0' }, cache2, CNI_PATH));
       const [ip1, ip2] = [r1.ips![0].address.split('/')[0], r2.ips![0].address.split('/')[0]];
       const prefix = network.subnet.split('.').slice(0, 3).join('.');
       expect(ip1.startsWith(`${prefix}.`) && ip2.startsWith(`${prefix}.`) && ip1 !== ip2, `${ip1} and ${ip2}`).toBe(true);
@@ -237,22 +240,22 @@ describe('ADD and DEL with the real plugins', () => {
       expect(cache1.read()?.result?.ips?.[0].address, 'the result cached').toBe(r1.ips![0].address);
       const ping = await exec('nsenter', [`--net=${ns1}`, 'busybox', 'ping', '-c', '1', '-W', '5', ip2]);
       expect(ping.stdout).toMatch(/1 packets received/);
-      await checkNetwork(cache1, CNI_PATH);
+      await cni(() => checkNetwork(cache1, CNI_PATH));
       expect(await vethsOn(network.bridge)).toHaveLength(2);
 
-      await deleteNetwork(cache1, CNI_PATH);
-      await deleteNetwork(cache2, CNI_PATH);
+      await cni(() => deleteNetwork(cache1, CNI_PATH));
+      await cni(() => deleteNetwork(cache2, CNI_PATH));
       expect(cache1.read(), 'the cache goes with the DEL').toBeUndefined();
-      await deleteNetwork(cache1, CNI_PATH); // nothing cached: nothing to do
+      await cni(() => deleteNetwork(cache1, CNI_PATH)); // nothing cached: nothing to do
       expect(await traces(network)).toEqual([]);
     } finally {
-      for (const cache of [cache1, cache2]) await deleteNetwork(cache, CNI_PATH).catch(() => {});
+      for (const cache of [cache1, cache2]) await cni(() => deleteNetwork(cache, CNI_PATH)).catch(() => {});
       await removeNetns(ns1);
       await removeNetns(ns2);
     }
     expect(mountsUnder(path.join(hostRun().stateDir, 'netns')), 'namespace files unmounted').toEqual([]);
     expect(await vethsOn(network.bridge), 'the veths went with the namespaces').toEqual([]);
-  });
+  }, scaled(120_000));
 
   test('the chain: each ADD gets the result before it, DEL runs last to first with the cached result and the same runtimeConfig', async () => {
     const { addNetwork, deleteNetwork } = await importTarget<Cni>('06-networking/cni.ts');
@@ -266,7 +269,7 @@ describe('ADD and DEL with the real plugins', () => {
     const cache = new AttachmentCache(path.join(hostRun().dir, 'cache', 'chain.json'));
     const ports = [{ hostPort: 18_000, containerPort: 80, protocol: 'tcp' as const }];
     try {
-      const result = await addNetwork(list, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0', capabilities: { portMappings: ports } }, cache, [fake.dir, ...CNI_PATH]);
+      const result = await cni(() => addNetwork(list, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0', capabilities: { portMappings: ports } }, cache, [fake.dir, ...CNI_PATH]));
       const address = result.ips![0].address;
       expect(calls(fake.log).map((c) => [c.command, c.tag, c.prev])).toEqual([
         ['ADD', 'one', address],
@@ -275,7 +278,7 @@ describe('ADD and DEL with the real plugins', () => {
       expect(calls(fake.log)[1].runtimeConfig, 'portMappings to the plugin that declared it').toEqual({ portMappings: ports });
       expect(calls(fake.log)[0].runtimeConfig).toBeNull();
       fs.rmSync(fake.log);
-      await deleteNetwork(new AttachmentCache(cache.file), [fake.dir, ...CNI_PATH]); // a new reader: as after a restart
+      await cni(() => deleteNetwork(new AttachmentCache(cache.file), [fake.dir, ...CNI_PATH])); // a new reader: as after a restart
       expect(calls(fake.log).map((c) => [c.command, c.tag, c.prev, c.containerId, c.ifname])).toEqual([
         ['DEL', 'two', address, `${hostRun().id}-chain`, 'eth0'],
         ['DEL', 'one', address, `${hostRun().id}-chain`, 'eth0'],
@@ -287,15 +290,15 @@ describe('ADD and DEL with the real plugins', () => {
       const { deletePlugins } = await importTarget<Cni>('06-networking/cni.ts');
       const plugins = [{ type: 'recorder', tag: 'a' }, { type: 'del-failer', tag: 'b' }, { type: 'recorder', tag: 'c' }];
       fs.rmSync(fake.log);
-      const error = await failureOf(deletePlugins({ ...list, plugins }, plugins, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0' }, undefined, [fake.dir]));
+      const error = await failureOf(cni(() => deletePlugins({ ...list, plugins }, plugins, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0' }, undefined, [fake.dir])));
       expect(error?.message).toMatch(/CNI plugin del-failer failed in DEL \(code 100\)/);
       expect(calls(fake.log).map((c) => c.tag), 'every plugin asked, last to first').toEqual(['c', 'b', 'a']);
       expect(plugins.map((p) => p.tag), 'the list given is not turned round').toEqual(['a', 'b', 'c']);
     } finally {
-      await deleteNetwork(cache, [fake.dir, ...CNI_PATH]).catch(() => {});
+      await cni(() => deleteNetwork(cache, [fake.dir, ...CNI_PATH])).catch(() => {});
       await removeNetns(netns);
     }
-  });
+  }, scaled(120_000));
 
   test('a plugin that fails half-way: its error in words, and what the plugins before it did is undone (no lease, no veth, no rule)', async () => {
     const { addNetwork } = await importTarget<Cni>('06-networking/cni.ts');
@@ -309,7 +312,7 @@ describe('ADD and DEL with the real plugins', () => {
     const netns = await newNetns();
     const cache = new AttachmentCache(path.join(hostRun().dir, 'cache', 'failing.json'));
     try {
-      const error = await failureOf(addNetwork(list, { containerId: `${hostRun().id}-fail`, netns, ifname: 'eth0', capabilities: { portMappings: [{ hostPort: 18_001, containerPort: 80, protocol: 'tcp' }] } }, cache, [fake.dir, ...CNI_PATH]));
+      const error = await failureOf(cni(() => addNetwork(list, { containerId: `${hostRun().id}-fail`, netns, ifname: 'eth0', capabilities: { portMappings: [{ hostPort: 18_001, containerPort: 80, protocol: 'tcp' }] } }, cache, [fake.dir, ...CNI_PATH])));
       expect(error?.message).toMatch(/CNI plugin failer failed in ADD \(code 100\): the fake plugin was told to fail \(tag three\)/);
       expect(calls(fake.log).map((c) => [c.command, c.tag]), 'the failed plugin is asked to DEL too; the one after it never ran').toEqual([
         ['ADD', 'three'],
@@ -321,7 +324,7 @@ describe('ADD and DEL with the real plugins', () => {
     } finally {
       await removeNetns(netns);
     }
-  });
+  }, scaled(120_000));
 });
 
 describe('conman run with networks', () => {
@@ -488,8 +491,8 @@ describe('conman run with networks', () => {
         const cache = new AttachmentCache(path.join(hostRun().dir, 'cache', `cycle${i}.json`));
         try {
           const ports = [{ hostPort: 20_000 + i, containerPort: 80, protocol: 'tcp' as const }];
-          await addNetwork(list, { containerId: `${hostRun().id}-cycle${i}`, netns, ifname: 'eth0', capabilities: { portMappings: ports } }, cache, CNI_PATH);
-          await deleteNetwork(cache, CNI_PATH);
+          await cni(() => addNetwork(list, { containerId: `${hostRun().id}-cycle${i}`, netns, ifname: 'eth0', capabilities: { portMappings: ports } }, cache, CNI_PATH));
+          await cni(() => deleteNetwork(cache, CNI_PATH));
         } finally {
           await removeNetns(netns);
         }

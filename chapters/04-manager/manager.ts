@@ -16,12 +16,14 @@
  * request fails with a 507 naming the file, and memory still agrees with the disk
  * (disk-full.ts).
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { writeConfig } from '#lower/01-bundle/bundle.ts';
 import { generateConfig } from '#lower/01-bundle/config.ts';
 import { OciRuntime, type RuntimeName } from '#lower/02-lifecycle/runtime.ts';
@@ -44,10 +46,13 @@ import { RootLock } from './root-lock.ts';
 import type { NetworkPlan, NetworkProvider } from './network-provider.ts';
 import type { PreparedRootfs, RootfsProvider } from './rootfs-provider.ts';
 import { removeCgroupTree } from '#lib/host/cgroups.ts';
+import { mountsUnder } from '#lib/host/mountinfo.ts';
 import { processesMentioning } from '#lib/host/processes.ts';
 import { OutputBuffer, type Session, type SessionExit } from './session.ts';
 import { stopContainer } from './stop.ts';
 import { scaled } from '#lib/slow.ts';
+
+const execFileAsync = promisify(execFile);
 
 export interface ManagerOptions {
   /** Records, bundles and logs; default /var/lib/conman. */
@@ -139,6 +144,7 @@ export class Manager implements ContainerApi {
 
   private static async recoverAll(manager: Manager): Promise<Manager> {
     const records = manager.store.loadAll();
+    for (const id of manager.store.interrupted) await manager.undoInterruptedCreate(id);
     for (const record of records) manager.records.set(record.id, record);
     // Execs die with the manager that ran them: their folders are leftovers.
     fs.rmSync(path.join(manager.runRoot, 'exec'), { recursive: true, force: true });
@@ -160,6 +166,20 @@ export class Manager implements ContainerApi {
       ),
     );
     return manager;
+  }
+
+  /**
+   * A create that crashed before its record was saved: what the providers made for it (a
+   * mounted rootfs, a network namespace) is undone first, or the folder could not go (a mount
+   * point) and the image would stay "in use" by a container that does not exist.
+   */
+  private async undoInterruptedCreate(id: string): Promise<void> {
+    const dir = this.store.dirOf(id);
+    await this.networkProvider?.detach(id, dir).catch((error: Error) => console.error(`conman: undoing the interrupted create of ${shortId(id)}: ${error.message}`));
+    await this.rootfsProvider?.release(id, dir).catch((error: Error) => console.error(`conman: undoing the interrupted create of ${shortId(id)}: ${error.message}`));
+    // Without the provider that made it (another chapter's conmand), a mount may still be there.
+    for (const mount of mountsUnder(dir)) await execFileAsync('umount', ['-l', mount]).catch(() => {});
+    this.store.remove(id);
   }
 
   // ----- where things are -----

@@ -17,6 +17,7 @@ import koffi from 'koffi';
 const libc = koffi.load('libc.so.6');
 const flock = libc.func('int flock(int fd, int operation)');
 const errnoLocation = libc.func('int *__errno_location()');
+const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
@@ -100,5 +101,27 @@ export class RootLock {
   /** Closing the files drops the locks (so does the process's death). */
   release(): void {
     for (const fd of this.fds.splice(0)) fs.closeSync(fd);
+  }
+}
+
+/**
+ * Run `fn` holding a flock on `file` (created if missing), waiting for whoever holds it:
+ * exclusive, or `shared` with other shared holders (chapter 05: two pulls of the same blob, two
+ * writers of images.json, pulls that a prune must wait for). Released when `fn` settles, or
+ * when the process dies.
+ */
+export async function withFileLock<T>(file: string, fn: () => Promise<T>, options: { shared?: boolean } = {}): Promise<T> {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o600);
+  try {
+    for (;;) {
+      if (flock(fd, (options.shared ? LOCK_SH : LOCK_EX) | LOCK_NB) === 0) break;
+      const errno = koffi.decode(errnoLocation(), 'int') as number;
+      if (errno !== EWOULDBLOCK && errno !== EINTR) throw new Error(`flock(${file}) failed: errno ${errno}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return await fn();
+  } finally {
+    fs.closeSync(fd);
   }
 }

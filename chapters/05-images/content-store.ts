@@ -16,6 +16,7 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { withFileLock } from '#lower/04-manager/root-lock.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
 export interface Descriptor {
@@ -154,6 +155,15 @@ export class ContentStore {
    */
   async ingest(expected: { digest: string; size: number }, source: IngestSource, what = expected.digest, onProgress?: (bytes: number) => void): Promise<void> {
     if (this.has(expected.digest, expected.size)) return;
+    // One writer per blob: a second pull of the same blob waits, then finds it done. (Two
+    // writers of one partial file would interleave their bytes: each stream verified, the file not.)
+    // (The lock files live apart from the partial downloads, and stay: deleting a lock file that
+    // another process waits on would let a third one lock a new file of the same name.)
+    await withFileLock(path.join(this.root, 'locks', `${hexOf(expected.digest)}.lock`), () => this.ingestLocked(expected, source, what, onProgress));
+  }
+
+  private async ingestLocked(expected: { digest: string; size: number }, source: IngestSource, what: string, onProgress?: (bytes: number) => void): Promise<void> {
+    if (this.has(expected.digest, expected.size)) return;
     const partial = path.join(this.ingestDir, `${hexOf(expected.digest)}.partial`);
     let verifier = new DigestVerifier(expected, what);
     let have = await fsp.stat(partial).then((s) => s.size, () => 0);
@@ -210,6 +220,11 @@ export class ContentStore {
       removed.push(digest);
     }
     for (const name of fs.readdirSync(this.ingestDir)) await fsp.rm(path.join(this.ingestDir, name), { force: true });
+    // The ingest locks of blobs that are gone (the caller holds the store's gc lock: no pull runs).
+    const locks = path.join(this.root, 'locks');
+    for (const name of fs.existsSync(locks) ? fs.readdirSync(locks) : []) {
+      if (!keep.has(`sha256:${name.replace(/\.lock$/, '')}`)) await fsp.rm(path.join(locks, name), { force: true });
+    }
     return removed;
   }
 }

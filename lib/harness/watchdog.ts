@@ -203,9 +203,21 @@ function isClass(value: unknown): value is new (...args: unknown[]) => object {
   return typeof value === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(value));
 }
 
+const allowance = new AsyncLocalStorage<number>();
+
+/**
+ * Give the calls made inside `fn` a time limit of their own, `ms`, as if it were one of their
+ * arguments: for work whose time is not the learner's code's but real programs' (chapter 06:
+ * a chain of CNI plugins, each a process that runs iptables, seconds on a loaded machine).
+ */
+export function givenTime<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  return allowance.run(ms, fn);
+}
+
 function wrapFunction(fn: (...args: unknown[]) => unknown, file: string, method: string, label: string): (...args: unknown[]) => unknown {
   const wrapper = function (this: unknown, ...args: unknown[]) {
-    return watchCall({ file, method, label, args: args.map((arg) => shorten(arg)).join(', '), ownLimitMs: ownLimit(args) }, () => fn.apply(this, args));
+    const own = Math.max(ownLimit(args) ?? 0, allowance.getStore() ?? 0);
+    return watchCall({ file, method, label, args: args.map((arg) => shorten(arg)).join(', '), ownLimitMs: own || undefined }, () => fn.apply(this, args));
   };
   Object.defineProperty(wrapper, 'name', { value: fn.name });
   Object.defineProperty(wrapper, 'length', { value: fn.length });

@@ -71,6 +71,8 @@ export interface ContainerRecord {
 
 export class RecordStore {
   readonly containersDir: string;
+  /** The folders of interrupted creates found by the last loadAll(). */
+  interrupted: string[] = [];
 
   constructor(readonly root: string) {
     this.containersDir = path.join(root, 'containers');
@@ -96,8 +98,13 @@ export class RecordStore {
     writeFileAtomic(path.join(dir, 'record.json'), JSON.stringify(record, null, 2) + '\n', { mode: 0o600, fsync: true });
   }
 
-  /** Every record on disk. A folder without a readable record is an interrupted create: removed. */
+  /**
+   * Every record on disk. A folder without a readable record is an interrupted create: its id
+   * is kept in `interrupted` for the manager, which undoes what the create had made (a mounted
+   * rootfs, a network namespace: providers' things) before it removes the folder.
+   */
   loadAll(): ContainerRecord[] {
+    this.interrupted = [];
     const records: ContainerRecord[] = [];
     for (const id of fs.readdirSync(this.containersDir)) {
       // A save a crash interrupted before its rename: the record it would have replaced stands.
@@ -107,8 +114,8 @@ export class RecordStore {
         records.push(JSON.parse(fs.readFileSync(path.join(this.dirOf(id), 'record.json'), 'utf8')) as ContainerRecord);
       } catch {
         // create() writes record.json last, after the bundle, and nothing runs before it
-        // exists: a folder without one is a create that crashed half-way. Remove it.
-        fs.rmSync(this.dirOf(id), { recursive: true, force: true });
+        // exists: a folder without one is a create that crashed half-way.
+        this.interrupted.push(id);
       }
     }
     return records;

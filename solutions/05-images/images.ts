@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '#lib/atomic-file.ts';
+import { withFileLock } from '#lower/04-manager/root-lock.ts';
 import { ContentStore, type Descriptor } from './content-store.ts';
 import type { ImageConfig } from './image-config.ts';
 import { scaled } from '#lib/slow.ts';
@@ -78,6 +79,8 @@ export class ImageStore {
   readonly content: ContentStore;
   readonly snapshots: Snapshotter;
   private readonly recordsFile: string;
+  /** Pulls hold it shared, a prune exclusive. */
+  private readonly gcLock: string;
 
   constructor(
     readonly root: string,
@@ -87,6 +90,7 @@ export class ImageStore {
     this.content = new ContentStore(path.join(root, 'content'));
     this.snapshots = new Snapshotter(root);
     this.recordsFile = path.join(root, 'images.json');
+    this.gcLock = path.join(root, 'gc.lock');
   }
 
   list(): ImageRecord[] {
@@ -98,8 +102,14 @@ export class ImageStore {
     }
   }
 
-  private save(records: ImageRecord[]): void {
-    writeFileAtomic(this.recordsFile, JSON.stringify(records, null, 2) + '\n', { fsync: true });
+  /**
+   * Change the records: read, change, write, under a lock (two pulls finishing at once would
+   * each write the list they read, and one image would be lost).
+   */
+  private async update(change: (records: ImageRecord[]) => ImageRecord[]): Promise<void> {
+    await withFileLock(`${this.recordsFile}.lock`, async () => {
+      writeFileAtomic(this.recordsFile, JSON.stringify(change(this.list()), null, 2) + '\n', { fsync: true });
+    });
   }
 
   /** An image by name ("busybox:1.36" is docker.io/library/busybox:1.36), full digest or a digest prefix of 12+. */
@@ -135,7 +145,10 @@ export class ImageStore {
       }, timeoutMs);
     });
     try {
-      return await Promise.race([this.pullWith(client, ref, options.onProgress ?? (() => {})), deadline]);
+      // Shared with other pulls, exclusive with a prune: what a pull has downloaded and not
+      // recorded yet belongs to no image, and a prune running meanwhile would delete it.
+      const pulling = withFileLock(this.gcLock, () => this.pullWith(client, ref, options.onProgress ?? (() => {})), { shared: true });
+      return await Promise.race([pulling, deadline]);
     } finally {
       clearTimeout(timer);
       await client.close();
@@ -190,7 +203,7 @@ export class ImageStore {
       size: manifest.layers.reduce((sum, layer) => sum + layer.size, 0),
       pulledAt: new Date().toISOString(),
     };
-    this.save([...this.list().filter((r) => r.name !== record.name), record]);
+    await this.update((records) => [...records.filter((r) => r.name !== record.name), record]);
     return record;
   }
 
@@ -214,12 +227,16 @@ export class ImageStore {
     if (!options.force && users.length > 0) {
       throw new ImageInUseError(`image ${this.displayName(record)} is used by a container (${users.map((id) => id.slice(0, 12)).join(', ')}): remove the container first (conman rm), or rmi -f`);
     }
-    this.save(this.list().filter((r) => r.name !== record.name));
+    await this.update((records) => records.filter((r) => r.name !== record.name));
     return { untagged: record.name, deleted: await this.prune() };
   }
 
   /** Remove blobs and snapshots no image and no container uses; returns what went. */
   async prune(): Promise<string[]> {
+    return withFileLock(this.gcLock, () => this.pruneLocked());
+  }
+
+  private async pruneLocked(): Promise<string[]> {
     const records = this.list();
     const blobs = new Set<string>();
     const chains = new Set<string>();

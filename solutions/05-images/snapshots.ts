@@ -128,7 +128,13 @@ export class Snapshotter {
           await fsp.rmdir(path.join(temp, 'merged'));
         }
         await fsp.writeFile(path.join(temp, 'parent'), i === 0 ? '' : chain[i - 1]);
-        await fsp.rename(temp, this.dirOf(chain[i]));
+        try {
+          await fsp.rename(temp, this.dirOf(chain[i]));
+        } catch (error) {
+          // Another pull of the same layer finished first: its snapshot is the same, keep it.
+          if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '') || !this.has(chain[i])) throw error;
+          await fsp.rm(temp, { recursive: true, force: true });
+        }
         onLayer?.(i, stats);
       } catch (error) {
         await unmount(path.join(temp, 'merged')).catch(() => {});
