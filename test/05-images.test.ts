@@ -802,5 +802,11 @@ describe('run IMAGE: containers from images, through conmand and with --no-daemo
     const rootfs = path.join(hostRun().dir, 'img-rootfs');
     await buildRootfs(rootfs);
     expect((await w.ok(['--no-daemon', 'run', '--rm', rootfs, 'sh', '-c', 'echo from a folder'])).stdout).toBe('from a folder\n');
+    // --entrypoint replaces the image's Entrypoint and drops its Cmd (sh): the typed words are its arguments.
+    expect((await w.ok(['--no-daemon', 'run', '--rm', '--entrypoint', 'echo', ref, 'from', 'the', 'entrypoint'])).stdout).toBe('from the entrypoint\n');
+    expect((await w.ok(['--no-daemon', 'run', '--rm', '--entrypoint', 'echo', ref])).stdout, 'no Cmd of the image').toBe('\n');
+    const misplaced = await w.conman(['--no-daemon', 'run', '--rm', '--entrypoint', 'echo', rootfs, 'hi']);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toMatch(/--entrypoint replaces an image's entrypoint: .* is a rootfs folder/);
   }, scaled(120_000));
 });

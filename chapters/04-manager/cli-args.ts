@@ -35,6 +35,8 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   { long: 'env', short: 'e', value: true, repeat: true },
   { long: 'workdir', short: 'w', value: true },
   { long: 'hostname', value: true },
+  // Images (chapter 05): refused with a rootfs folder.
+  { long: 'entrypoint', value: true },
   // Networks (chapter 06): without them conmand refuses these.
   { long: 'network', value: true },
   { long: 'publish', short: 'p', value: true, repeat: true },

@@ -25,7 +25,7 @@ const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-ro
   run [-d] [-i] [-t] [--rm] [--name NAME] [--restart no|on-failure[:N]|always]
       [--runtime runc|crun] [-e KEY=VALUE]... [-w DIR] [--hostname NAME] ROOTFS COMMAND [ARG...]
   create [same options as run, without -d] ROOTFS COMMAND [ARG...]
-  (with images, chapter 05: IMAGE [COMMAND [ARG...]] in place of ROOTFS COMMAND)
+  (with images, chapter 05: [--entrypoint CMD] IMAGE [ARG...] in place of ROOTFS COMMAND)
   (with networks, chapter 06: [--network bridge|none|host|NAME] [-p [IP:]HOSTPORT:PORT[/udp]]... [--dns IP]...)
   start [-a] CONTAINER...          stop [-t SECONDS] CONTAINER...
   kill [-s SIGNAL] CONTAINER...    rm [-f] CONTAINER...
@@ -74,8 +74,10 @@ function createRequest(parsed: Parsed) {
   const image = isImageReference(source);
   const [, ...args] = image ? parsed.positionals : need(parsed, 'ROOTFS', 'COMMAND');
   const o = parsed.options;
+  if (o.entrypoint !== undefined && !image) throw new UsageError(`--entrypoint replaces an image's entrypoint: ${source} is a rootfs folder, give the command after it`);
   return {
     ...(image ? { image: source } : { rootfs: path.resolve(source) }),
+    ...(o.entrypoint !== undefined ? { entrypoint: o.entrypoint as string } : {}),
     args,
     ...(o.name ? { name: o.name as string } : {}),
     ...(o.env ? { env: envMap(o.env as string[]) } : {}),

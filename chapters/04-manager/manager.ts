@@ -273,7 +273,7 @@ export class Manager implements ContainerApi {
       if (request.image !== undefined || this.networkProvider) {
         fs.mkdirSync(this.store.dirOf(id), { recursive: true, mode: 0o700 });
         try {
-          if (request.image !== undefined) prepared = await this.rootfsProvider!.prepare({ id, dir: this.store.dirOf(id), image: request.image, args: request.args, env: request.env ?? {}, cwd: request.cwd });
+          if (request.image !== undefined) prepared = await this.rootfsProvider!.prepare({ id, dir: this.store.dirOf(id), image: request.image, args: request.args, entrypoint: request.entrypoint, env: request.env ?? {}, cwd: request.cwd });
           network = await this.networkProvider?.plan({ id, dir: this.store.dirOf(id), hostname, network: request.network, publish: request.publish ?? [], dns: request.dns ?? [] });
         } catch (error) {
           if (prepared) await this.rootfsProvider!.release(id, this.store.dirOf(id)).catch(() => {});

@@ -13,6 +13,8 @@ export interface CreateRequest {
   rootfs?: string;
   /** An image reference: the rootfs (and the default command) come from the manager's RootfsProvider (chapter 05). */
   image?: string;
+  /** With an image: replaces its Entrypoint (and drops its Cmd), as docker's --entrypoint; "" clears it. */
+  entrypoint?: string;
   args: string[];
   name?: string;
   env?: Record<string, string>;
@@ -67,6 +69,7 @@ const IMAGE_CREATE_SCHEMA: Schema = {
   image: { type: 'string', required: true },
   ...Object.fromEntries(Object.entries(CREATE_SCHEMA).filter(([key]) => key !== 'rootfs')),
   args: { type: 'string[]' },
+  entrypoint: { type: 'string' },
 };
 
 const EXEC_SCHEMA: Schema = {
@@ -163,6 +166,7 @@ export function checkCreateRequest(body: unknown): CreateRequest {
   if (fromImage) {
     request.args ??= [];
     checkNoNul('image', [request.image!]);
+    if (request.entrypoint !== undefined) checkNoNul('entrypoint', [request.entrypoint]);
     if (request.image === '') throw badRequest('field "image" must name an image');
   } else {
     checkNoNul('rootfs', [request.rootfs!]);

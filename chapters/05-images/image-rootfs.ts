@@ -23,12 +23,12 @@ export function imageStoreOf(root: string): ImageStore {
 export function imageRootfsProvider(root: string): RootfsProvider {
   const store = imageStoreOf(root);
   return {
-    async prepare({ id, dir, image, args, env, cwd }) {
+    async prepare({ id, dir, image, args, entrypoint, env, cwd }) {
       const record = store.find(image);
       if (!record) throw new ManagerError(404, `no image "${image}" here: pull it first (conman pull ${image})`);
       const rootfs = await store.mountContainer(id, record, dir);
       try {
-        const process = await processFromImage(await store.config(record), rootfs, { command: args, env, workdir: cwd });
+        const process = await processFromImage(await store.config(record), rootfs, { command: args, env, workdir: cwd, ...(entrypoint !== undefined ? { entrypoint } : {}) });
         const environment = Object.fromEntries(process.env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
         const user = process.user.uid === 0 && process.user.gid === 0 && !process.user.additionalGids ? undefined : process.user;
         return { rootfs, image: store.displayName(record), args: process.args, env: environment, cwd: process.cwd, ...(user ? { user } : {}) };

@@ -22,6 +22,8 @@ export interface RootfsRequest {
   image: string;
   /** The command typed (may be empty: then the provider's default). */
   args: string[];
+  /** Replaces the image's entrypoint (docker's --entrypoint; "" clears it). */
+  entrypoint?: string;
   env: Record<string, string>;
   cwd?: string;
 }
