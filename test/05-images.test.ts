@@ -6,7 +6,7 @@
  * layers, a corrupted blob) are pushed by the chapter's own pusher. Every hostile layer is
  * shown to leave a folder outside the store untouched. Network: 127.0.0.1 only.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, createSign, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -16,13 +16,13 @@ import { promisify } from 'node:util';
 import { createGzip, gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { caught } from '../lib/harness/caught.ts';
+import { conmanWorld } from '../lib/harness/conman-world.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
 import { scaled } from '../lib/slow.ts';
-import { REPO_ROOT } from '../lib/paths.ts';
-import { notImplementedIn } from '../lib/not-implemented.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 import { runContainer } from '#lower/01-bundle/run.ts';
 
@@ -37,12 +37,6 @@ type Bundle = typeof import('../solutions/05-images/image-bundle.ts');
 
 const exec = promisify(execFile);
 
-/** The error a promise ends with (undefined when it succeeds); an unfinished exercise is thrown as it is, to be shown as such. */
-async function failureOf(promise: Promise<unknown>): Promise<Error | undefined> {
-  const error = await promise.then(() => undefined, (e: Error) => e);
-  if (error?.name === 'NotImplementedError') throw error;
-  return error;
-}
 const hostRun = useHostRun();
 /** A pull's own deadline (the watchdog adds it to the few seconds any call gets): pulls unpack real layers. */
 const PULL_MS = scaled(60_000);
@@ -452,7 +446,7 @@ describe('big and unusual layers', () => {
     const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
     await pusher.pushManifest(reference, { schemaVersion: 2, config: configDescriptor, layers: [layer] }, MediaTypes.ociManifest);
     const store = await newStore();
-    expect((await failureOf(store.pull(reference, { timeoutMs: PULL_MS })))?.message).toMatch(/is not a valid gzip-compressed tar: unexpected end of file/);
+    expect((await caught(store.pull(reference, { timeoutMs: PULL_MS })))?.message).toMatch(/is not a valid gzip-compressed tar: unexpected end of file/);
     expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
   });
 
@@ -465,7 +459,7 @@ describe('big and unusual layers', () => {
     const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
     await pusher.pushManifest(reference, { schemaVersion: 2, config: configDescriptor, layers: [layer] }, MediaTypes.ociManifest);
     const store = await newStore();
-    expect((await failureOf(store.pull(reference, { timeoutMs: PULL_MS })))?.message).toMatch(/zstd-compressed .*unsupported here/);
+    expect((await caught(store.pull(reference, { timeoutMs: PULL_MS })))?.message).toMatch(/zstd-compressed .*unsupported here/);
     expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
   });
 });
@@ -480,7 +474,7 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
     bytes[bytes.length - 9] ^= 0xff; // (inside the gzip trailer's CRC: same size, other bytes)
     fs.writeFileSync(file, bytes);
     const store = await newStore();
-    const error = await failureOf(store.pull(reference, { timeoutMs: PULL_MS }));
+    const error = await caught(store.pull(reference, { timeoutMs: PULL_MS }));
     expect(error?.message).toContain(`expected ${digest}, got ${sha256(bytes)}`);
     expect(store.content.has(digest)).toBe(false);
     expect(fs.readdirSync(store.content.ingestDir), 'no partial download kept').toEqual([]);
@@ -497,7 +491,7 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
     const reference = await pushImage(`test/hostile-${name}:v1`, layers(victim).map(tarOf));
     const store = await newStore();
     let record: Awaited<ReturnType<typeof store.pull>> | undefined;
-    const error = await failureOf(store.pull(reference, { timeoutMs: PULL_MS }).then((r) => void (record = r)));
+    const error = await caught(store.pull(reference, { timeoutMs: PULL_MS }).then((r) => void (record = r)));
     const outcome = { record, error };
     expect(snapshotTree(victim), 'the folder outside the store is exactly as it was').toEqual(before);
     expect(fs.readdirSync(path.dirname(store.root)).filter((entry) => /pwned|escaped/.test(entry))).toEqual([]);
@@ -656,11 +650,11 @@ describe('authentication: a registry that wants bearer tokens', () => {
       expect(tokens.seen.filter((s) => s.scope === 'repository:private/app:pull').map((s) => `${s.user} ${s.status}`)).toContain('learner 200');
 
       const anonymous = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host] });
-      expect((await failureOf(anonymous.pull(ref, { timeoutMs: PULL_MS })))?.message).toMatch(/refused a token for repository:private\/app:pull anonymously/);
+      expect((await caught(anonymous.pull(ref, { timeoutMs: PULL_MS })))?.message).toMatch(/refused a token for repository:private\/app:pull anonymously/);
       const wrongFile = path.join(dir, 'wrong.json');
       fs.writeFileSync(wrongFile, JSON.stringify({ auths: { [secure.host]: { auth: Buffer.from('learner:guess').toString('base64') } } }));
       const wrong = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { insecureRegistries: [secure.host], authFile: wrongFile });
-      expect((await failureOf(wrong.pull(ref, { timeoutMs: PULL_MS })))?.message).toMatch(/refused a token .* as learner: HTTP 401/);
+      expect((await caught(wrong.pull(ref, { timeoutMs: PULL_MS })))?.message).toMatch(/refused a token .* as learner: HTTP 401/);
     } finally {
       await secure.stop();
       await tokens.close();
@@ -670,61 +664,16 @@ describe('authentication: a registry that wants bearer tokens', () => {
   test('plain HTTP only when asked: without --insecure-registry the client speaks HTTPS and says what to do', async () => {
     const { ImageStore } = await importTarget<Images>('05-images/images.ts');
     const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`));
-    const error = await failureOf(store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS }));
+    const error = await caught(store.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS }));
     expect(error?.message).toMatch(new RegExp(`--insecure-registry ${registry.host.replace(/\./g, '\\.')}`));
   });
 });
 
 describe('run IMAGE: containers from images, through conmand and with --no-daemon', () => {
-  const LAUNCH = path.join(REPO_ROOT, 'lib', 'launch.mjs');
   let worlds = 0;
 
   /** A private conman world (roots, daemon, CLI): chapter 05's conman and conmand. */
-  function world() {
-    const name = `img${++worlds}`;
-    const base = path.join(hostRun().dir, name);
-    const root = path.join(base, 'lib');
-    const runRoot = path.join(hostRun().stateDir, name);
-    const socket = path.join(runRoot, 'conmand.sock');
-    fs.mkdirSync(base, { recursive: true });
-    const env = { ...process.env, CONMAN_ROOT: root, CONMAN_RUN_ROOT: runRoot, CONMAN_SOCKET: socket, CONMAN_CGROUP_PARENT: hostRun().cgroupParent };
-    let daemon: ChildProcess | undefined;
-    const daemonLog = path.join(base, 'conmand.log');
-    const conman = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, [LAUNCH, targetPath('05-images/conman.ts'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk) => (stdout += chunk));
-        child.stderr.on('data', (chunk) => (stderr += chunk));
-        const timer = setTimeout(() => child.kill('SIGKILL'), scaled(90_000));
-        child.on('error', reject);
-        child.on('close', (code) => (clearTimeout(timer), resolve({ code: code ?? -1, stdout, stderr })));
-      });
-    const ok = async (args: string[], code = 0) => {
-      const result = await conman(args);
-      if (result.code !== code) throw notImplementedIn(result.stderr) ?? new Error(`conman ${args.join(' ')}: exit code ${result.code}, expected ${code}\n${result.stderr}${result.stdout}`);
-      return result;
-    };
-    async function startDaemon(): Promise<void> {
-      const log = fs.openSync(daemonLog, 'a');
-      daemon = spawn(process.execPath, [LAUNCH, targetPath('05-images/conmand.ts'), '--root', root, '--run-root', runRoot, '--socket', socket, '--cgroup-parent', hostRun().cgroupParent], { env, stdio: ['ignore', log, log], detached: true });
-      fs.closeSync(log);
-      const deadline = Date.now() + scaled(30_000);
-      while ((await ok(['ps']).then(() => false, () => true)) && Date.now() < deadline) {
-        if (daemon.exitCode !== null) throw notImplementedIn(fs.readFileSync(daemonLog, 'utf8')) ?? new Error(`conmand exited: ${fs.readFileSync(daemonLog, 'utf8')}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    async function stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-      const child = daemon;
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill(signal);
-      await gone;
-    }
-    return { root, env, conman, ok, startDaemon, stopDaemon, daemonLog };
-  }
+  const world = () => conmanWorld(hostRun(), '05-images', `img${++worlds}`);
 
   test('conman run IMAGE through conmand: pulled when missing, the image config applied, its rootfs an overlay in the container\'s folder; rmi refused while used; rm leaves no mount', async () => {
     const w = world();

@@ -12,6 +12,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
+import { caught, stderrOf } from '../lib/harness/caught.ts';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
@@ -20,7 +21,6 @@ import { givenTime } from '../lib/harness/watchdog.ts';
 import { IPAM_DIR, type RunNetwork } from '../lib/host/networks.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { processesMentioning } from '../lib/host/processes.ts';
-import { notImplementedIn } from '../lib/not-implemented.ts';
 import { scaled } from '../lib/slow.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 
@@ -37,21 +37,6 @@ const CNI_PATH = ['/usr/lib/cni'];
 const cni = <T>(call: () => Promise<T>): Promise<T> => givenTime(scaled(60_000), call);
 const hostRun = useHostRun();
 
-/** The error a promise ends with (undefined when it succeeds); an unfinished exercise (named anywhere in it) is thrown as such. */
-async function failureOf(promise: Promise<unknown>): Promise<Error | undefined> {
-  const error = await promise.then(() => undefined, (e: Error) => e);
-  if (error?.name === 'NotImplementedError') throw error;
-  const unfinished = error && notImplementedIn(error.message);
-  if (unfinished) throw unfinished;
-  return error;
-}
-
-/** What a failed conman said on stderr; an unfinished exercise in it is thrown as such. */
-function stderrOf(result: { stderr: string }): string {
-  const unfinished = notImplementedIn(result.stderr);
-  if (unfinished) throw unfinished;
-  return result.stderr;
-}
 
 let rootfsReady: Promise<string> | undefined;
 /** One busybox rootfs for the file (a rootfs directory: images work the same way, chapter 05). */
@@ -210,11 +195,11 @@ describe('calling a plugin', () => {
     const versions = await cni(() => pluginVersions(list, CNI_PATH));
     expect(versions.map((v) => v.type)).toEqual(['bridge', 'portmap', 'firewall', 'tuning']);
     for (const version of versions) expect(version.supportedVersions).toContain('1.0.0');
-    const missing = await failureOf(cni(() => pluginVersions({ ...list, plugins: [{ type: 'no-such-plugin' }] }, CNI_PATH)));
+    const missing = await caught(cni(() => pluginVersions({ ...list, plugins: [{ type: 'no-such-plugin' }] }, CNI_PATH)));
     expect(missing?.message).toMatch(/no CNI plugin "no-such-plugin" in \/usr\/lib\/cni: install containernetworking-plugins/);
     // The bridge plugin on a namespace that is not there: its error JSON (code, msg) on stdout.
     const attachment = { containerId: `${hostRun().id}-x`, netns: '/nonexistent/ns', ifname: 'eth0' };
-    const failed = await failureOf(cni(() => execPlugin('bridge', pluginEnvironment('ADD', attachment, CNI_PATH), pluginStdin(list, list.plugins[0], undefined), CNI_PATH)));
+    const failed = await caught(cni(() => execPlugin('bridge', pluginEnvironment('ADD', attachment, CNI_PATH), pluginStdin(list, list.plugins[0], undefined), CNI_PATH)));
     expect(failed?.name).toBe('CniPluginError');
     expect(failed?.message).toMatch(/CNI plugin bridge failed in ADD \(code \d+\): failed to open netns "\/nonexistent\/ns"/);
   }, scaled(120_000));
@@ -290,7 +275,7 @@ describe('ADD and DEL with the real plugins', () => {
       const { deletePlugins } = await importTarget<Cni>('06-networking/cni.ts');
       const plugins = [{ type: 'recorder', tag: 'a' }, { type: 'del-failer', tag: 'b' }, { type: 'recorder', tag: 'c' }];
       fs.rmSync(fake.log);
-      const error = await failureOf(cni(() => deletePlugins({ ...list, plugins }, plugins, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0' }, undefined, [fake.dir])));
+      const error = await caught(cni(() => deletePlugins({ ...list, plugins }, plugins, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0' }, undefined, [fake.dir])));
       expect(error?.message).toMatch(/CNI plugin del-failer failed in DEL \(code 100\)/);
       expect(calls(fake.log).map((c) => c.tag), 'every plugin asked, last to first').toEqual(['c', 'b', 'a']);
       expect(plugins.map((p) => p.tag), 'the list given is not turned round').toEqual(['a', 'b', 'c']);
@@ -312,7 +297,7 @@ describe('ADD and DEL with the real plugins', () => {
     const netns = await newNetns();
     const cache = new AttachmentCache(path.join(hostRun().dir, 'cache', 'failing.json'));
     try {
-      const error = await failureOf(cni(() => addNetwork(list, { containerId: `${hostRun().id}-fail`, netns, ifname: 'eth0', capabilities: { portMappings: [{ hostPort: 18_001, containerPort: 80, protocol: 'tcp' }] } }, cache, [fake.dir, ...CNI_PATH])));
+      const error = await caught(cni(() => addNetwork(list, { containerId: `${hostRun().id}-fail`, netns, ifname: 'eth0', capabilities: { portMappings: [{ hostPort: 18_001, containerPort: 80, protocol: 'tcp' }] } }, cache, [fake.dir, ...CNI_PATH])));
       expect(error?.message).toMatch(/CNI plugin failer failed in ADD \(code 100\): the fake plugin was told to fail \(tag three\)/);
       expect(calls(fake.log).map((c) => [c.command, c.tag]), 'the failed plugin is asked to DEL too; the one after it never ran').toEqual([
         ['ADD', 'three'],

@@ -12,8 +12,18 @@ export async function caught(promise: Promise<unknown>): Promise<Error | undefin
     return undefined;
   } catch (error) {
     if ((error as Error)?.name === 'NotImplementedError') throw error;
+    // Named inside another error's message (a rollback that ran into a stub, a daemon's answer).
+    const unfinished = notImplementedIn(String((error as Error)?.message ?? ''));
+    if (unfinished) throw unfinished;
     return error as Error;
   }
+}
+
+/** What a failed CLI run said on stderr; an unfinished exercise in it is thrown as such. */
+export function stderrOf(result: { stderr: string }): string {
+  const unfinished = notImplementedIn(result.stderr);
+  if (unfinished) throw unfinished;
+  return result.stderr;
 }
 
 /**
