@@ -242,6 +242,32 @@ describe('pull from a real registry', () => {
     expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
   });
 
+  test('image mount: the layers read-only at a path (podman image mount), the same path twice; rmi refused while mounted; unmount', async () => {
+    const store = await newStore();
+    const ref = `${registry.host}/${BUSYBOX_TAGS.oci}`;
+    await store.pull(ref, { timeoutMs: PULL_MS });
+    const rootfs = await store.mount(ref);
+    expect(fs.readdirSync(rootfs)).toContain('bin');
+    expect(() => fs.writeFileSync(path.join(rootfs, 'written'), ''), 'read-only').toThrow(/EROFS/);
+    expect(await store.mount(ref)).toBe(rootfs);
+    expect(mountsUnder(store.root)).toEqual([rootfs]);
+    const refused = await caught(store.remove(ref));
+    expect(refused?.message).toMatch(/is mounted: conman image unmount .* first/);
+    await store.unmount(ref);
+    await store.unmount(ref); // not mounted: fine
+    expect(mountsUnder(store.root)).toEqual([]);
+    await store.remove(ref);
+    // Two layers: an overlay of both, read-only.
+    const two = await pushImage('test/two-layers:v1', [tarOf([{ path: 'a', body: 'A' }]), tarOf([{ path: 'b', body: 'B' }])]);
+    await store.pull(two, { timeoutMs: PULL_MS });
+    const both = await store.mount(two);
+    expect(fs.readdirSync(both).sort()).toEqual(['a', 'b']);
+    expect(() => fs.writeFileSync(path.join(both, 'written'), ''), 'read-only').toThrow(/EROFS/);
+    await store.unmount(two);
+    await store.remove(two);
+    expect(store.content.list()).toEqual([]);
+  });
+
   test('pulls at once into one store (two processes would do the same): each blob written once and whole, both images recorded, a prune waits for them', async () => {
     const { ImageStore } = await importTarget<Images>('05-images/images.ts');
     const root = path.join(hostRun().dir, `store${++stores}`);

@@ -8,6 +8,7 @@
  *   conman images [-q] [--digests] [--json]
  *   conman rmi [-f] IMAGE...          conman image prune
  *   conman image inspect IMAGE...     (conman image ls / image rm / image pull: the same)
+ *   conman image mount IMAGE          a read-only path of its files (podman's habit); image unmount IMAGE
  *   conman run|create [OPTIONS] [--platform P] [--insecure-registry H:P]... IMAGE [COMMAND...]
  *          an image not here yet is pulled first (its progress on stderr), then the command
  *          goes to chapter 04's conman, whose Manager has the images (containers.ts, image-rootfs.ts)
@@ -33,6 +34,7 @@ const IMAGE_USAGE = `image commands:
   pull [--platform os/arch[/variant]] [--insecure-registry HOST:PORT]... [--authfile FILE] [-q] REF
   images [-q] [--digests] [--json]        rmi [-f] IMAGE...
   image inspect IMAGE...                  image prune
+  image mount IMAGE   (prints a read-only path of its files)   image unmount IMAGE
 REF is [host[:port]/]name[:tag][@sha256:digest]; plain HTTP only for the hosts named with --insecure-registry.
 Environment: CONMAN_INSECURE_REGISTRIES=host:port,... and REGISTRY_AUTH_FILE (docker's auth.json format).`;
 
@@ -120,6 +122,18 @@ async function imageCommand(root: string, name: string, args: string[]): Promise
         found.push({ ...record, config: await store.config(record), id: record.config });
       }
       console.log(JSON.stringify(found, null, 2));
+      return 0;
+    }
+    case 'mount':
+    case 'unmount':
+    case 'umount': {
+      if (args.length !== 1) throw new UsageError(`image ${name} takes one image`);
+      const store = storeFor(root);
+      if (name === 'mount') console.log(await store.mount(args[0]));
+      else {
+        await store.unmount(args[0]);
+        console.log(args[0]);
+      }
       return 0;
     }
     case 'prune': {

@@ -224,6 +224,9 @@ export class ImageStore {
     const record = this.find(text);
     if (!record) throw new Error(`no image "${text}" here: conman images lists them`);
     const users = this.containersUsing(record);
+    if (!options.force && users.includes(this.mountName(record))) {
+      throw new ImageInUseError(`image ${this.displayName(record)} is mounted: conman image unmount ${this.displayName(record)} first`);
+    }
     if (!options.force && users.length > 0) {
       throw new ImageInUseError(`image ${this.displayName(record)} is used by a container (${users.map((id) => id.slice(0, 12)).join(', ')}): remove the container first (conman rm), or rmi -f`);
     }
@@ -253,6 +256,26 @@ export class ImageStore {
   }
 
   /** The names of the containers that use `record` (their rootfs is made of its snapshots). */
+  /** The name of an image's read-only mount in the snapshotter's active folder. */
+  private mountName(record: ImageRecord): string {
+    return `image-${record.config.slice(7, 19)}`;
+  }
+
+  /** Mount an image's layers read-only (podman's `image mount`); returns the path. Mounting twice gives the same path. */
+  async mount(text: string): Promise<string> {
+    const record = this.find(text);
+    if (!record) throw new Error(`no image "${text}" here: conman images lists them`);
+    return this.snapshots.mountReadOnly(this.mountName(record), record.chainId);
+  }
+
+  /** Undo mount(); not mounted is fine. */
+  async unmount(text: string): Promise<void> {
+    const record = this.find(text);
+    if (!record) throw new Error(`no image "${text}" here: conman images lists them`);
+    await this.snapshots.removeContainer(this.mountName(record));
+  }
+
+  /** The containers (and read-only mounts, "image-...") whose rootfs uses the image's layers. */
   containersUsing(record: ImageRecord): string[] {
     return this.snapshots.containersOf(record.chainId);
   }

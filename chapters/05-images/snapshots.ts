@@ -178,6 +178,32 @@ export class Snapshotter {
     }
   }
 
+  /**
+   * An image's layers mounted read-only for a look (podman's `image mount`), as the "container"
+   * `name` of the active folder, so that rmi and prune see it in use. Overlay wants two lower
+   * folders when it has no upper one: a one-layer image is a read-only bind mount instead.
+   */
+  async mountReadOnly(name: string, chainId: string): Promise<string> {
+    const active = path.join(this.activeDir, name);
+    const rootfs = path.join(active, 'rootfs');
+    await fsp.mkdir(rootfs, { recursive: true, mode: 0o755 });
+    await fsp.writeFile(path.join(active, 'chain'), chainId);
+    if (isMountPoint(rootfs)) return rootfs;
+    const chain = this.chainOf(chainId);
+    try {
+      if (chain.length === 1) {
+        await run('mount', ['--bind', path.join(this.dirOf(chain[0]), 'fs'), rootfs]);
+        await run('mount', ['-o', 'remount,bind,ro', rootfs]);
+      } else {
+        await mountOverlay(rootfs, this.lowers(chain), this.snapshotsDir, undefined, true);
+      }
+    } catch (error) {
+      await this.removeContainer(name);
+      throw error;
+    }
+    return rootfs;
+  }
+
   /** Where container `id`'s upper, work and rootfs are. */
   private homeOf(id: string): string {
     const active = path.join(this.activeDir, id);
