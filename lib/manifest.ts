@@ -155,7 +155,7 @@ export const CHAPTERS: ChapterInfo[] = [
         'for (const [key, rule] of Object.entries(schema)): missing and rule.required → "missing field"; present and !hasType(value, rule.type) → name the field and the type.',
       ],
       stop: [
-        "const exited = shim.wait(); exited.catch(() => {}); await shim.kill('SIGTERM').catch(() => {}); -- ask for the exit before signalling, so it cannot be missed (the catch: a rejection nobody awaits yet would end the process).",
+        "const exited = shim.wait(); exited.catch(() => {}); await shim.kill(signal).catch(() => {}); -- ask for the exit before signalling, so it cannot be missed (the catch: a rejection nobody awaits yet would end the process). `signal` is SIGTERM unless an image says otherwise.",
         "Race exited against a timer of timeoutMs that resolves 'timeout'; clear the timer either way.",
         "On 'timeout': await shim.kill('SIGKILL').catch(() => {}) and return exited.",
       ],

@@ -252,7 +252,7 @@ describe('the pieces, one at a time', () => {
     expect(reconcile(record('removing'), { shimAlive: true })).toEqual({ status: 'removing' });
   });
 
-  test('stopContainer: SIGTERM, then SIGKILL only once the grace period is over; the exit is asked for first', async () => {
+  test('stopContainer: SIGTERM (or the signal given), then SIGKILL only once the grace period is over; the exit is asked for first', async () => {
     const { stopContainer } = await importTarget<typeof import('../solutions/04-manager/stop.ts')>('04-manager/stop.ts');
     type Shim = Parameters<typeof stopContainer>[0];
     /** A shim whose container ends on the signals in `endsOn`; `kill` fails once it has ended. */
@@ -291,6 +291,11 @@ describe('the pieces, one at a time', () => {
     const gone = fakeShim(['SIGTERM']);
     await gone.shim.kill('SIGTERM');
     expect(await stopContainer(gone.shim, 300), 'a container that exited just before').toMatchObject({ exitCode: 143 });
+
+    // An image's StopSignal (chapter 05) comes first in place of SIGTERM.
+    const quitting = fakeShim(['SIGQUIT']);
+    await stopContainer(quitting.shim, 2000, 'SIGQUIT');
+    expect(quitting.calls, 'calls with signal SIGQUIT').toEqual(['wait', 'kill SIGQUIT']);
   });
 
   test('request checks name the bad field', async () => {

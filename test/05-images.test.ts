@@ -748,6 +748,28 @@ describe('run IMAGE: containers from images, through conmand and with --no-daemo
     }
   }, scaled(180_000));
 
+  test('an image\'s StopSignal is what stop sends first (USR1 here), SIGKILL only after the grace period', async () => {
+    const { MediaTypes } = await importTarget<Registry>('05-images/registry.ts');
+    // The busybox image again, its layer shared, with a config of its own: StopSignal and a Cmd that traps it.
+    const base = await newStore();
+    const record = await base.pull(`${registry.host}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS });
+    const config = await base.config(record);
+    const polite = { ...config, config: { ...config.config, StopSignal: 'USR1', Cmd: ['sh', '-c', 'trap "exit 7" USR1; while true; do sleep 0.1; done'] } };
+    const reference = `${registry.host}/test/busybox:stopsignal`;
+    const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(polite)), MediaTypes.ociConfig);
+    await pusher.pushManifest(reference, { schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: configDescriptor, layers: record.layers }, MediaTypes.ociManifest);
+    const w = world();
+    await w.ok(['--no-daemon', 'run', '-d', '--name', 'polite', '--insecure-registry', registry.host, reference]);
+    const [running] = JSON.parse((await w.ok(['--no-daemon', 'inspect', 'polite'])).stdout) as { stopSignal?: string }[];
+    expect(running.stopSignal).toBe('SIGUSR1');
+    const started = Date.now();
+    await w.ok(['--no-daemon', 'stop', '-t', '60', 'polite']);
+    const [stopped] = JSON.parse((await w.ok(['--no-daemon', 'inspect', 'polite'])).stdout) as { exit?: { exitCode: number } }[];
+    expect(stopped.exit?.exitCode, 'its trap ran: USR1 came first, not SIGTERM (143) nor SIGKILL (137)').toBe(7);
+    expect(Date.now() - started, 'well before the 60 s grace period').toBeLessThan(scaled(30_000));
+    await w.ok(['--no-daemon', 'rm', 'polite']);
+  }, scaled(120_000));
+
   test('a create interrupted after its rootfs was mounted (no record yet): the next manager unmounts it, frees the image, removes the folder', async () => {
     const w = world();
     const ref = `${registry.host}/${BUSYBOX_TAGS.oci}`;

@@ -291,6 +291,7 @@ export class Manager implements ContainerApi {
         ...((prepared?.cwd ?? request.cwd) ? { cwd: prepared?.cwd ?? request.cwd } : {}),
         ...(prepared ? { image: prepared.image } : {}),
         ...(prepared?.user ? { user: prepared.user } : {}),
+        ...(prepared?.stopSignal ? { stopSignal: prepared.stopSignal } : {}),
         ...(request.hostname ? { hostname: request.hostname } : {}),
         ...(network ? { network: network.settings } : {}),
         tty: request.tty ?? false,
@@ -699,7 +700,7 @@ export class Manager implements ContainerApi {
         timer = setTimeout(() => reject(new Error(`the shim of ${record.name} did not report the exit ${AFTER_SIGKILL_MS / 1000} s after SIGKILL; see ${this.shimDir(id)}/shim.log, or remove the container (conman rm -f)`)), checkTimerMs(timeoutSeconds * 1000 + AFTER_SIGKILL_MS, 'the stop deadline'));
       });
       try {
-        const exit = await Promise.race([stopContainer(new ShimClient(this.shimDir(id)), timeoutSeconds * 1000), giveUp]);
+        const exit = await Promise.race([stopContainer(new ShimClient(this.shimDir(id)), timeoutSeconds * 1000, record.stopSignal ?? 'SIGTERM'), giveUp]);
         await this.recordExitLocked(id, exit, record.startedAt);
       } finally {
         clearTimeout(timer);

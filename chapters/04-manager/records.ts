@@ -47,6 +47,8 @@ export interface ContainerRecord {
   image?: string;
   /** The user to run as, when not root (an image's User). */
   user?: { uid: number; gid: number; additionalGids?: number[] };
+  /** What `stop` sends first, when not SIGTERM (an image's StopSignal, chapter 05). */
+  stopSignal?: string;
   /** Its hostname, when not the short id. */
   hostname?: string;
   /** The network it asked for (chapter 06), when the manager has a NetworkProvider (network-provider.ts). */

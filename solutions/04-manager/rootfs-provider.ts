@@ -37,6 +37,8 @@ export interface PreparedRootfs {
   env: Record<string, string>;
   cwd?: string;
   user?: ContainerRecord['user'];
+  /** The polite signal of `stop` when not SIGTERM (an image's StopSignal). */
+  stopSignal?: string;
 }
 
 export interface RootfsProvider {
