@@ -6,7 +6,7 @@
  * layers, a corrupted blob) are pushed by the chapter's own pusher. Every hostile layer is
  * shown to leave a folder outside the store untouched. Network: 127.0.0.1 only.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, createSign, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -476,17 +476,26 @@ describe('big and unusual layers', () => {
     expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
   });
 
-  test('a zstd layer: a clear "unsupported" error, nothing unpacked', async () => {
+  test('a zstd layer (made by the zstd tool): unpacked like a gzip one; a broken one is named, nothing unpacked', async () => {
     const { MediaTypes, hostPlatform } = await importTarget<Registry>('05-images/registry.ts');
-    const reference = `${registry.host}/test/zstd:v1`;
-    const blob = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(64)]);
-    const layer = await pusher.pushBlob(reference, blob, MediaTypes.ociLayerZstd);
-    const config = { architecture: hostPlatform().architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256('not known')] } };
-    const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
-    await pusher.pushManifest(reference, { schemaVersion: 2, config: configDescriptor, layers: [layer] }, MediaTypes.ociManifest);
+    const tar = tarOf([{ path: 'etc', type: 'Directory' }, { path: 'etc/compressed-with', body: 'zstd\n' }]);
+    const blob = execFileSync('zstd', ['-q', '-c', '-19'], { input: tar });
+    expect(blob.readUInt32LE(0), 'zstd magic').toBe(0xfd2fb528);
+    const push = async (reference: string, bytes: Buffer, diffId: string) => {
+      const layer = await pusher.pushBlob(reference, bytes, MediaTypes.ociLayerZstd);
+      const config = { architecture: hostPlatform().architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] } };
+      const configDescriptor = await pusher.pushBlob(reference, Buffer.from(JSON.stringify(config)), MediaTypes.ociConfig);
+      await pusher.pushManifest(reference, { schemaVersion: 2, config: configDescriptor, layers: [layer] }, MediaTypes.ociManifest);
+    };
+    await push(`${registry.host}/test/zstd:v1`, blob, sha256(tar));
     const store = await newStore();
-    expect((await caught(store.pull(reference, { timeoutMs: PULL_MS })))?.message).toMatch(/zstd-compressed .*unsupported here/);
-    expect(fs.readdirSync(store.snapshots.snapshotsDir)).toEqual([]);
+    const record = await store.pull(`${registry.host}/test/zstd:v1`, { timeoutMs: PULL_MS });
+    expect(fs.readFileSync(path.join(store.snapshots.snapshotsDir, record.chainId.slice(7), 'fs', 'etc', 'compressed-with'), 'utf8')).toBe('zstd\n');
+    // The magic bytes, then garbage: refused in words, no snapshot.
+    await push(`${registry.host}/test/zstd:broken`, Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(64)]), sha256('not known'));
+    const other = await newStore();
+    expect((await caught(other.pull(`${registry.host}/test/zstd:broken`, { timeoutMs: PULL_MS })))?.message).toMatch(/is not a valid zstd-compressed tar/);
+    expect(fs.readdirSync(other.snapshots.snapshotsDir)).toEqual([]);
   });
 });
 

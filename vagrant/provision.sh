@@ -45,7 +45,7 @@ packages=(
   docker-registry                # local OCI distribution registry
   busybox-static                 # statically linked rootfs payload
   conmon containerd              # container monitor / reference CRI runtime
-  skopeo umoci                   # copy and unpack OCI images
+  skopeo umoci zstd              # copy and unpack OCI images; zstd makes a zstd layer for the checks
   procps util-linux psmisc       # ps, nsenter/unshare/mount, fuser/killall
   ca-certificates curl git jq
   g++ make python3               # node-gyp builds the usocket addon at npm ci (chapter 02)

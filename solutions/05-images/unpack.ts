@@ -32,6 +32,7 @@ import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { Decompress } from 'fzstd';
 import { Parser, type ReadEntry } from 'tar';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -73,6 +74,33 @@ export async function detectCompression(file: string): Promise<Compression> {
     return 'none';
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * zstd, as a stream. Node 20's zlib has no zstd (it came in Node 23), so the decoder is fzstd, a
+ * small zstd decompressor in plain JavaScript; slower than a native one, and as streaming:
+ * memory holds the frame's window, not the layer.
+ */
+class ZstdDecompress extends Transform {
+  private readonly decoder = new Decompress((data) => this.push(Buffer.from(data)));
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.decoder.push(chunk);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
+  override _flush(done: TransformCallback): void {
+    try {
+      this.decoder.push(new Uint8Array(0), true);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
   }
 }
 
@@ -314,16 +342,13 @@ class LayerApplier {
 }
 
 /**
- * Apply the layer in `layerFile` (gzip or plain tar) onto `target`, entry by entry, streaming:
+ * Apply the layer in `layerFile` (gzip, zstd or plain tar) onto `target`, entry by entry, streaming:
  * memory stays small whatever the layer's size. Throws an UnsafeLayerError for a hostile
  * entry (the caller removes the half-applied snapshot), and an Error when `expectedDiffId`
  * (from the image config) differs from the sha256 of the uncompressed tar.
  */
 export async function applyLayer(layerFile: string, target: string, options: { expectedDiffId?: string; mediaType?: string } = {}): Promise<ApplyStats> {
   const compression = await detectCompression(layerFile);
-  if (compression === 'zstd') {
-    throw new Error(`layer ${path.basename(layerFile)} is zstd-compressed (${options.mediaType ?? 'zstd magic bytes'}): unsupported here; pull a gzip variant of the image`);
-  }
   const applier = new LayerApplier(target);
   const hashing = new HashingStream();
   const parser = new Parser({ strict: true });
@@ -345,13 +370,14 @@ export async function applyLayer(layerFile: string, target: string, options: { e
       }
     });
   });
-  const stages = compression === 'gzip' ? [source, createGunzip(), hashing, parser] : [source, hashing, parser];
+  const decompressor = { gzip: () => [createGunzip()], zstd: () => [new ZstdDecompress()], none: () => [] }[compression]();
+  const stages = [source, ...decompressor, hashing, parser];
   try {
     await pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]);
   } catch (error) {
     // Our own refusal (or an unfinished exercise) stopped the stream: say that, not "invalid tar".
     const ours = failure ?? ((error as Error).name !== 'Error' ? (error as Error) : undefined);
-    const broken = ours ?? new Error(`layer ${path.basename(layerFile)} is not a valid ${compression === 'gzip' ? 'gzip-compressed ' : ''}tar: ${(error as Error).message}`);
+    const broken = ours ?? new Error(`layer ${path.basename(layerFile)} is not a valid ${compression === 'none' ? '' : `${compression}-compressed `}tar: ${(error as Error).message}`);
     // A truncated stream leaves the entry being read without an end: end it with the error.
     if (current && !current.emittedEnd) current.destroy(broken);
     await chain;
