@@ -21,7 +21,8 @@ import { conmanWorld } from '../lib/harness/conman-world.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
-import { startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
+import { freePort, startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
 import { scaled } from '../lib/slow.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 import { runContainer } from '#lower/01-bundle/run.ts';
@@ -292,6 +293,31 @@ describe('pull from a real registry', () => {
     await store.remove(oci);
     expect(store.content.list()).toEqual([]);
   });
+
+  test('mirrors first (containerd\'s hosts.toml, here a JSON file): a registry that does not answer is served by its mirror; a mirror without the image falls back to the registry', async () => {
+    const mirror = await startRegistry(hostRun(), 'mirror');
+    try {
+      await exec('skopeo', ['copy', '--quiet', `docker://${registry.host}/${BUSYBOX_TAGS.oci}`, `docker://${mirror.host}/${BUSYBOX_TAGS.oci}`, '--src-tls-verify=false', '--dest-tls-verify=false'], { timeout: scaled(60_000) });
+      // An "upstream" on a loopback port where nothing listens: only the mirror can serve it.
+      const upstream = `127.0.0.1:${await freePort()}`;
+      const hosts = { [upstream]: { mirrors: [mirror.host], insecure: true }, [mirror.host]: { insecure: true }, [registry.host]: { mirrors: [mirror.host], insecure: true } };
+      const { ImageStore } = await importTarget<Images>('05-images/images.ts');
+      const store = new ImageStore(path.join(hostRun().dir, `store${++stores}`), { hosts });
+      const served = await store.pull(`${upstream}/${BUSYBOX_TAGS.oci}`, { timeoutMs: PULL_MS });
+      expect(served.name, 'recorded under the name asked for').toBe(`${upstream}/${BUSYBOX_TAGS.oci}`);
+      // The mirror has no Docker-format tag: the registry itself serves it.
+      const fallback = await store.pull(`${registry.host}/${BUSYBOX_TAGS.docker}`, { timeoutMs: PULL_MS });
+      expect(fallback.chainId).toBe(served.chainId);
+      // The CLI reads the same settings from a file.
+      const file = path.join(hostRun().dir, 'registries.json');
+      fs.writeFileSync(file, JSON.stringify({ hosts }));
+      const root = path.join(hostRun().dir, `store${++stores}`);
+      const cli = await exec(process.execPath, [path.join(REPO_ROOT, 'lib', 'launch.mjs'), targetPath('05-images/conman.ts'), '--root', root, 'pull', '-q', '--registries', file, `${upstream}/${BUSYBOX_TAGS.oci}`]);
+      expect(cli.stdout.trim()).toBe(served.digest);
+    } finally {
+      await mirror.stop();
+    }
+  }, scaled(120_000));
 
   test('an index: the machine\'s platform is picked, --platform picks another', async () => {
     const { MediaTypes, hostPlatform, parsePlatform, formatPlatform } = await importTarget<Registry>('05-images/registry.ts');

@@ -25,18 +25,21 @@ import { parsePlatform, type RegistryOptions } from './registry.ts';
 
 const PULL: OptionSpec[] = [
   { long: 'platform', value: true },
+  { long: 'registries', value: true },
   { long: 'insecure-registry', value: true, repeat: true },
   { long: 'authfile', value: true },
   { long: 'quiet', short: 'q' },
 ];
 
 const IMAGE_USAGE = `image commands:
-  pull [--platform os/arch[/variant]] [--insecure-registry HOST:PORT]... [--authfile FILE] [-q] REF
+  pull [--platform os/arch[/variant]] [--insecure-registry HOST:PORT]... [--authfile FILE] [--registries FILE] [-q] REF
   images [-q] [--digests] [--json]        rmi [-f] IMAGE...
   image inspect IMAGE...                  image prune
   image mount IMAGE   (prints a read-only path of its files)   image unmount IMAGE
 REF is [host[:port]/]name[:tag][@sha256:digest]; plain HTTP only for the hosts named with --insecure-registry.
-Environment: CONMAN_INSECURE_REGISTRIES=host:port,... and REGISTRY_AUTH_FILE (docker's auth.json format).`;
+Environment: CONMAN_INSECURE_REGISTRIES=host:port,... and REGISTRY_AUTH_FILE (docker's auth.json format).
+--registries FILE (or CONMAN_REGISTRIES): mirrors tried first, and plain-HTTP hosts, per registry, as containerd's hosts.toml:
+  {"hosts": {"docker.io": {"mirrors": ["127.0.0.1:5001"]}, "127.0.0.1:5001": {"insecure": true}}}`;
 
 function size(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB'];
@@ -68,8 +71,31 @@ function progressPrinter(quiet: boolean, out: NodeJS.WriteStream = process.stdou
   };
 }
 
+/**
+ * Per-host settings from a JSON file, in the spirit of containerd's hosts.toml (one file here,
+ * `--registries FILE` or CONMAN_REGISTRIES):
+ *   { "hosts": { "docker.io": { "mirrors": ["127.0.0.1:5001"] }, "127.0.0.1:5001": { "insecure": true } } }
+ */
+function registriesFile(file: string | undefined): Pick<RegistryOptions, 'hosts'> {
+  if (!file) return {};
+  let parsed: { hosts?: RegistryOptions['hosts'] };
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`registries file ${file}: ${(error as Error).message} (expected {"hosts": {"HOST": {"mirrors": ["HOST:PORT"], "insecure": true}}})`);
+  }
+  for (const [host, settings] of Object.entries(parsed.hosts ?? {})) {
+    const mirrors = settings.mirrors ?? [];
+    if (!Array.isArray(mirrors) || mirrors.some((mirror) => typeof mirror !== 'string') || (settings.insecure !== undefined && typeof settings.insecure !== 'boolean')) {
+      throw new Error(`registries file ${file}: hosts["${host}"] must be {"mirrors": ["HOST:PORT", ...], "insecure": true|false}`);
+    }
+  }
+  return { hosts: parsed.hosts };
+}
+
 function storeFor(root: string, options: Record<string, string | boolean | string[]> = {}): ImageStore {
   const registry: RegistryOptions = {
+    ...registriesFile((options.registries as string | undefined) ?? process.env.CONMAN_REGISTRIES),
     insecureRegistries: [...((options['insecure-registry'] as string[] | undefined) ?? []), ...(process.env.CONMAN_INSECURE_REGISTRIES?.split(',').filter(Boolean) ?? [])],
     authFile: (options.authfile as string | undefined) ?? process.env.REGISTRY_AUTH_FILE,
     platform: options.platform ? parsePlatform(options.platform as string) : undefined,
