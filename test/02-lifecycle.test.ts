@@ -182,7 +182,7 @@ test('a detached container outlives the process that created it', async () => {
     console.log(process.pid);`;
   const scriptFile = path.join(bundle, 'creator.mts');
   fs.writeFileSync(scriptFile, script);
-  const { stdout } = await promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), scriptFile], { cwd: REPO_ROOT, timeout: 20_000 }).catch(rethrowChildFailure);
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), scriptFile], { cwd: REPO_ROOT, timeout: scaled(20_000) }).catch(rethrowChildFailure);
   const creator = Number(stdout.trim());
   expect(fs.existsSync(`/proc/${creator}`), 'the creator has exited').toBe(false);
   const state = await runtime.state(id);

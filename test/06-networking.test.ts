@@ -497,7 +497,7 @@ describe('conman run with networks', () => {
     try {
       await Promise.all(
         worlds.map(async (w, n) => {
-          for (let i = 0; i < each; i++) await w.ok(['--no-daemon', 'run', '-d', '--name', `c${i}`, '-p', `127.0.0.1:${21_000 + n * 10 + i}:80`, rootfs, 'sleep', '60']);
+          for (let i = 0; i < each; i++) await w.ok(['--no-daemon', 'run', '-d', '--name', `c${i}`, '-p', `127.0.0.1:${21_000 + n * 10 + i}:80`, rootfs, 'sleep', '600']);
         }),
       );
       const addresses: string[] = [];
@@ -525,7 +525,7 @@ describe('conman run with networks', () => {
     expect(listed.stdout).toMatch(new RegExp(`${own.name}\\s+${own.bridge}\\s+${own.subnet.replace(/\./g, '\\.')}\\s+bridge,portmap,firewall,tuning`));
     const [inspected] = JSON.parse((await w.ok(['network', 'inspect', own.name])).stdout) as { versions: { type: string; supportedVersions: string[] }[] }[];
     expect(inspected.versions.map((v) => v.type)).toEqual(['bridge', 'portmap', 'firewall', 'tuning']);
-    await w.ok(['--no-daemon', 'run', '-d', '--name', 'holder', '--network', own.name, rootfs, 'sleep', '60']);
+    await w.ok(['--no-daemon', 'run', '-d', '--name', 'holder', '--network', own.name, rootfs, 'sleep', '600']);
     const busy = await w.conman(['network', 'rm', own.name]);
     expect(stderrOf(busy)).toMatch(/is in use by [0-9a-f]{12} \(10\.231\.\d+\.\d+\): remove those containers first/);
     await w.ok(['--no-daemon', 'rm', '-f', 'holder']);

@@ -184,4 +184,22 @@ fi
 # forbidden (containers, CI): never fail on it.
 modprobe overlay 2>/dev/null || true
 
+# ---------------------------------------------------------------------------
+# veth MAC addresses (chapter 06)
+# ---------------------------------------------------------------------------
+# systemd-udevd gives every new interface a "persistent" MAC address
+# (99-default.link: MACAddressPolicy=persistent), veth pairs included, a
+# moment after the CNI bridge plugin made them and reported their MAC: its
+# CHECK then fails with "Interface vethX Mac doesn't match". Leave veth MACs
+# to whoever made them (what Flannel and Cilium ask of systemd hosts too).
+if [ -d /run/systemd/system ] || command -v udevadm > /dev/null 2>&1; then
+  link=/etc/systemd/network/90-conman-workshop-veth.link
+  if [ ! -f "$link" ]; then
+    mkdir -p /etc/systemd/network
+    printf '[Match]\nDriver=veth\n\n[Link]\nMACAddressPolicy=none\n' > "$link"
+    udevadm control --reload 2>/dev/null || true
+    log "networking: veth MAC addresses left to the CNI plugins ($link)"
+  fi
+fi
+
 log "done"
