@@ -69,6 +69,13 @@ export interface BridgeOptions {
   ipamDataDir?: string;
 }
 
+/** The first and last address of an IPv4 CIDR, as numbers (for overlap checks). */
+export function subnetRange(subnet: string): [number, number] {
+  const [address, bits] = subnet.split('/');
+  const start = address.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
+  return [start, start + 2 ** (32 - Number(bits)) - 1];
+}
+
 /** Check a subnet: IPv4, a network address, /8 to /29 (a /30 leaves no room for containers). */
 export function checkSubnet(subnet: string): void {
   const [address, bits, ...rest] = subnet.split('/');
@@ -76,8 +83,7 @@ export function checkSubnet(subnet: string): void {
   if (rest.length > 0 || !net.isIPv4(address ?? '') || !/^\d+$/.test(bits ?? '') || prefix < 8 || prefix > 29) {
     throw new ConfigError(`subnet "${subnet}" must be an IPv4 network in CIDR form from /8 to /29, e.g. 10.77.0.0/24`);
   }
-  const value = address.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
-  if (value % 2 ** (32 - prefix) !== 0) throw new ConfigError(`subnet "${subnet}": ${address} is not the first address of a /${prefix} (host bits are set)`);
+  if (subnetRange(subnet)[0] % 2 ** (32 - prefix) !== 0) throw new ConfigError(`subnet "${subnet}": ${address} is not the first address of a /${prefix} (host bits are set)`);
 }
 
 /**

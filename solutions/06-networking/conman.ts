@@ -17,9 +17,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GLOBAL_OPTIONS, parseCommandLine, UsageError } from '#lower/04-manager/cli-args.ts';
+import { DEFAULT_RUN_ROOT } from '#lower/04-manager/defaults.ts';
 import { conmanWithImages } from '#lower/05-images/conman-cli.ts';
 import { pluginVersions } from './cni.ts';
-import { bridgeNetwork, ConfigError, describeBridge, type NetworkConfigList } from './conflist.ts';
+import { bridgeNetwork, ConfigError, describeBridge, subnetRange, type NetworkConfigList } from './conflist.ts';
 import { ContainerNetworks, networkConfigFromEnv } from './container-network.ts';
 
 const run = promisify(execFile);
@@ -32,16 +33,11 @@ run/create take --network bridge|none|host|NAME, -p [hostIP:]hostPort:containerP
 Environment: CONMAN_CNI_CONF_DIR (default /etc/conman/net.d), CONMAN_CNI_PATH (/usr/lib/cni:/opt/cni/bin),
 CONMAN_DEFAULT_NETWORK, CONMAN_DEFAULT_BRIDGE, CONMAN_DEFAULT_SUBNET (conman, conman0, 10.77.0.0/24).`;
 
+/** The networks of this machine's settings (the CLI makes no namespace: the run root is conmand's business). */
 function networks(): ContainerNetworks {
-  return new ContainerNetworks(networkConfigFromEnv(), '/');
+  return new ContainerNetworks(networkConfigFromEnv(), process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT);
 }
 
-/** The first and last address of an IPv4 CIDR, as numbers. */
-function range(subnet: string): [number, number] {
-  const [address, bits] = subnet.split('/');
-  const start = address.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
-  return [start, start + 2 ** (32 - Number(bits)) - 1];
-}
 
 /** Containers with an address on the network: host-local's lease files (named by address, holding the container id). */
 function leases(list: NetworkConfigList): { ip: string; container: string }[] {
@@ -83,10 +79,10 @@ async function networkCommand(name: string, args: string[]): Promise<number> {
       if (parsed.positionals.length !== 1) throw new UsageError(`network create takes one name\n${NETWORK_USAGE}`);
       if (!parsed.options.subnet) throw new UsageError('network create needs --subnet CIDR (a private range that no other network of this host uses, e.g. 10.78.0.0/24)');
       const list = bridgeNetwork({ name: network, bridge: (parsed.options.bridge as string | undefined) ?? `cm-${network}`.slice(0, 15), subnet: parsed.options.subnet as string });
-      const [start, end] = range(describeBridge(list).subnet!);
+      const [start, end] = subnetRange(describeBridge(list).subnet!);
       for (const other of nets.configs.list()) {
         const { subnet, bridge } = other.list ? describeBridge(other.list) : {};
-        if (subnet && range(subnet)[0] <= end && start <= range(subnet)[1]) throw new ConfigError(`subnet ${describeBridge(list).subnet} overlaps ${subnet} of network "${other.list!.name}": choose another`);
+        if (subnet && subnetRange(subnet)[0] <= end && start <= subnetRange(subnet)[1]) throw new ConfigError(`subnet ${describeBridge(list).subnet} overlaps ${subnet} of network "${other.list!.name}": choose another`);
         if (bridge && bridge === describeBridge(list).bridge) throw new ConfigError(`bridge ${bridge} is network "${other.list!.name}"'s: choose another with --bridge`);
       }
       console.log(nets.configs.create(list));
