@@ -18,6 +18,7 @@ import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { crunBlockedByHybrid } from '../lib/host/cgroups.ts';
 import { notImplementedIn } from '../lib/not-implemented.ts';
+import { commandLine, processesMentioning } from '../lib/host/processes.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 import { scaled, SLOW } from '../lib/slow.ts';
@@ -90,13 +91,13 @@ async function world(options: { socketDir?: string } = {}) {
     return result;
   }
 
-  /** Start conmand; resolves once it answers on its socket. */
-  async function startDaemon(): Promise<number> {
+  /** Start conmand (more options: `extra`); resolves once it answers on its socket. */
+  async function startDaemon(extra: string[] = []): Promise<number> {
     fs.mkdirSync(base, { recursive: true });
     lastDaemonLog = daemonLog;
     const log = fs.openSync(daemonLog, 'a');
     // The roots on the command line too: a daemon left running would show up as a leak of this run.
-    const args = ['--root', root, '--run-root', runRoot, '--socket', socket, '--cgroup-parent', cgroupParent];
+    const args = ['--root', root, '--run-root', runRoot, '--socket', socket, '--cgroup-parent', cgroupParent, ...extra];
     const child = spawn(process.execPath, [LAUNCH, targetPath('04-manager/conmand.ts'), ...args], { env, stdio: ['ignore', log, log], detached: true });
     fs.closeSync(log);
     daemon = child;
@@ -704,6 +705,49 @@ describe('conman with conmand', () => {
     expect(await w.list()).toEqual([]);
   }, scaled(120_000));
 
+  test('the warm shim pool: a start takes an idle shim and the pool refills; a pooled shim keeps every promise (logs, exit, kill -9 of conmand, recovery); idle ones leave with conmand; --shim-pool 0 turns it off', async () => {
+    const w = await world();
+    const poolDir = path.join(w.runRoot, 'shim-pool');
+    const containerShims = new Set<number>();
+    /** The idle shims: processes whose command line names the pool's folder, minus those given a container since. */
+    const idle = () => processesMentioning(poolDir).filter((pid) => commandLine(pid).includes('--pool') && !containerShims.has(pid));
+    const shimPid = (id: string) => (JSON.parse(fs.readFileSync(path.join(w.shimDir(id), 'shim.json'), 'utf8')) as { pid: number }).pid;
+    await w.startDaemon();
+    const warm = await eventually('conmand started 2 idle shims (its default pool)', () => idle().length === 2 && idle());
+
+    const id = (await w.conman(['run', '-d', '--name', 'pooled', w.rootfs, 'sh', '-c', 'echo from a pooled shim; trap "exit 3" TERM; sleep 600 & wait'])).stdout.trim();
+    const pooled = shimPid(id);
+    containerShims.add(pooled);
+    expect(warm, 'the container got one of the idle shims, not a new process').toContain(pooled);
+    expect(commandLine(pooled)).toMatch(/--pool/);
+    await eventually('the pool refilled to 2 idle shims', () => {
+      const now = idle();
+      return now.length === 2 && now.some((pid) => !warm.includes(pid));
+    });
+    await eventually('its output is in the log', async () => (await w.conman(['logs', 'pooled'])).stdout === 'from a pooled shim\n');
+    // A foreground run through a pooled shim: output and exit code, nothing left with --rm.
+    const run = await w.conman(['run', '--rm', w.rootfs, 'sh', '-c', 'echo out; echo err >&2; exit 9'], { code: 9 });
+    expect([run.stdout, run.stderr]).toEqual(['out\n', 'err\n']);
+
+    // kill -9 conmand: the idle shims go with it, the container's pooled shim stays.
+    const container = (await w.inspect('pooled')).pid!;
+    await w.killDaemon('SIGKILL');
+    await eventually('the idle shims exited once conmand was gone', () => idle().length === 0);
+    expect(alive(pooled), 'the pooled shim of a running container outlives conmand').toBe(true);
+    expect(alive(container)).toBe(true);
+    // Recovery adopts it like any shim; its exit is recorded through it.
+    await w.startDaemon(['--shim-pool', '0']);
+    expect(await w.inspect('pooled')).toMatchObject({ status: 'running', pid: container });
+    await w.conman(['stop', '-t', '5', 'pooled']);
+    expect(await w.inspect('pooled')).toMatchObject({ status: 'exited', exit: { exitCode: 3 } });
+
+    // --shim-pool 0: no idle shim, and a start starts its own (its command line names its container).
+    await sleep(300);
+    expect(idle()).toEqual([]);
+    const direct = (await w.conman(['run', '-d', w.rootfs, 'sleep', '600'])).stdout.trim();
+    expect(commandLine(shimPid(direct))).toContain(`--id ${direct}`);
+  }, scaled(90_000));
+
   test('crun: run, exec, stop, rm', async () => {
     if (crunBlockedByHybrid()) throw new Error('crun refuses this hybrid cgroup setup: run `./workshop doctor` (vagrant/provision.sh mounts hugetlb so it can work)');
     const w = await world();
@@ -724,6 +768,7 @@ describe('conman with conmand', () => {
 describe('conman --no-daemon', () => {
   test('the library in-process: run, ps, logs, rm; refused beside a live conmand', async () => {
     const w = await world();
+    const noPool = () => expect(fs.existsSync(path.join(w.runRoot, 'shim-pool')), 'no shim pool without conmand: it would die with the command').toBe(false);
     const result = await w.conman(['--no-daemon', 'run', '--name', 'solo', w.rootfs, 'sh', '-c', 'echo alone; exit 6'], { code: 6 });
     expect(result.stdout).toBe('alone\n');
     const id = (await w.conman(['--no-daemon', 'run', '-d', '--name', 'bg', w.rootfs, 'sh', '-c', 'sleep 0.3; echo later; exit 4'])).stdout.trim();
@@ -734,6 +779,7 @@ describe('conman --no-daemon', () => {
     const listed = JSON.parse((await w.conman(['--no-daemon', 'ps', '-a', '--json'])).stdout) as Info[];
     expect(listed.find((c) => c.id === id)).toMatchObject({ status: 'exited', exit: { exitCode: 4 } });
     expect((await w.conman(['--no-daemon', 'logs', 'bg'])).stdout).toBe('later\n');
+    noPool();
     // A daemon on the same roots sees the same containers; --no-daemon then steps aside.
     await w.startDaemon();
     expect((await w.list()).map((c) => c.name).sort()).toEqual(['bg', 'solo']);

@@ -4,10 +4,12 @@
  * startShim() starts `conman-shim` as a detached daemon (its own session, stdio to its own
  * log file, unref'd), waits for the handshake line on fd 3 ("running", "created" with
  * waitForStart, or the runtime's error), and returns. From then on the shim lives on its
- * own: the starter may exit or be killed. ShimClient speaks the control socket
- * (control.ts); a brand-new process can make one from the folder alone.
+ * own: the starter may exit or be killed. Given an IdleShim (startIdleShim(): one started
+ * earlier, pooled.ts), it sends that one its container instead of starting a new process.
+ * ShimClient speaks the control socket (control.ts); a brand-new process can make one from
+ * the folder alone.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -16,6 +18,7 @@ import { compiled } from '#lib/build.mjs';
 import { notImplementedIn } from '#lib/not-implemented.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
+import type { ShimAssignment } from './pooled.ts';
 import type { ExitStatus } from './exit-status.ts';
 import { isAlive, readIdentity, writeIdentity, type ProcessIdentity } from './identity.ts';
 import { checkTimerMs } from './timer-range.ts';
@@ -55,8 +58,132 @@ async function shimProgram(): Promise<string> {
   return compiled(entry, { ownLayers: process.env.WORKSHOP_OWN_LAYERS === '1' });
 }
 
-/** Start a shim for one container; resolves once the container runs (or, with waitForStart, exists). */
-export async function startShim(options: StartShimOptions): Promise<{ shim: ProcessIdentity; pid: number }> {
+/** `node [flags] conman-shim.mjs ARGS`, detached (its own session), its stdout and stderr to `logFile`, fd 3 a socket pair to us. */
+async function spawnShim(args: string[], logFile: string, options: { nodeFlags?: string[]; env?: Record<string, string> }): Promise<ChildProcess> {
+  const program = await shimProgram();
+  const logFd = fs.openSync(logFile, 'a');
+  try {
+    return spawn(process.execPath, [...(options.nodeFlags ?? LEAN_NODE_FLAGS), program, ...args], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd, 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
+  } finally {
+    fs.closeSync(logFd);
+  }
+}
+
+/** The shim's fd 3 seen from our side: JSON lines, one at a time, until the shim exits. */
+class ShimLink {
+  private text = '';
+  private waiting?: (line: string | undefined) => void;
+  private exited = false;
+
+  constructor(readonly child: ChildProcess) {
+    const socket = this.socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.text += chunk.toString();
+      this.deliver();
+    });
+    socket.on('error', () => {}); // a shim that died: its 'exit' tells
+    child.once('exit', () => {
+      this.exited = true;
+      this.deliver();
+    });
+  }
+
+  private get socket(): net.Socket {
+    return this.child.stdio[3] as net.Socket;
+  }
+
+  private deliver(): void {
+    if (!this.waiting) return;
+    const newline = this.text.indexOf('\n');
+    if (newline === -1 && !this.exited) return;
+    const resolve = this.waiting;
+    this.waiting = undefined;
+    if (newline === -1) return resolve(undefined);
+    const line = this.text.slice(0, newline);
+    this.text = this.text.slice(newline + 1);
+    resolve(line);
+  }
+
+  /** The next line; undefined if the shim exited first; `onTimeout()`'s error after `timeoutMs`. */
+  next(timeoutMs: number, onTimeout: () => Error): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        reject(onTimeout());
+      }, timeoutMs);
+      this.waiting = (line) => (clearTimeout(timer), resolve(line));
+      this.deliver();
+    });
+  }
+
+  send(message: object): void {
+    this.socket.write(JSON.stringify(message) + '\n');
+  }
+
+  /** Let go of the shim: it no longer keeps us alive, nor we it. */
+  release(): void {
+    this.socket.destroy();
+    this.child.unref();
+  }
+}
+
+/**
+ * A shim started ahead of need (`--pool`): loaded, a subreaper, waiting on fd 3 for a
+ * container. Give it one with startShim(options, idle). It exits by itself when this process
+ * goes, or when stop() closes its link.
+ */
+export class IdleShim {
+  private constructor(private readonly link: ShimLink) {}
+
+  get pid(): number {
+    return this.link.child.pid!;
+  }
+
+  /** Still waiting (not exited): a manager takes only such a one. */
+  get alive(): boolean {
+    return this.link.child.exitCode === null && this.link.child.signalCode === null;
+  }
+
+  /** @internal startShim() talks to it through its link. */
+  static linkOf(idle: IdleShim): ShimLink {
+    return idle.link;
+  }
+
+  onExit(listener: () => void): void {
+    this.link.child.once('exit', listener);
+  }
+
+  stop(): void {
+    this.link.release();
+  }
+
+  /** Start one; resolves once it said it is ready. `poolDir` holds its log while it waits. */
+  static async start(poolDir: string, options: { nodeFlags?: string[]; timeoutMs?: number } = {}): Promise<IdleShim> {
+    fs.mkdirSync(poolDir, { recursive: true, mode: 0o700 });
+    const child = await spawnShim(['--pool', poolDir], path.join(poolDir, 'pool.log'), options);
+    const link = new ShimLink(child);
+    const timeoutMs = options.timeoutMs ?? scaled(15_000);
+    const line = await link.next(timeoutMs, () => {
+      child.kill('SIGKILL');
+      return new ShimStartError(`timed out: a pooled shim said nothing within ${timeoutMs} ms (killed); a slow machine? set WORKSHOP_SLOW=3 or run \`workshop doctor\``);
+    });
+    if (line === undefined || !(JSON.parse(line) as { ready?: boolean }).ready) {
+      child.kill('SIGKILL');
+      throw new ShimStartError(`a pooled shim exited before it was ready; see ${path.join(poolDir, 'pool.log')}`);
+    }
+    return new IdleShim(link);
+  }
+}
+
+/**
+ * Start a shim for one container; resolves once the container runs (or, with waitForStart,
+ * exists). With `idle`, that pooled shim gets the container, and no new process starts.
+ */
+export async function startShim(options: StartShimOptions, idle?: IdleShim): Promise<{ shim: ProcessIdentity; pid: number }> {
   // Node binds an over-long unix socket path to a truncated name instead of failing: refuse it here.
   const longest = path.join(options.dir, 'control.sock');
   if (Buffer.byteLength(longest) > 107) {
@@ -66,54 +193,50 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
   checkTimerMs(options.lingerMs ?? 0, 'lingerMs');
   checkTimerMs(options.timeoutMs ?? 0, 'timeoutMs');
   fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-  const program = await shimProgram();
-  const args = [
-    program,
-    '--id', options.id,
-    '--bundle', options.bundle,
-    '--dir', options.dir,
-    '--runtime', options.runtime ?? 'runc',
-    '--state-root', options.stateRoot,
-    '--linger-ms', String(options.lingerMs ?? 5 * 60_000),
-    ...(options.stdin ? ['--stdin'] : []),
-    ...(options.logFile ? ['--log-file', options.logFile] : []),
-    ...(options.waitForStart ? ['--wait-for-start'] : []),
-  ];
-  const logFd = fs.openSync(path.join(options.dir, 'shim.log'), 'a');
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? LEAN_NODE_FLAGS), ...args], {
-    detached: true,
-    stdio: ['ignore', logFd, logFd, 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
-  fs.closeSync(logFd);
+  const assignment: ShimAssignment = {
+    id: options.id,
+    bundle: options.bundle,
+    dir: options.dir,
+    runtime: options.runtime ?? 'runc',
+    stateRoot: options.stateRoot,
+    stdin: options.stdin ?? false,
+    lingerMs: options.lingerMs ?? 5 * 60_000,
+    logFile: options.logFile,
+    waitForStart: options.waitForStart ?? false,
+  };
+  let link: ShimLink;
+  if (idle) {
+    link = IdleShim.linkOf(idle);
+    fs.closeSync(fs.openSync(path.join(options.dir, 'shim.log'), 'a')); // its log is there from the start, as a new shim's
+    link.send({ assign: assignment });
+  } else {
+    const args = [
+      '--id', assignment.id,
+      '--bundle', assignment.bundle,
+      '--dir', assignment.dir,
+      '--runtime', assignment.runtime,
+      '--state-root', assignment.stateRoot,
+      '--linger-ms', String(assignment.lingerMs),
+      ...(assignment.stdin ? ['--stdin'] : []),
+      ...(assignment.logFile ? ['--log-file', assignment.logFile] : []),
+      ...(assignment.waitForStart ? ['--wait-for-start'] : []),
+    ];
+    link = new ShimLink(await spawnShim(args, path.join(options.dir, 'shim.log'), options));
+  }
+  const child = link.child;
   // shim.json at once, by us (the shim writes the same once it runs): if we die while it boots,
   // the next manager still finds it, and can stop it, instead of a shim nobody knows of.
   if (child.pid) writeIdentity(options.dir, child.pid);
-  const handshake = child.stdio[3] as net.Socket;
 
   const handshakeMs = options.timeoutMs ?? scaled(15_000);
-  const line = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => {
-      // Nothing left behind: the shim goes (its container, if any, is deleted by the caller's
-      // clean-up or by `runc delete --force`), and so does its folder.
-      child.kill('SIGKILL');
-      fs.rmSync(options.dir, { recursive: true, force: true });
-      reject(new ShimStartError(`timed out: the shim for ${options.id} said nothing within ${handshakeMs} ms (killed); a slow machine? set WORKSHOP_SLOW=3 or run \`workshop doctor\``));
-    }, handshakeMs);
-    handshake.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('\n')) {
-        clearTimeout(timer);
-        resolve(text.slice(0, text.indexOf('\n')));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (!text.includes('\n')) reject(shimDied(options.dir, `the shim for ${options.id} exited (${code}) before the container ran`));
-    });
+  const line = await link.next(handshakeMs, () => {
+    // Nothing left behind: the shim goes (its container, if any, is deleted by the caller's
+    // clean-up or by `runc delete --force`), and so does its folder.
+    child.kill('SIGKILL');
+    fs.rmSync(options.dir, { recursive: true, force: true });
+    return new ShimStartError(`timed out: the shim for ${options.id} said nothing within ${handshakeMs} ms (killed); a slow machine? set WORKSHOP_SLOW=3 or run \`workshop doctor\``);
   });
-  handshake.destroy();
+  if (line === undefined) throw shimDied(options.dir, `the shim for ${options.id} exited (${child.exitCode ?? child.signalCode}) before the container ran`);
   const message = JSON.parse(line) as { ok: boolean; pid?: number; error?: string };
   if (!message.ok) {
     // Nothing left behind: the shim exits after saying why; wait for it, then remove its folder.
@@ -126,7 +249,7 @@ export async function startShim(options: StartShimOptions): Promise<{ shim: Proc
     fs.rmSync(options.dir, { recursive: true, force: true });
     throw notImplementedIn(message.error ?? '') ?? new ShimStartError(message.error ?? 'the shim failed');
   }
-  child.unref(); // the shim must not keep us alive, nor we it
+  link.release(); // the shim must not keep us alive, nor we it
   return { shim: readIdentity(options.dir)!, pid: message.pid! };
 }
 

@@ -8,7 +8,7 @@
  *   1. becomes a child subreaper (the container's init will be handed to it),
  *   2. opens the stdio FIFOs (or a console socket for a terminal) and the CRI log file,
  *   3. `runtime create` + `runtime start`, then tells its starter "running" (or the
- *      runtime's error) through the handshake pipe: fd 3. With waitForStart it says
+ *      runtime's error) through the handshake pipe: fd 3 (conman-shim.ts). With waitForStart it says
  *      "created" after `create` and starts on the control socket's `start` request, so that
  *      a manager can attach (and size the terminal) before the first byte is printed,
  *   4. serves the control socket, copies output to the log and to attached clients,
@@ -52,8 +52,8 @@ export interface ShimOptions {
   lingerMs: number;
   /** The container's CRI log; default <dir>/container.log. A manager keeps it elsewhere to outlive restarts. */
   logFile?: string;
-  /** Where to send the handshake line; fd 3 when started by startShim(). */
-  handshakeFd?: number;
+  /** Tells the starter "running" (or "created", or why not), once: conman-shim.ts writes it to fd 3. */
+  handshake?: (message: object) => void;
   /**
    * Stop after `create` and start on request (containerd's Create and Start are two calls
    * too): whoever attaches in between sees the container's output from its first byte.
@@ -194,14 +194,9 @@ export class Shim implements ShimApi {
   }
 
   private handshake(message: object): void {
-    if (this.options.handshakeFd === undefined) return;
-    try {
-      fs.writeSync(this.options.handshakeFd, JSON.stringify(message) + '\n');
-      fs.closeSync(this.options.handshakeFd);
-    } catch {
-      // the starter is gone (killed?): nothing to tell
-    }
-    this.options.handshakeFd = undefined;
+    const send = this.options.handshake;
+    this.options.handshake = undefined; // once
+    send?.(message);
   }
 
   /** The container printed something: to the log, and to every attached client. */

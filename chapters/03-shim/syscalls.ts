@@ -6,6 +6,7 @@
  *   waitpid(pid, &status, WNOHANG) collect the exit status of a child Node did not start
  *   mkfifo(path, mode)             named pipes for the container's stdio
  *   ioctl(fd, TIOCSWINSZ, &size)   resize a terminal
+ *   dup2(fd, target)               point our stdout/stderr at a log (a pooled shim, pooled.ts)
  *
  * conmon makes the same calls from C; containerd's shim from Go (golang.org/x/sys/unix).
  */
@@ -17,6 +18,7 @@ const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)'
 const mkfifoCall = libc.func('int mkfifo(const char *path, uint32_t mode)');
 const Winsize = koffi.struct('winsize', { ws_row: 'uint16_t', ws_col: 'uint16_t', ws_xpixel: 'uint16_t', ws_ypixel: 'uint16_t' });
 const ioctlWinsize = libc.func('int ioctl(int fd, unsigned long request, winsize *size)');
+const dup2Call = libc.func('int dup2(int oldfd, int newfd)');
 const errnoLocation = libc.func('int *__errno_location()');
 
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -49,4 +51,9 @@ export function mkfifo(path: string, mode = 0o600): void {
 
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   check(ioctlWinsize(fd, TIOCSWINSZ, { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }), 'ioctl(TIOCSWINSZ)');
+}
+
+/** Make `target` (1: stdout, 2: stderr) refer to the file open on `fd`. */
+export function dup2(fd: number, target: number): void {
+  check(dup2Call(fd, target), `dup2(${fd}, ${target})`);
 }

@@ -1,13 +1,17 @@
 /**
- * ApiClient: the ContainerApi over conmand's socket, with undici (an HTTP client that speaks
- * to a unix socket through its Agent's `socketPath`). Errors come back as ApiError with
+ * ApiClient: the ContainerApi over conmand's socket, with Node's own HTTP client (`http.request`
+ * with a `socketPath` speaks HTTP to a unix socket). Errors come back as ApiError with
  * conmand's status and message; a missing or forbidden socket gets an error that says what
  * to do about it.
+ *
+ * Why node:http and not a faster client such as undici: a command line starts a new process
+ * every time, and node:http is already inside Node (compiled ahead, in its startup snapshot),
+ * while undici is a megabyte of JavaScript to parse on every `conman ps` (bench/manager.ts).
  */
+import http from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { Agent, request, upgrade } from 'undici';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_SOCKET } from './defaults.ts';
@@ -30,17 +34,34 @@ export class ApiError extends Error {
   }
 }
 
-export class ApiClient implements ContainerApi {
-  private readonly agent: Agent;
+/** A response's whole body, as text. */
+async function textOf(response: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
-  constructor(readonly socketPath: string = DEFAULT_SOCKET) {
-    // No timeouts on bodies: `wait` and `logs -f` last as long as the container does.
-    this.agent = new Agent({ connect: { socketPath }, bodyTimeout: 0, headersTimeout: 0 });
+/** conmand's error answer ({"message": ...}) as an ApiError. */
+async function apiErrorOf(response: http.IncomingMessage): Promise<ApiError> {
+  const text = await textOf(response);
+  let message = text;
+  try {
+    message = (JSON.parse(text) as { message: string }).message;
+  } catch {
+    // not JSON: keep the text
   }
+  return new ApiError(response.statusCode ?? 500, message);
+}
+
+export class ApiClient implements ContainerApi {
+  /** keepAlive: a command's few requests share one connection. No timeouts: `wait` and `logs -f` last as long as the container does. */
+  private readonly agent = new http.Agent({ keepAlive: true });
+
+  constructor(readonly socketPath: string = DEFAULT_SOCKET) {}
 
   /** Why the socket cannot be used, in words a user can act on. */
   private unreachable(error: NodeJS.ErrnoException): Error {
-    const code = error.code ?? (error.cause as NodeJS.ErrnoException | undefined)?.code;
+    const code = error.code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
       return new ApiError(503, `conmand is not running (nothing listens on ${this.socketPath}): start it (as root: \`setsid ${conmandCommand()} > conmand.log 2>&1 &\`), or add --no-daemon`);
     }
@@ -48,41 +69,47 @@ export class ApiClient implements ContainerApi {
     return error;
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: AsyncIterable<Buffer> & { json(): Promise<unknown>; text(): Promise<string>; destroy(): void } }> {
-    let response;
-    try {
-      response = await request(`http://conmand${path}`, {
-        dispatcher: this.agent,
-        method: method as 'GET',
-        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+  /** One request; resolves with the response once its headers came (a status of 400 or more: rejects with conmand's message). */
+  private call(method: string, path: string, body?: unknown): Promise<http.IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const request = http.request({
+        socketPath: this.socketPath,
+        agent: this.agent,
+        method,
+        path,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
       });
-    } catch (error) {
-      throw this.unreachable(error as NodeJS.ErrnoException);
-    }
-    if (response.statusCode >= 400) {
-      const text = await response.body.text();
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { message: string }).message;
-      } catch {
-        // not JSON: keep the text
-      }
-      throw new ApiError(response.statusCode, message);
-    }
-    return { status: response.statusCode, body: response.body };
+      request.on('error', (error) => reject(this.unreachable(error)));
+      request.on('response', (response) => {
+        if ((response.statusCode ?? 500) >= 400) apiErrorOf(response).then(reject, reject);
+        else resolve(response);
+      });
+      request.end(payload);
+    });
   }
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return (await (await this.call(method, path, body)).body.json()) as T;
+    return JSON.parse(await textOf(await this.call(method, path, body))) as T;
   }
 
+  /** An HTTP upgrade to conmand's stream of frames (frames.ts), for attach and exec. */
   private async upgraded(path: string): Promise<Session> {
-    let socket: Duplex;
-    try {
-      ({ socket } = await upgrade(`http://conmand${path}`, { dispatcher: this.agent, method: 'POST', protocol: 'conman-stream' }));
-    } catch (error) {
-      throw this.unreachable(error as NodeJS.ErrnoException);
-    }
+    const socket = await new Promise<Duplex>((resolve, reject) => {
+      const request = http.request({
+        socketPath: this.socketPath,
+        method: 'POST',
+        path,
+        headers: { connection: 'Upgrade', upgrade: 'conman-stream' },
+      });
+      request.on('error', (error) => reject(this.unreachable(error)));
+      request.on('upgrade', (_response, socket, head) => {
+        if (head.length > 0) socket.unshift(head); // frames that came with the answer
+        resolve(socket);
+      });
+      request.on('response', (response) => apiErrorOf(response).then(reject, reject)); // no upgrade: an error
+      request.end();
+    });
     const session = sessionOverSocket(socket);
     // conmand says "ready", or why not (404, 409...): the caller hears of it now, not later.
     await session.ready.catch((error: Error & { status?: number }) => {
@@ -126,9 +153,9 @@ export class ApiClient implements ContainerApi {
   async watchExit(ref: string, condition: WaitCondition = 'not-running'): Promise<{ exited: Promise<ExitStatus | undefined>; cancel: () => void }> {
     // The headers arrive as soon as conmand registered the wait; the body when it is over.
     const response = await this.call('POST', `/containers/${encodeURIComponent(ref)}/wait?condition=${condition}`);
-    const exited = response.body.json().then((body) => (body as { exit: ExitStatus | null }).exit ?? undefined);
+    const exited = textOf(response).then((text) => (JSON.parse(text) as { exit: ExitStatus | null }).exit ?? undefined);
     exited.catch(() => {}); // after cancel() nobody waits for it
-    return { exited, cancel: () => response.body.destroy() };
+    return { exited, cancel: () => response.destroy() };
   }
 
   async logs(ref: string, options: { follow?: boolean; tail?: number } = {}): Promise<AsyncIterable<Buffer>> {
@@ -136,7 +163,7 @@ export class ApiClient implements ContainerApi {
     if (options.follow) query.set('follow', '1');
     if (options.tail !== undefined) query.set('tail', String(options.tail));
     const text = query.size ? `?${query}` : '';
-    return (await this.call('GET', `/containers/${encodeURIComponent(ref)}/logs${text}`)).body;
+    return this.call('GET', `/containers/${encodeURIComponent(ref)}/logs${text}`);
   }
 
   attach(ref: string, options: { start?: boolean; size?: { rows: number; cols: number } } = {}): Promise<Session> {
@@ -155,6 +182,6 @@ export class ApiClient implements ContainerApi {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.agent.destroy();
   }
 }

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseLogLine } from '#lib/cri-log.ts';
+import { startedAsProgram } from '#lib/program.ts';
 import { scaled } from '#lib/slow.ts';
 import { CREATE_OPTIONS, GLOBAL_OPTIONS, parseCommandLine, UsageError, type Parsed } from './cli-args.ts';
 import type { ContainerApi, ContainerInfo } from './container-api.ts';
@@ -358,7 +359,16 @@ function refuseRestartPolicy(args: string[]): void {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+export interface ConmanOptions {
+  /**
+   * Loads what a later chapter gives the --no-daemon Manager (images, networks: they register
+   * their providers); called only then, so that a command conmand serves never loads them.
+   */
+  loadProviders?: () => Promise<unknown>;
+}
+
+/** The whole command line; resolves with the exit code. Chapters 05 and 06's conman call it for the container commands. */
+export async function conman(argv: string[], options: ConmanOptions = {}): Promise<number> {
   let api: ContainerApi | undefined;
   try {
     const global = parseCommandLine(argv, GLOBAL_OPTIONS);
@@ -374,6 +384,7 @@ async function main(argv: string[]): Promise<number> {
       const daemon = runningDaemon(runRoot);
       if (daemon) throw new Error(`conmand (pid ${daemon.pid}) manages ${runRoot}: drop --no-daemon, or stop it first`);
       // Loaded only here: a CLI that talks to conmand never needs the Manager (nor koffi, runc...).
+      await options.loadProviders?.();
       const { Manager } = await import('./manager.ts');
       const root = (global.options.root as string | undefined) ?? process.env.CONMAN_ROOT ?? DEFAULT_ROOT;
       api = await Manager.open({
@@ -407,4 +418,4 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // Exit at once when done: a --no-daemon manager still watches its shims, and that is not our business any more.
-process.exit(await main(process.argv.slice(2)));
+if (startedAsProgram(import.meta.url)) process.exit(await conman(process.argv.slice(2)));

@@ -1,10 +1,12 @@
 /**
- * conmand: the daemon. `conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent P]`
+ * conmand: the daemon. `conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent P] [--shim-pool N]`
  *
  * Opens the Manager (which locks its roots, then recovers every container it knew), serves
  * the API (api.ts) on a unix socket only root can open, and runs until SIGTERM or SIGINT.
  * Stopping it, or killing it with SIGKILL, stops no container: they belong to their shims.
- * On a full disk it still starts, read-mostly, and says so (disk-full.ts).
+ * On a full disk it still starts, read-mostly, and says so (disk-full.ts). It keeps N shims
+ * (default 2, CONMAN_SHIM_POOL) started ahead of need, so a start does not wait for Node
+ * (shim-pool.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,15 +17,17 @@ import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT } from './default
 import { lowSpace } from './disk-full.ts';
 import { Manager } from './manager.ts';
 import { RootLockedError } from './root-lock.ts';
+import { DEFAULT_SHIM_POOL_SIZE } from './shim-pool.ts';
 import { registeredNetworkProvider } from './network-provider.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
 
-const USAGE = 'usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH]';
+const USAGE = 'usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH] [--shim-pool N]';
 const options = {
   root: { type: 'string', default: process.env.CONMAN_ROOT ?? DEFAULT_ROOT },
   'run-root': { type: 'string', default: process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT },
   socket: { type: 'string', default: process.env.CONMAN_SOCKET },
   'cgroup-parent': { type: 'string', default: process.env.CONMAN_CGROUP_PARENT ?? DEFAULT_CGROUP_PARENT },
+  'shim-pool': { type: 'string', default: process.env.CONMAN_SHIM_POOL ?? String(DEFAULT_SHIM_POOL_SIZE) },
   help: { type: 'boolean', short: 'h' },
 } as const;
 let values: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
@@ -40,6 +44,11 @@ if (values.help) {
 if (process.getuid?.() !== 0) {
   console.error('conmand: containers need root: run it as root (sudo conmand)');
   process.exit(1);
+}
+const shimPoolSize = Number(values['shim-pool']);
+if (!Number.isInteger(shimPoolSize) || shimPoolSize < 0 || shimPoolSize > 64) {
+  console.error(`conmand: --shim-pool ${values['shim-pool']}: give a number of idle shims from 0 (none) to 64\n${USAGE}`);
+  process.exit(2);
 }
 const runRoot = path.resolve(values['run-root']!);
 const socket = path.resolve(values.socket ?? path.join(runRoot, 'conmand.sock'));
@@ -67,6 +76,7 @@ try {
     cgroupParent: values['cgroup-parent'],
     rootfsProvider: registeredRootfsProvider(root),
     networkProvider: registeredNetworkProvider({ root, runRoot }),
+    shimPoolSize,
     onLocked: () => checkSocketPath(socket),
   });
 } catch (error) {
@@ -87,7 +97,8 @@ for (const problem of lowSpace([root, runRoot])) {
 const containers = await manager.list(true);
 console.error(
   `conmand: listening on ${socket} (pid ${process.pid}); ${containers.length} containers, ` +
-    `${containers.filter((c) => c.status === 'running').length} running, recovered in ${Date.now() - began} ms`,
+    `${containers.filter((c) => c.status === 'running').length} running, recovered in ${Date.now() - began} ms; ` +
+    `shim pool: ${shimPoolSize === 0 ? 'off' : `${shimPoolSize} idle shims`}`,
 );
 
 async function shutdown(signal: string): Promise<void> {

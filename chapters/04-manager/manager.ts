@@ -43,6 +43,7 @@ import { observeShim, reconcile } from './recovery.ts';
 import { checkCreateRequest, checkExecRequest } from './requests.ts';
 import { MAX_DELAY_MS, parseRestartPolicy, restartDelayMs, shouldRestart } from './restart-policy.ts';
 import { RootLock } from './root-lock.ts';
+import { ShimPool } from './shim-pool.ts';
 import type { NetworkPlan, NetworkProvider } from './network-provider.ts';
 import type { PreparedRootfs, RootfsProvider } from './rootfs-provider.ts';
 import { removeCgroupTree } from '#lib/host/cgroups.ts';
@@ -71,6 +72,8 @@ export interface ManagerOptions {
   rootfsProvider?: RootfsProvider;
   /** Connects containers to networks (chapter 06; network-provider.ts); without one, a container has no network. */
   networkProvider?: NetworkProvider;
+  /** Shims kept started ahead of need (shim-pool.ts): conmand's; default 0, every start starts a shim. */
+  shimPoolSize?: number;
 }
 
 const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -112,6 +115,7 @@ export class Manager implements ContainerApi {
   private readonly shimLingerMs: number;
   private readonly rootfsProvider?: RootfsProvider;
   private readonly networkProvider?: NetworkProvider;
+  private readonly shimPool?: ShimPool;
   private closed = false;
 
   private constructor(
@@ -125,6 +129,7 @@ export class Manager implements ContainerApi {
     this.store = new RecordStore(this.root);
     this.rootfsProvider = options.rootfsProvider;
     this.networkProvider = options.networkProvider;
+    if (options.shimPoolSize) this.shimPool = new ShimPool(options.shimPoolSize, this.runRoot);
     fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
     this.events.setMaxListeners(0);
   }
@@ -146,6 +151,8 @@ export class Manager implements ContainerApi {
     const records = manager.store.loadAll();
     for (const id of manager.store.interrupted) await manager.undoInterruptedCreate(id);
     for (const record of records) manager.records.set(record.id, record);
+    // Warm shims boot while recovery runs. Any left by a manager before us exited with it.
+    manager.shimPool?.fill();
     // Execs die with the manager that ran them: their folders are leftovers.
     fs.rmSync(path.join(manager.runRoot, 'exec'), { recursive: true, force: true });
     adoptOrphans(); // the manager is a subreaper from the start (exec -t; exec-session.ts)
@@ -374,7 +381,7 @@ export class Manager implements ContainerApi {
       logFile: this.store.logOf(record.id),
       lingerMs: this.shimLingerMs,
       waitForStart: true,
-    }).catch(async (error: Error) => {
+    }, this.shimPool?.take()).catch(async (error: Error) => {
       await this.cleanupShim(record); // a shim that timed out may have left a container
       throw cannotRun(error.message) ?? error;
     });
@@ -570,7 +577,11 @@ export class Manager implements ContainerApi {
     // The shim deletes the runtime's state, then exits. One that cannot (still starting after
     // its starter died, or stuck) is killed, with the runtime call it may have running.
     const deleted = identity && isAlive(identity) ? await new ShimClient(dir).delete().then(() => true, () => false) : !fs.existsSync(dir);
-    if (!deleted) await killProcessesOf(dir);
+    if (!deleted) {
+      // A pooled shim's command line does not name the folder: kill it by its identity too.
+      if (identity && isAlive(identity)) process.kill(identity.pid, 'SIGKILL');
+      await killProcessesOf(dir);
+    }
     const runtime = this.runtimeOf(record);
     if (fs.existsSync(path.join(runtime.stateRoot, record.id))) {
       // No shim did it (it vanished, or its linger time ran out): delete --force also kills.
@@ -878,6 +889,7 @@ export class Manager implements ContainerApi {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.shimPool?.close();
     for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
     for (const timer of this.exitRetries.values()) clearTimeout(timer);
     this.rootLock.release();

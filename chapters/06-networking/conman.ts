@@ -8,22 +8,12 @@
  *   conman network inspect NAME...       the list, and the spec versions each plugin speaks
  *   conman network rm NAME...            refused while a container has an address on it
  *
- * Every other command goes to chapter 05's conman, whose container commands run chapter 04's
- * conman with images and networks (containers.ts): `run --network NAME -p 8080:80 ...`.
+ * Every other command goes to chapter 05's conman, whose container commands are chapter 04's
+ * conman, in this process; a --no-daemon Manager gets images and networks (with-network.ts):
+ * `run --network NAME -p 8080:80 ...`.
  */
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { GLOBAL_OPTIONS, parseCommandLine, UsageError } from '#lower/04-manager/cli-args.ts';
-import { DEFAULT_RUN_ROOT } from '#lower/04-manager/defaults.ts';
 import { conmanWithImages } from '#lower/05-images/conman-cli.ts';
-import { pluginVersions } from './cni.ts';
-import { bridgeNetwork, ConfigError, describeBridge, subnetRange, type NetworkConfigList } from './conflist.ts';
-import { ContainerNetworks, networkConfigFromEnv } from './container-network.ts';
-
-const run = promisify(execFile);
 
 const NETWORK_USAGE = `network commands:
   network ls [--json]                             network inspect NAME...
@@ -33,108 +23,25 @@ run/create take --network bridge|none|host|NAME, -p [hostIP:]hostPort:containerP
 Environment: CONMAN_CNI_CONF_DIR (default /etc/conman/net.d), CONMAN_CNI_PATH (/usr/lib/cni:/opt/cni/bin),
 CONMAN_DEFAULT_NETWORK, CONMAN_DEFAULT_BRIDGE, CONMAN_DEFAULT_SUBNET (conman, conman0, 10.77.0.0/24).`;
 
-/** The networks of this machine's settings (the CLI makes no namespace: the run root is conmand's business). */
-function networks(): ContainerNetworks {
-  return new ContainerNetworks(networkConfigFromEnv(), process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT);
-}
-
-
-/** Containers with an address on the network: host-local's lease files (named by address, holding the container id). */
-function leases(list: NetworkConfigList): { ip: string; container: string }[] {
-  const dir = describeBridge(list).ipamDataDir;
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((name) => /^\d+\.\d+\.\d+\.\d+$/.test(name))
-    .map((ip) => ({ ip, container: fs.readFileSync(path.join(dir, ip), 'utf8').split(/\s/)[0].slice(0, 12) }));
-}
-
-async function networkCommand(name: string, args: string[]): Promise<number> {
-  const nets = networks();
-  switch (name) {
-    case 'ls':
-    case 'list': {
-      const parsed = parseCommandLine(args, [{ long: 'json' }]);
-      const entries = nets.configs.list();
-      if (parsed.options.json) {
-        console.log(JSON.stringify(entries, null, 2));
-        return 0;
-      }
-      const rows = [['NAME', 'BRIDGE', 'SUBNET', 'PLUGINS', 'FILE']];
-      for (const entry of entries) {
-        if (!entry.list) rows.push(['(broken)', '-', '-', entry.error!, entry.file]);
-        else {
-          const { bridge, subnet } = describeBridge(entry.list);
-          rows.push([entry.list.name, bridge ?? '-', subnet ?? '-', entry.list.plugins.map((plugin) => plugin.type).join(','), entry.file]);
-        }
-      }
-      const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-      for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join('   ').trimEnd());
-      if (entries.length === 0) console.log(`(none yet in ${nets.configs.dir}: the default network "${nets.config.defaultNetwork.name}" is written by the first run)`);
-      return 0;
-    }
-    case 'create': {
-      const parsed = parseCommandLine(args, [{ long: 'subnet', value: true }, { long: 'bridge', value: true }]);
-      const [network] = parsed.positionals;
-      if (parsed.positionals.length !== 1) throw new UsageError(`network create takes one name\n${NETWORK_USAGE}`);
-      if (!parsed.options.subnet) throw new UsageError('network create needs --subnet CIDR (a private range that no other network of this host uses, e.g. 10.78.0.0/24)');
-      const list = bridgeNetwork({ name: network, bridge: (parsed.options.bridge as string | undefined) ?? `cm-${network}`.slice(0, 15), subnet: parsed.options.subnet as string });
-      const [start, end] = subnetRange(describeBridge(list).subnet!);
-      for (const other of nets.configs.list()) {
-        const { subnet, bridge } = other.list ? describeBridge(other.list) : {};
-        if (subnet && subnetRange(subnet)[0] <= end && start <= subnetRange(subnet)[1]) throw new ConfigError(`subnet ${describeBridge(list).subnet} overlaps ${subnet} of network "${other.list!.name}": choose another`);
-        if (bridge && bridge === describeBridge(list).bridge) throw new ConfigError(`bridge ${bridge} is network "${other.list!.name}"'s: choose another with --bridge`);
-      }
-      console.log(nets.configs.create(list));
-      return 0;
-    }
-    case 'inspect': {
-      if (args.length === 0) throw new UsageError('network inspect takes one network name or more');
-      const found = [];
-      for (const network of args) {
-        const list = nets.network(network);
-        found.push({ ...list, file: nets.configs.fileOf(list.name), plugins: list.plugins, versions: await pluginVersions(list, nets.config.cniPath), leases: leases(list) });
-      }
-      console.log(JSON.stringify(found, null, 2));
-      return 0;
-    }
-    case 'rm':
-    case 'remove': {
-      if (args.length === 0) throw new UsageError('network rm takes one network name or more');
-      for (const network of args) {
-        const list = nets.configs.find(network);
-        if (!list) throw new ConfigError(`no network "${network}" in ${nets.configs.dir} (conman network ls lists them)`);
-        const used = leases(list);
-        if (used.length > 0) throw new ConfigError(`network "${network}" is in use by ${used.map((lease) => `${lease.container} (${lease.ip})`).join(', ')}: remove those containers first`);
-        nets.configs.remove(network);
-        // What the plugins left on the host for the network itself: the bridge and the lease folder.
-        const { bridge, ipamDataDir } = describeBridge(list);
-        if (bridge && fs.existsSync(`/sys/class/net/${bridge}`)) await run('ip', ['link', 'del', bridge]);
-        fs.rmSync(ipamDataDir, { recursive: true, force: true });
-        console.log(network);
-      }
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown network command "${name}"\n${NETWORK_USAGE}`);
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
   const global = parseCommandLine(argv, GLOBAL_OPTIONS);
   const [name, sub, ...rest] = global.positionals;
   if (name !== 'network') {
-    // (import.meta.url: this source file, also in the bundle)
-    const code = await conmanWithImages(argv, fileURLToPath(new URL('./containers.ts', import.meta.url)));
+    const code = await conmanWithImages(argv, () => import('./with-network.ts'));
     if (global.options.help || !name || name === 'help') console.log(`\n${NETWORK_USAGE}`);
     return code;
   }
   try {
     if (!sub) throw new UsageError(`network needs a command\n${NETWORK_USAGE}`);
+    const { networkCommand } = await import('./network-commands.ts'); // loaded for a network command only
     return await networkCommand(sub, rest);
   } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`conman: ${error.message}${error.message.includes(NETWORK_USAGE) ? '' : `\n${NETWORK_USAGE}`}`);
+      return 2;
+    }
     console.error(`conman: ${error instanceof Error ? error.message : String(error)}`);
-    return error instanceof UsageError ? 2 : 125;
+    return 125;
   }
 }
 

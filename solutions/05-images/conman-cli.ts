@@ -11,16 +11,15 @@
  *   conman image mount IMAGE          a read-only path of its files (podman's habit); image unmount IMAGE
  *   conman run|create [OPTIONS] [--platform P] [--insecure-registry H:P]... IMAGE [COMMAND...]
  *          an image not here yet is pulled first (its progress on stderr), then the command
- *          goes to chapter 04's conman, whose Manager has the images (containers.ts, image-rootfs.ts)
+ *          goes to chapter 04's conman, whose Manager has the images (with-images.ts, image-rootfs.ts)
  */
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CREATE_OPTIONS, GLOBAL_OPTIONS, parseCommandLine, UsageError, type OptionSpec } from '#lower/04-manager/cli-args.ts';
+import { conman } from '#lower/04-manager/conman.ts';
 import { DEFAULT_ROOT } from '#lower/04-manager/defaults.ts';
-import { ImageStore, type PullProgress } from './images.ts';
-import { parsePlatform, type RegistryOptions } from './registry.ts';
+import type { ImageStore, PullProgress } from './images.ts';
+import type { RegistryOptions } from './registry.ts';
 
 
 const PULL: OptionSpec[] = [
@@ -93,7 +92,9 @@ function registriesFile(file: string | undefined): Pick<RegistryOptions, 'hosts'
   return { hosts: parsed.hosts };
 }
 
-function storeFor(root: string, options: Record<string, string | boolean | string[]> = {}): ImageStore {
+async function storeFor(root: string, options: Record<string, string | boolean | string[]> = {}): Promise<ImageStore> {
+  // Loaded only for a command that needs the store: `conman ps` does not parse the registry client.
+  const [{ ImageStore }, { parsePlatform }] = await Promise.all([import('./images.ts'), import('./registry.ts')]);
   const registry: RegistryOptions = {
     ...registriesFile((options.registries as string | undefined) ?? process.env.CONMAN_REGISTRIES),
     insecureRegistries: [...((options['insecure-registry'] as string[] | undefined) ?? []), ...(process.env.CONMAN_INSECURE_REGISTRIES?.split(',').filter(Boolean) ?? [])],
@@ -108,14 +109,14 @@ async function imageCommand(root: string, name: string, args: string[]): Promise
     case 'pull': {
       const parsed = parseCommandLine(args, PULL);
       if (parsed.positionals.length !== 1) throw new UsageError('pull takes one image reference');
-      const record = await storeFor(root, parsed.options).pull(parsed.positionals[0], { onProgress: progressPrinter(Boolean(parsed.options.quiet)) });
+      const record = await (await storeFor(root, parsed.options)).pull(parsed.positionals[0], { onProgress: progressPrinter(Boolean(parsed.options.quiet)) });
       console.log(parsed.options.quiet ? record.digest : `${record.name}: pulled, digest ${record.digest} (${record.platform})`);
       return 0;
     }
     case 'images':
     case 'ls': {
       const parsed = parseCommandLine(args, [{ long: 'quiet', short: 'q' }, { long: 'digests' }, { long: 'json' }]);
-      const store = storeFor(root);
+      const store = await storeFor(root);
       const records = store.list();
       if (parsed.options.json) console.log(JSON.stringify(records, null, 2));
       else if (parsed.options.quiet) for (const r of records) console.log(r.config.slice(7, 19));
@@ -131,7 +132,7 @@ async function imageCommand(root: string, name: string, args: string[]): Promise
     case 'rm': {
       const parsed = parseCommandLine(args, [{ long: 'force', short: 'f' }]);
       if (parsed.positionals.length === 0) throw new UsageError('rmi takes one image or more');
-      const store = storeFor(root);
+      const store = await storeFor(root);
       for (const ref of parsed.positionals) {
         const { untagged, deleted } = await store.remove(ref, { force: Boolean(parsed.options.force) });
         console.log(`Untagged: ${untagged}`);
@@ -140,7 +141,7 @@ async function imageCommand(root: string, name: string, args: string[]): Promise
       return 0;
     }
     case 'inspect': {
-      const store = storeFor(root);
+      const store = await storeFor(root);
       const found = [];
       for (const ref of args) {
         const record = store.find(ref);
@@ -154,7 +155,7 @@ async function imageCommand(root: string, name: string, args: string[]): Promise
     case 'unmount':
     case 'umount': {
       if (args.length !== 1) throw new UsageError(`image ${name} takes one image`);
-      const store = storeFor(root);
+      const store = await storeFor(root);
       if (name === 'mount') console.log(await store.mount(args[0]));
       else {
         await store.unmount(args[0]);
@@ -163,21 +164,12 @@ async function imageCommand(root: string, name: string, args: string[]): Promise
       return 0;
     }
     case 'prune': {
-      for (const item of await storeFor(root).prune()) console.log(`Deleted: ${item}`);
+      for (const item of await (await storeFor(root)).prune()) console.log(`Deleted: ${item}`);
       return 0;
     }
     default:
       throw new UsageError(`unknown image command "${name}"\n${IMAGE_USAGE}`);
   }
-}
-
-/**
- * Chapter 04's conman, its Manager given images (`containers`: containers.ts here, chapter
- * 06's adds networks), for every command that is not about images.
- */
-function chapter04(containers: string, argv: string[]): number {
-  const launch = fileURLToPath(import.meta.resolve('#lib/launch.mjs'));
-  return spawnSync(process.execPath, [launch, containers, ...argv], { stdio: 'inherit' }).status ?? 125;
 }
 
 /** chapter 04's run/create options (cli-args.ts there), to find the image among the arguments. */
@@ -226,7 +218,7 @@ async function pullForRun(root: string, args: string[]): Promise<string[]> {
   const { pull, rest, source } = splitRunArgs(args);
   if (source === undefined || /^[/.]/.test(source) || fs.existsSync(source)) return rest; // a rootfs directory (or a usage error for chapter 04)
   const options = parseCommandLine(pull, PULL_FOR_RUN).options;
-  const store = storeFor(root, options);
+  const store = await storeFor(root, options);
   if (!store.find(source)) {
     process.stderr.write(`Unable to find image '${source}' locally\n`);
     const record = await store.pull(source, { onProgress: progressPrinter(false, process.stderr) });
@@ -235,8 +227,12 @@ async function pullForRun(root: string, args: string[]): Promise<string[]> {
   return rest;
 }
 
-/** conman with images; `containers`: the program that runs the container commands (a .ts file with chapter 04's conman). */
-export async function conmanWithImages(argv: string[], containers: string): Promise<number> {
+/**
+ * conman with images. Every command that is not about images is chapter 04's conman's, in this
+ * same process; `loadProviders` gives its --no-daemon Manager the images (with-images.ts
+ * here; chapter 06's adds networks).
+ */
+export async function conmanWithImages(argv: string[], loadProviders: () => Promise<unknown>): Promise<number> {
   try {
     const global = parseCommandLine(argv, GLOBAL_OPTIONS);
     const [name, ...rest] = global.positionals;
@@ -249,9 +245,9 @@ export async function conmanWithImages(argv: string[], containers: string): Prom
     }
     if (name === 'run' || name === 'create') {
       const at = argv.length - rest.length; // the global options, then the command, then its arguments
-      return chapter04(containers, [...argv.slice(0, at), ...(await pullForRun(root, rest))]);
+      return await conman([...argv.slice(0, at), ...(await pullForRun(root, rest))], { loadProviders });
     }
-    const code = chapter04(containers, argv);
+    const code = await conman(argv, { loadProviders });
     if (global.options.help || !name || name === 'help') console.log(`\n${IMAGE_USAGE}`);
     return code;
   } catch (error) {

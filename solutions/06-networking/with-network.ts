@@ -1,5 +1,5 @@
 /**
- * Imported first by chapter 06's conmand and by the conman it hands container commands to:
+ * Imported first by chapter 06's conmand, and by its conman before a --no-daemon Manager opens:
  * gives chapter 04's Manager its images (chapter 05) and its networks (container-network.ts).
  */
 import '#lower/05-images/with-images.ts';

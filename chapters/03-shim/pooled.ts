@@ -1,0 +1,80 @@
+/**
+ * A pooled shim: started before any container needs it, so that a container's start does not
+ * wait for Node to boot (chapter 04's shim-pool.ts keeps a few of them in conmand).
+ *
+ * Started with `--pool DIR`, the shim loads everything, becomes a child subreaper, says
+ * {"ready":true} on fd 3 and waits there. fd 3 is one end of a socket pair whose other end
+ * its manager holds, so it speaks both ways:
+ *
+ *   manager → shim   {"assign": {id, bundle, dir, runtime, stateRoot, stdin, ...}}
+ *   shim → manager   the usual handshake: {"ok":true,"pid":...} or {"ok":false,"error":...}
+ *
+ * From the handshake on, it is an ordinary shim, on its own like any other. Before it, it
+ * belongs to its manager: when the manager goes (exits, crashes, is killed), its end of the
+ * pair closes, the shim reads end-of-file and exits. No idle shim outlives its manager.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
+import { dup2, setChildSubreaper } from './syscalls.ts';
+
+/** One container for a shim: what startShim() gives a new shim as arguments, or a pooled one as a line. */
+export interface ShimAssignment {
+  id: string;
+  bundle: string;
+  dir: string;
+  runtime: RuntimeName;
+  stateRoot: string;
+  stdin: boolean;
+  lingerMs: number;
+  logFile?: string;
+  waitForStart: boolean;
+}
+
+/**
+ * Wait on fd 3 for a container; exits the process if the manager goes first. Resolves with
+ * the assignment and the way to answer it (once: the link is closed after the answer).
+ */
+export function waitForAssignment(): Promise<{ assignment: ShimAssignment; reply: (message: object) => void }> {
+  // At once, not at assignment: nothing a container could leave behind may escape us.
+  setChildSubreaper();
+  const link = new net.Socket({ fd: 3, readable: true, writable: true });
+  // A manager that is gone: the write fails (EPIPE) or the read ends. Either way, leave.
+  const leave = () => process.exit(0);
+  link.on('error', leave);
+  link.on('end', leave);
+  link.write(JSON.stringify({ ready: true }) + '\n');
+  return new Promise((resolve) => {
+    let text = '';
+    link.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const newline = text.indexOf('\n');
+      if (newline === -1) return;
+      link.removeAllListeners('data');
+      link.off('end', leave);
+      link.off('error', leave);
+      link.on('error', () => {}); // from here on, a gone manager only misses our answer
+      const { assign } = JSON.parse(text.slice(0, newline)) as { assign: ShimAssignment };
+      logTo(path.join(assign.dir, 'shim.log'));
+      resolve({
+        assignment: assign,
+        reply: (message) => {
+          link.end(JSON.stringify(message) + '\n');
+          link.unref();
+        },
+      });
+    });
+  });
+}
+
+/**
+ * Our stdout and stderr (console.error) go to the container's shim.log from now on, where a
+ * manager looks for a shim's last words. Node cannot re-point fd 1 and 2; dup2(2) can.
+ */
+function logTo(file: string): void {
+  const fd = fs.openSync(file, 'a', 0o600);
+  dup2(fd, 1);
+  dup2(fd, 2);
+  fs.closeSync(fd);
+}
