@@ -45,7 +45,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { processesMentioning } from '../lib/host/hygiene.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
-import { freePort } from '../lib/host/registry-server.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import {
   alive,
@@ -69,6 +68,7 @@ import {
   versionOf,
   waitFor,
 } from './shim.ts';
+import { REGISTRY, startBenchRegistry, type BenchRegistry } from './registry.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -80,7 +80,6 @@ const RUNS = Number(opts.runs);
 
 const UMOCI = '/usr/bin/umoci';
 const SKOPEO = '/usr/bin/skopeo';
-const REGISTRY = '/usr/bin/docker-registry';
 const LAUNCH = path.join(REPO_ROOT, 'lib', 'launch.mjs');
 const CONMAN_TS = path.join(REPO_ROOT, 'solutions', '05-images', 'conman.ts');
 const TARGET_MIB = 50;
@@ -147,41 +146,16 @@ function timedProcess(cmd: string, args: string[], timeoutMs = 300_000): Promise
 // ---------------------------------------------------------------------------------------
 // The registry: Debian's docker-registry on a free loopback port, stopped by its PID
 
-let registry: ChildProcess | undefined;
+let registry: BenchRegistry | undefined;
 let registryHost = '';
 
 async function startRegistry(): Promise<void> {
-  const dir = path.join(BASE, 'registry');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const port = await freePort();
-  const config = path.join(dir, 'config.yml');
-  fs.writeFileSync(config, `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'storage')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const log = fs.openSync(path.join(dir, 'registry.log'), 'a');
-  registry = spawn(REGISTRY, ['serve', config], { stdio: ['ignore', log, log], detached: true });
-  fs.closeSync(log);
-  registry.on('error', () => {});
-  registryHost = `127.0.0.1:${port}`;
-  await waitFor(
-    'docker-registry answers',
-    async () => {
-      if (registry!.exitCode !== null) throw new Error(`docker-registry exited: ${fs.readFileSync(path.join(dir, 'registry.log'), 'utf8').slice(-1000)}`);
-      return fetch(`http://${registryHost}/v2/`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
-    },
-    20_000,
-    50,
-  );
+  registry = await startBenchRegistry(path.join(BASE, 'registry'));
+  registryHost = registry.host;
 }
 
 async function stopRegistry(): Promise<void> {
-  const pid = registry?.pid;
-  if (!pid || !alive(pid)) return;
-  process.kill(pid, 'SIGTERM');
-  try {
-    await waitFor('docker-registry exits', () => !alive(pid), 5000, 20);
-  } catch {
-    process.kill(pid, 'SIGKILL');
-    await waitFor('docker-registry exits after SIGKILL', () => !alive(pid), 3000, 20);
-  }
+  await registry?.stop();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cgroupDirs } from '../lib/host/cgroups.ts';
 import { processesMentioning } from '../lib/host/hygiene.ts';
+import { commandLine } from '../lib/host/processes.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { generateConfig } from '../solutions/01-bundle/config.ts';
 import { buildRootfs } from '../solutions/01-bundle/rootfs.ts';
@@ -61,6 +62,7 @@ import {
   lpad,
   machineLine,
   measureLatencyRounds,
+  conmon,
   median,
   memoryOf,
   must,
@@ -68,6 +70,7 @@ import {
   pad,
   parentOf,
   pool,
+  prepareTemplate,
   printTotals,
   run,
   RUNC,
@@ -82,6 +85,7 @@ import {
   type Memory,
   type Result,
 } from './shim.ts';
+import { startBenchRegistry, type BenchRegistry } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------
 // Options and the run's folders
@@ -116,6 +120,17 @@ const DAEMON = {
 const NO_DAEMON = { root: path.join(BASE, 'nd', 'lib'), runRoot: path.join(BASE, 'nd', 'run') };
 const CONMAN_VIA_DAEMON = ['--socket', DAEMON.socket];
 const CONMAN_NO_DAEMON = ['--no-daemon', '--root', NO_DAEMON.root, '--run-root', NO_DAEMON.runRoot, '--cgroup-parent', CGROUP_PATH];
+/**
+ * Two more conmands for part 1, each on roots of its own: chapter 04's without its shim pool
+ * (--shim-pool 0: what the pool saves), and chapter 05's, which runs images (`conman run
+ * --rm IMAGE true`, the same command as `ctr run --rm IMAGE`).
+ */
+const SIDE_DAEMONS = {
+  noPool: { name: 'nopool', conmand: CONMAND_TS, extra: ['--shim-pool', '0'] },
+  images: { name: 'images', conmand: path.join(REPO_ROOT, 'solutions', '05-images', 'conmand.ts'), extra: [] as string[] },
+};
+const CONMAN5_TS = path.join(REPO_ROOT, 'solutions', '05-images', 'conman.ts');
+const SKOPEO = '/usr/bin/skopeo';
 const IMAGE_BASE = 'bench.local/busybox';
 const IMAGE = `${IMAGE_BASE}:bench`; // umoci's tag "bench", named after --base-name by ctr import
 
@@ -128,10 +143,10 @@ let aborted = false;
 const inflight = new Set<Promise<unknown>>();
 
 /** Run the conman CLI as a user does (lib/launch.mjs: the precompiled program); throws unless it exits 0. */
-async function conman(global: string[], args: string[], timeoutMs = 60_000): Promise<{ ms: number; stdout: string }> {
+async function conman(global: string[], args: string[], timeoutMs = 60_000, program = CONMAN_TS): Promise<{ ms: number; stdout: string }> {
   if (aborted) throw new Error('interrupted');
   const t0 = now();
-  const running = run(process.execPath, [LAUNCH, CONMAN_TS, ...global, ...args], timeoutMs);
+  const running = run(process.execPath, [LAUNCH, program, ...global, ...args], timeoutMs);
   inflight.add(running);
   let result: Result;
   try {
@@ -209,6 +224,50 @@ async function stopConmand(signal: 'SIGTERM' | 'SIGKILL', timeoutMs = 10_000): P
   return now() - t0;
 }
 
+interface SideDaemon {
+  root: string;
+  runRoot: string;
+  socket: string;
+  child: ChildProcess;
+}
+const sideDaemons: SideDaemon[] = [];
+
+/** One of SIDE_DAEMONS, started on its own roots under BASE/<name>/; resolves once it answers. */
+async function startSideDaemon(which: { name: string; conmand: string; extra: string[] }): Promise<SideDaemon> {
+  const dir = path.join(BASE, which.name);
+  const daemon = { root: path.join(dir, 'lib'), runRoot: path.join(dir, 'run'), socket: path.join(dir, 'run', 'conmand.sock') };
+  fs.mkdirSync(daemon.runRoot, { recursive: true, mode: 0o700 });
+  const fd = fs.openSync(path.join(dir, 'conmand.log'), 'a');
+  const child = spawn(process.execPath, [LAUNCH, which.conmand, '--root', daemon.root, '--run-root', daemon.runRoot, '--socket', daemon.socket, '--cgroup-parent', CGROUP_PATH, ...which.extra], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  fs.closeSync(fd);
+  child.on('error', () => {});
+  const side = { ...daemon, child };
+  sideDaemons.push(side);
+  const api = new ApiClient(daemon.socket);
+  try {
+    await waitFor(`${which.name} conmand answers`, async () => {
+      if (child.exitCode !== null) throw new Error(`${which.name} conmand exited: ${fs.readFileSync(path.join(dir, 'conmand.log'), 'utf8').trim()}`);
+      return api.version().then(() => true, () => false);
+    }, 30_000, 20);
+  } finally {
+    await api.close();
+  }
+  return side;
+}
+
+/** The idle shims of a conmand's pool: processes still started `--pool <runRoot>/shim-pool`. */
+function idleShims(runRoot: string): number[] {
+  return processesMentioning(path.join(runRoot, 'shim-pool')).filter((pid) => commandLine(pid).includes('--pool'));
+}
+
+/** Wait (untimed) until a conmand's pool is full again, as it is on a daemon that is not started back to back. */
+async function poolIsFull(runRoot: string, size = 2): Promise<void> {
+  await waitFor(`the shim pool of ${runRoot} has ${size} idle shims`, () => idleShims(runRoot).length >= size, 20_000, 10);
+}
+
 /** Rejects after `ms`; its timer keeps nobody waiting (unref'd). */
 function deadline(ms: number, what: string): Promise<never> {
   return new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref());
@@ -242,6 +301,16 @@ async function importImage(): Promise<void> {
   if (!images.split('\n').includes(IMAGE)) throw new Error(`ctr images import: no ${IMAGE} (have: ${images.trim() || 'none'})`);
 }
 
+/** The same image for chapter 05's conmand: the layout pushed to a local registry, pulled into its store. */
+async function pullImageForConman(images: SideDaemon): Promise<string> {
+  registry = await startBenchRegistry(path.join(BASE, 'registry'));
+  const ref = `${registry.host}/bench/busybox:bench`;
+  await must(SKOPEO, ['copy', '--quiet', `oci:${path.join(BASE, 'image', 'layout')}:bench`, `docker://${ref}`, '--dest-tls-verify=false'], 120_000);
+  await conman(['--root', images.root], ['pull', '-q', '--insecure-registry', registry.host, ref], 120_000, CONMAN5_TS);
+  return ref;
+}
+let registry: BenchRegistry | undefined;
+
 // ---------------------------------------------------------------------------------------
 // Part 1: one short-lived container, and where conman's time goes
 
@@ -271,11 +340,22 @@ async function timed(what: string, action: () => Promise<number | null | Result>
 const RAW_RUNC = 'runc run (raw)';
 const CTR_RUN = 'ctr run --rm (containerd)';
 const CONMAN_RUN = 'conman run --rm (conmand)';
+const IMAGE_RUN = 'conman run --rm IMAGE (ch. 05)';
+const NO_POOL_RUN = 'conman run --rm, no shim pool';
+const API_START = '  API start -> running, pooled shim';
+const CONMON_START = '  conmon start -> running';
 const API_RUN = '  API from this process (no CLI)';
 const HELP = '  conman --help';
+const NODE = '  node -e 0';
 const PS = '  conman ps -a';
 
-function latencyKinds(api: ApiClient): Kind[] {
+interface Sides {
+  noPool: SideDaemon;
+  images: SideDaemon;
+  imageRef: string;
+}
+
+function latencyKinds(api: ApiClient, sides: Sides): Kind[] {
   return [
     oneShot(RAW_RUNC, 'rc', 'runc --root R run --bundle B ID, stdio /dev/null; same spec as conman', (id) => {
       const bundle = runcBundle(id);
@@ -284,9 +364,18 @@ function latencyKinds(api: ApiClient): Kind[] {
     oneShot(CTR_RUN, 'ct', 'ctr process + containerd: snapshot, shim, runc create/start, wait, delete', (id) =>
       timed('ctr run --rm', () => run(CTR, ctrArgs('run', '--rm', '--cgroup', `${CGROUP_PATH}/${id}`, '--runc-root', STATE.ctr, '--fifo-dir', path.join(CTD, 'fifo'), IMAGE, id, 'true'))),
     ),
-    oneShot(CONMAN_RUN, 'cm', 'CLI process + conmand: create, shim start, logs, exit', async () => (await conman(CONMAN_VIA_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms),
+    oneShot(IMAGE_RUN, 'im', "chapter 05's CLI + conmand: the image's rootfs (overlay), create, pooled shim, logs, exit", async () => {
+      await poolIsFull(sides.images.runRoot);
+      return (await conman(['--socket', sides.images.socket, '--root', sides.images.root], ['run', '--rm', sides.imageRef, 'true'], 60_000, CONMAN5_TS)).ms;
+    }),
+    oneShot(CONMAN_RUN, 'cm', 'CLI process + conmand: create, pooled shim start, logs, exit', async () => {
+      await poolIsFull(DAEMON.runRoot);
+      return (await conman(CONMAN_VIA_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms;
+    }),
+    oneShot(NO_POOL_RUN, 'np', 'the same with conmand --shim-pool 0: every start boots a node shim', async () => (await conman(['--socket', sides.noPool.socket], ['run', '--rm', ROOTFS, 'true'])).ms),
     oneShot('conman --no-daemon run --rm', 'nd', 'CLI process holding the Manager: open, create, shim, exit', async () => (await conman(CONMAN_NO_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms),
-    oneShot(API_RUN, 'api', 'create; start: conmand starts a shim (node + runc create/start); exit', async () => {
+    oneShot(API_RUN, 'api', 'create; start: conmand gives the container a pooled shim (runc create/start); exit', async () => {
+      await poolIsFull(DAEMON.runRoot);
       const t0 = now();
       const { id } = await api.create({ rootfs: ROOTFS, args: ['true'], autoRemove: true });
       const tCreated = now();
@@ -298,6 +387,16 @@ function latencyKinds(api: ApiClient): Kind[] {
       if (exit?.exitCode !== 0) throw new Error(`API run: exit ${JSON.stringify(exit)}`);
       return { ms, phases: { create: tCreated - t0, 'start (the shim)': tStarted - tCreated, 'exit reported': ms - (tStarted - t0) } };
     }),
+    oneShot(API_START, 'as', 'POST /containers/ID/start of a created `sleep 600`, the pool full: pooled shim, runc create + start', async () => {
+      const { id } = await api.create({ rootfs: ROOTFS, args: ['sleep', '600'] });
+      await poolIsFull(DAEMON.runRoot);
+      const t0 = now();
+      await api.start(id);
+      const ms = now() - t0;
+      await api.remove(id, true);
+      return ms;
+    }),
+    { ...conmon, name: CONMON_START, tag: 'cn', includes: "bench/shim.ts's conmon kind: conmon (runc create) + runc start + runc state, sleep 600" },
     oneShot('  GET /containers from this process', 'get', "conmand's side of ps -a: one request, kept-alive connection", async () => {
       const t0 = now();
       await api.list(true);
@@ -305,7 +404,7 @@ function latencyKinds(api: ApiClient): Kind[] {
     }),
     oneShot(HELP, 'help', 'the CLI\'s start alone: node + lib/launch.mjs + conman\'s bundle', async () => (await conman([], ['--help'])).ms),
     oneShot(PS, 'ps', 'CLI start + one API request (GET /containers)', async () => (await conman(CONMAN_VIA_DAEMON, ['ps', '-a'])).ms),
-    oneShot('  node -e 0', 'node', "Node's floor: a bare node process", (id) => timed(id, () => runDetachedStdio(process.execPath, ['-e', '0']))),
+    oneShot(NODE, 'node', "Node's floor: a bare node process", (id) => timed(id, () => runDetachedStdio(process.execPath, ['-e', '0']))),
   ];
 }
 
@@ -453,8 +552,20 @@ function cleanup(): Promise<void> {
     } catch {
       await stopConmand('SIGKILL').catch((error: Error) => problems.push(error.message));
     }
+    // 2b. The side conmands (their containers first), then the registry, by their PIDs.
+    for (const side of sideDaemons) {
+      if (side.child.exitCode === null && side.child.signalCode === null) {
+        const api = new ApiClient(side.socket);
+        await Promise.race([api.list(true).then((all) => pool(all, 4, (c) => api.remove(c.id, true))), deadline(30_000, 'rm -f of a side conmand')]).catch((error: Error) => problems.push(error.message));
+        await api.close().catch(() => {});
+        const gone = new Promise((resolve) => side.child.once('exit', resolve));
+        side.child.kill('SIGTERM');
+        await Promise.race([gone, deadline(10_000, 'a side conmand exits')]).catch(() => side.child.kill('SIGKILL'));
+      }
+    }
+    await registry?.stop().catch((error: Error) => problems.push(`docker-registry: ${error.message}`));
     // 3. runc state under conman's run roots (containers whose shim is gone).
-    for (const root of [path.join(DAEMON.runRoot, 'runc'), path.join(NO_DAEMON.runRoot, 'runc')]) {
+    for (const root of [path.join(DAEMON.runRoot, 'runc'), path.join(NO_DAEMON.runRoot, 'runc'), ...sideDaemons.map((side) => path.join(side.runRoot, 'runc'))]) {
       if (!fs.existsSync(root)) continue;
       const out = await run(RUNC, ['--root', root, 'list', '-q']).catch(() => ({ stdout: '' }));
       for (const id of out.stdout.split('\n').filter(Boolean)) await run(RUNC, ['--root', root, 'delete', '--force', id]).catch(() => {});
@@ -519,8 +630,7 @@ function printLatency(results: LatencyResult[]): void {
   const [help, api] = [m(HELP), m(API_RUN)];
   console.log(
     `   roughly: CLI start (--help) ${fmt(help, 0)} + conmand's work (API) ${fmt(api, 0)} = ${fmt(help + api, 0)} ms; conman run --rm measured ${fmt(m(CONMAN_RUN), 0)} ms.\n` +
-      `   ps -a is --help + ${fmt(m(PS) - help, 0)} ms: loading undici and one request. (lib/launch.mjs runs V8 with Liftoff only:\n` +
-      `   otherwise node waits at exit for an optimizing compile of undici's WebAssembly parser, 150-250 ms more.)`,
+      `   ps -a is --help + ${fmt(m(PS) - help, 0)} ms: loading the API client (node:http) and one request.`,
   );
 }
 
@@ -543,12 +653,20 @@ function printScale(s: ScaleResult, first: DaemonStart): void {
   row(`remove all (conman rm -f, ${PARALLEL} at a time)`, fmt(s.removeAllMs, 0), `${fmt(s.removeAllMs / CONTAINERS)} ms per container; one call: median ${fmt(median(s.perRemoveMs), 0)}; then ${s.afterRemove}`);
 }
 
-function printGoal(results: LatencyResult[]): void {
+function printGoal(results: LatencyResult[], poolMemory: Memory[]): void {
   const m = (name: string) => median(results.find((r) => r.kind.name === name)!.ms);
-  const [runc, ctr, cm] = [m(RAW_RUNC), m(CTR_RUN), m(CONMAN_RUN)];
-  console.log('\n3. Goal (from the issue)');
-  console.log(`   conman run --rm ≤ 3× raw runc: ${fmt(cm)} ms vs ${fmt(3 * runc)} ms allowed (${ratioTo(cm, runc)})  -> ${cm <= 3 * runc ? 'MET' : 'NOT MET'}`);
-  console.log(`   for scale: ctr run --rm is ${ratioTo(ctr, runc)} raw runc here (issue: ≈ 5×); conman run --rm is ${ratioTo(cm, ctr)} ctr run --rm`);
+  const [runc, ctr, cm, image, noPool, help, node, apiStart, conmonStart] = [m(RAW_RUNC), m(CTR_RUN), m(CONMAN_RUN), m(IMAGE_RUN), m(NO_POOL_RUN), m(HELP), m(NODE), m(API_START), m(CONMON_START)];
+  const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
+  const mib = (kib: number) => `${fmt(kib / 1024)} MiB`;
+  console.log('\n3. Goals (from the issues)');
+  console.log(`   conman run --rm IMAGE true ≤ 1.5× ctr run --rm:   ${fmt(image)} ms vs ${fmt(1.5 * ctr)} ms allowed (${ratioTo(image, ctr)})  -> ${verdict(image <= 1.5 * ctr)}`);
+  console.log(`     (with a rootfs folder, no image: ${fmt(cm)} ms, ${ratioTo(cm, ctr)} ctr)`);
+  console.log(`   conman --help ≤ 1.3× node -e 0:                   ${fmt(help)} ms vs ${fmt(1.3 * node)} ms allowed (${ratioTo(help, node)})  -> ${verdict(help <= 1.3 * node)}`);
+  console.log(`   shim start through the API ≤ 1.5× conmon's:        ${fmt(apiStart)} ms vs ${fmt(1.5 * conmonStart)} ms allowed (${ratioTo(apiStart, conmonStart)})  -> ${verdict(apiStart <= 1.5 * conmonStart)}`);
+  console.log(`   conman run --rm ≤ 3× raw runc (issue 4):           ${fmt(cm)} ms vs ${fmt(3 * runc)} ms allowed (${ratioTo(cm, runc)})  -> ${verdict(cm <= 3 * runc)}`);
+  const pss = poolMemory.reduce((sum, x) => sum + x.pss, 0);
+  const uss = poolMemory.reduce((sum, x) => sum + x.uss, 0);
+  console.log(`   the pool's price: ${poolMemory.length} idle shims, ${mib(pss)} PSS (${mib(uss)} USS) in all, for ${fmt(noPool - cm, 0)} ms saved per start (${fmt(noPool, 0)} -> ${fmt(cm, 0)} ms, conman run --rm)`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -556,8 +674,8 @@ function printGoal(results: LatencyResult[]): void {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: it creates containers');
-  for (const tool of [RUNC, CONTAINERD, CTR, UMOCI, '/usr/bin/containerd-shim-runc-v2']) {
-    if (!fs.existsSync(tool)) throw new Error(`${tool} is missing (apt-get install runc containerd umoci)`);
+  for (const tool of [RUNC, CONTAINERD, CTR, UMOCI, SKOPEO, '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/bin/containerd-shim-runc-v2']) {
+    if (!fs.existsSync(tool)) throw new Error(`${tool} is missing (apt-get install runc containerd umoci skopeo conmon docker-registry)`);
   }
   for (const value of [RUNS, CONTAINERS, PARALLEL]) if (!(Number.isInteger(value) && value > 0)) throw new Error('--runs, --containers and --parallel take whole numbers > 0');
   const startedAt = Date.now();
@@ -565,21 +683,31 @@ async function main(): Promise<void> {
   console.log('conman benchmark: conman/conmand (chapter 04) vs raw runc vs containerd, busybox rootfs');
   for (const line of machineFacts()) console.log(line);
 
-  for (const dir of [BASE, STATE.runc, STATE.ctr, DAEMON.logs, NO_DAEMON.runRoot]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const dir of [BASE, ...Object.values(STATE), DAEMON.logs, NO_DAEMON.runRoot]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   process.stderr.write('setup: rootfs, conman and conmand compiled (warm-up calls), containerd, image...\n');
   await buildRootfs(ROOTFS);
   await conman([], ['--help'], 120_000); // lib/launch.mjs builds (or checks) the programs once, outside the timings
   await must(process.execPath, [LAUNCH, CONMAND_TS, '--help'], 120_000);
+  await must(process.execPath, [LAUNCH, CONMAN5_TS, '--help'], 120_000);
+  await prepareTemplate(); // conmon's bundle (bench/shim.ts)
   await startContainerd();
   await importImage();
   const first = await startConmand();
   const idle = memoryOf(conmand!.pid!);
+  const noPool = await startSideDaemon(SIDE_DAEMONS.noPool);
+  const images = await startSideDaemon(SIDE_DAEMONS.images);
+  const sides = { noPool, images, imageRef: await pullImageForConman(images) };
 
   const api = new ApiClient(DAEMON.socket);
   let latency: LatencyResult[];
+  let poolMemory: Memory[];
   try {
     process.stderr.write(`latency (${RUNS + 1} rounds) `);
-    latency = await measureLatencyRounds(latencyKinds(api), RUNS);
+    latency = await measureLatencyRounds(latencyKinds(api, sides), RUNS);
+    // The pool at rest: its idle shims, after the same settle time bench/shim.ts gives shims.
+    await poolIsFull(DAEMON.runRoot);
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    poolMemory = idleShims(DAEMON.runRoot).map(memoryOf);
   } finally {
     await api.close();
   }
@@ -589,7 +717,7 @@ async function main(): Promise<void> {
 
   printLatency(latency);
   printScale(scaleResult, first);
-  printGoal(latency);
+  printGoal(latency, poolMemory);
   printTotals(startedAt, loadAtStart);
 }
 

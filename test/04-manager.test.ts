@@ -708,18 +708,16 @@ describe('conman with conmand', () => {
   test('the warm shim pool: a start takes an idle shim and the pool refills; a pooled shim keeps every promise (logs, exit, kill -9 of conmand, recovery); idle ones leave with conmand; --shim-pool 0 turns it off', async () => {
     const w = await world();
     const poolDir = path.join(w.runRoot, 'shim-pool');
-    const containerShims = new Set<number>();
-    /** The idle shims: processes whose command line names the pool's folder, minus those given a container since. */
-    const idle = () => processesMentioning(poolDir).filter((pid) => commandLine(pid).includes('--pool') && !containerShims.has(pid));
+    /** The idle shims: a shim given a container takes its container's name (process.title). */
+    const idle = () => processesMentioning(poolDir).filter((pid) => commandLine(pid).includes('--pool'));
     const shimPid = (id: string) => (JSON.parse(fs.readFileSync(path.join(w.shimDir(id), 'shim.json'), 'utf8')) as { pid: number }).pid;
     await w.startDaemon();
     const warm = await eventually('conmand started 2 idle shims (its default pool)', () => idle().length === 2 && idle());
 
     const id = (await w.conman(['run', '-d', '--name', 'pooled', w.rootfs, 'sh', '-c', 'echo from a pooled shim; trap "exit 3" TERM; sleep 600 & wait'])).stdout.trim();
     const pooled = shimPid(id);
-    containerShims.add(pooled);
     expect(warm, 'the container got one of the idle shims, not a new process').toContain(pooled);
-    expect(commandLine(pooled)).toMatch(/--pool/);
+    expect(commandLine(pooled), 'a pooled shim names its container once it has one').toMatch(new RegExp(`^conman-shim --dir ${w.shimDir(id)} --id ${id}`));
     await eventually('the pool refilled to 2 idle shims', () => {
       const now = idle();
       return now.length === 2 && now.some((pid) => !warm.includes(pid));

@@ -57,6 +57,9 @@ export function waitForAssignment(): Promise<{ assignment: ShimAssignment; reply
       link.on('error', () => {}); // from here on, a gone manager only misses our answer
       const { assign } = JSON.parse(text.slice(0, newline)) as { assign: ShimAssignment };
       logTo(path.join(assign.dir, 'shim.log'));
+      // `ps` (and a manager looking for the processes of a folder) now sees whose shim we are.
+      // Linux keeps the title in the space of our original arguments: a long one is cut short.
+      process.title = `conman-shim --dir ${assign.dir} --id ${assign.id}`;
       resolve({
         assignment: assign,
         reply: (message) => {

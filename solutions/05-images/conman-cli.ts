@@ -93,13 +93,15 @@ function registriesFile(file: string | undefined): Pick<RegistryOptions, 'hosts'
 }
 
 async function storeFor(root: string, options: Record<string, string | boolean | string[]> = {}): Promise<ImageStore> {
-  // Loaded only for a command that needs the store: `conman ps` does not parse the registry client.
-  const [{ ImageStore }, { parsePlatform }] = await Promise.all([import('./images.ts'), import('./registry.ts')]);
+  // Loaded only for a command that needs the store (`conman ps` does not), and the registry
+  // client (undici, most of the code) only for a pull (images.ts) or a --platform to parse.
+  const { ImageStore } = await import('./images.ts');
+  const parsePlatform = options.platform ? (await import('./registry.ts')).parsePlatform : undefined;
   const registry: RegistryOptions = {
     ...registriesFile((options.registries as string | undefined) ?? process.env.CONMAN_REGISTRIES),
     insecureRegistries: [...((options['insecure-registry'] as string[] | undefined) ?? []), ...(process.env.CONMAN_INSECURE_REGISTRIES?.split(',').filter(Boolean) ?? [])],
     authFile: (options.authfile as string | undefined) ?? process.env.REGISTRY_AUTH_FILE,
-    platform: options.platform ? parsePlatform(options.platform as string) : undefined,
+    platform: parsePlatform ? parsePlatform(options.platform as string) : undefined,
   };
   return new ImageStore(path.join(root, 'images'), registry);
 }

@@ -18,8 +18,14 @@ import { ContentStore, type Descriptor } from './content-store.ts';
 import type { ImageConfig } from './image-config.ts';
 import { scaled } from '#lib/slow.ts';
 import { familiarName, formatReference, parseReference, type Reference } from './reference.ts';
-import { formatPlatform, RegistryClient, RegistryError, selectPlatform, type ImageIndex, type ImageManifest, type RegistryOptions } from './registry.ts';
+import type { ImageIndex, ImageManifest, RegistryClient, RegistryOptions } from './registry.ts';
 import { chainIds, Snapshotter } from './snapshots.ts';
+
+/**
+ * The registry client, loaded by a pull only: it is most of the store's code (undici), and
+ * `conman images`, or `conman run` of an image that is here, never needs it.
+ */
+const registryModule = () => import('./registry.ts');
 
 /** Layers downloaded at once (docker and containerd use 3 too). */
 export const PARALLEL_DOWNLOADS = 3;
@@ -135,6 +141,7 @@ export class ImageStore {
    */
   async pull(text: string, options: { onProgress?: (event: PullProgress) => void; timeoutMs?: number } = {}): Promise<ImageRecord> {
     const ref = parseReference(text);
+    const { RegistryClient, RegistryError } = await registryModule();
     const client = new RegistryClient(this.registryOptions);
     const timeoutMs = options.timeoutMs ?? scaled(600_000);
     let timer: NodeJS.Timeout | undefined;
@@ -156,6 +163,7 @@ export class ImageStore {
   }
 
   private async pullWith(client: RegistryClient, ref: Reference, onProgress: (event: PullProgress) => void): Promise<ImageRecord> {
+    const { formatPlatform, RegistryError, selectPlatform } = await registryModule();
     const top = await client.resolve(ref);
     await this.content.put(top.bytes, { digest: top.digest, size: top.bytes.length }, `manifest of ${formatReference(ref)}`);
     let manifestDigest = top.digest;

@@ -30,7 +30,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sha256 } from './content-store.ts';
-import { applyLayer, type ApplyStats } from './unpack.ts';
+import type { ApplyStats } from './unpack.ts';
 
 const run = promisify(execFile);
 
@@ -101,6 +101,8 @@ export class Snapshotter {
    * layer leaves nothing under its chain ID.
    */
   async prepare(layers: LayerToApply[], onLayer?: (index: number, stats: ApplyStats | 'exists') => void): Promise<string> {
+    // The unpacker (node-tar, zstd) is loaded by a pull only, not by every command that reads the store.
+    const { applyLayer } = await import('./unpack.ts');
     const chain = chainIds(layers.map((layer) => layer.diffId));
     for (let i = 0; i < layers.length; i++) {
       if (this.has(chain[i])) {
