@@ -387,6 +387,24 @@ function latencyKinds(api: ApiClient, sides: Sides): Kind[] {
       if (exit?.exitCode !== 0) throw new Error(`API run: exit ${JSON.stringify(exit)}`);
       return { ms, phases: { create: tCreated - t0, 'start (the shim)': tStarted - tCreated, 'exit reported': ms - (tStarted - t0) } };
     }),
+    oneShot('  API, image (ch. 05 conmand)', 'ai', 'the same with the image: its rootfs mounted (overlay) at create, unmounted at the removal', async () => {
+      await poolIsFull(sides.images.runRoot);
+      const images = new ApiClient(sides.images.socket);
+      try {
+        const t0 = now();
+        const { id } = await images.create({ image: sides.imageRef, args: ['true'], autoRemove: true });
+        const tCreated = now();
+        const { exited } = await images.watchExit(id, 'next-exit');
+        await images.start(id);
+        const tStarted = now();
+        const exit = await exited;
+        const ms = now() - t0;
+        if (exit?.exitCode !== 0) throw new Error(`API image run: exit ${JSON.stringify(exit)}`);
+        return { ms, phases: { create: tCreated - t0, 'start (the shim)': tStarted - tCreated, 'exit reported': ms - (tStarted - t0) } };
+      } finally {
+        await images.close();
+      }
+    }),
     oneShot(API_START, 'as', 'POST /containers/ID/start of a created `sleep 600`, the pool full: pooled shim, runc create + start', async () => {
       const { id } = await api.create({ rootfs: ROOTFS, args: ['sleep', '600'] });
       await poolIsFull(DAEMON.runRoot);

@@ -723,6 +723,11 @@ describe('conman with conmand', () => {
       return now.length === 2 && now.some((pid) => !warm.includes(pid));
     });
     await eventually('its output is in the log', async () => (await w.conman(['logs', 'pooled'])).stdout === 'from a pooled shim\n');
+    // Idle shims boot at a background priority; a shim given a container, and the container, run at the normal one.
+    const niceOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[16]);
+    expect(idle().map(niceOf)).toEqual([10, 10]);
+    expect(niceOf(pooled)).toBe(0);
+    expect(niceOf((await w.inspect('pooled')).pid!), 'the container does not inherit the idle niceness').toBe(0);
     // A foreground run through a pooled shim: output and exit code, nothing left with --rm.
     const run = await w.conman(['run', '--rm', w.rootfs, 'sh', '-c', 'echo out; echo err >&2; exit 9'], { code: 9 });
     expect([run.stdout, run.stderr]).toEqual(['out\n', 'err\n']);

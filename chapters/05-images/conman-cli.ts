@@ -220,8 +220,10 @@ async function pullForRun(root: string, args: string[]): Promise<string[]> {
   const { pull, rest, source } = splitRunArgs(args);
   if (source === undefined || /^[/.]/.test(source) || fs.existsSync(source)) return rest; // a rootfs directory (or a usage error for chapter 04)
   const options = parseCommandLine(pull, PULL_FOR_RUN).options;
-  const store = await storeFor(root, options);
-  if (!store.find(source)) {
+  // The records alone answer "is it here?" (image-records.ts); the store is loaded for a pull.
+  const { ImageRecords } = await import('./image-records.ts');
+  if (!new ImageRecords(path.join(root, 'images')).find(source)) {
+    const store = await storeFor(root, options);
     process.stderr.write(`Unable to find image '${source}' locally\n`);
     const record = await store.pull(source, { onProgress: progressPrinter(false, process.stderr) });
     process.stderr.write(`${record.name}: pulled, digest ${record.digest} (${record.platform})\n`);

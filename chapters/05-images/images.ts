@@ -3,7 +3,7 @@
  * pieces together the way containerd's client.Pull does (resolve -> fetch -> unpack), and
  * keeps one record per image name:
  *
- *   <root>/images.json     name -> manifest digest, config, layers, chain ID
+ *   <root>/images.json     name -> manifest digest, config, layers, chain ID (image-records.ts)
  *   <root>/content/        the content store (content-store.ts)
  *   <root>/snapshots/, <root>/active/   the snapshotter (snapshots.ts)
  *
@@ -12,9 +12,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '#lib/atomic-file.ts';
 import { withFileLock } from '#lower/04-manager/root-lock.ts';
 import { ContentStore, type Descriptor } from './content-store.ts';
+import { ImageRecords, type ImageRecord } from './image-records.ts';
 import type { ImageConfig } from './image-config.ts';
 import { scaled } from '#lib/slow.ts';
 import { familiarName, formatReference, parseReference, type Reference } from './reference.ts';
@@ -28,25 +28,9 @@ import { chainIds, Snapshotter } from './snapshots.ts';
 const registryModule = () => import('./registry.ts');
 
 /** Layers downloaded at once (docker and containerd use 3 too). */
-export const PARALLEL_DOWNLOADS = 3;
+export type { ImageRecord };
 
-export interface ImageRecord {
-  /** The normalised reference: "127.0.0.1:5000/test/busybox:1.36". */
-  name: string;
-  /** The digest the name resolved to (an index's, when the registry has one). */
-  digest: string;
-  /** The platform's manifest (the same as `digest` without an index). */
-  manifest: string;
-  config: string;
-  layers: Descriptor[];
-  diffIds: string[];
-  /** The top snapshot: the container's rootfs is an overlay of this chain. */
-  chainId: string;
-  platform: string;
-  /** Compressed size of the layers, in bytes. */
-  size: number;
-  pulledAt: string;
-}
+export const PARALLEL_DOWNLOADS = 3;
 
 export interface PullProgress {
   /** "resolve", a layer's short digest, or "unpack". */
@@ -84,7 +68,8 @@ export class ImageInUseError extends Error {
 export class ImageStore {
   readonly content: ContentStore;
   readonly snapshots: Snapshotter;
-  private readonly recordsFile: string;
+  /** images.json (image-records.ts). */
+  readonly records: ImageRecords;
   /** Pulls hold it shared, a prune exclusive. */
   private readonly gcLock: string;
 
@@ -95,43 +80,17 @@ export class ImageStore {
     fs.mkdirSync(root, { recursive: true, mode: 0o700 });
     this.content = new ContentStore(path.join(root, 'content'));
     this.snapshots = new Snapshotter(root);
-    this.recordsFile = path.join(root, 'images.json');
+    this.records = new ImageRecords(root);
     this.gcLock = path.join(root, 'gc.lock');
   }
 
   list(): ImageRecord[] {
-    try {
-      return JSON.parse(fs.readFileSync(this.recordsFile, 'utf8')) as ImageRecord[];
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-  }
-
-  /**
-   * Change the records: read, change, write, under a lock (two pulls finishing at once would
-   * each write the list they read, and one image would be lost).
-   */
-  private async update(change: (records: ImageRecord[]) => ImageRecord[]): Promise<void> {
-    await withFileLock(`${this.recordsFile}.lock`, async () => {
-      writeFileAtomic(this.recordsFile, JSON.stringify(change(this.list()), null, 2) + '\n', { fsync: true });
-    });
+    return this.records.list();
   }
 
   /** An image by name ("busybox:1.36" is docker.io/library/busybox:1.36), full digest or a digest prefix of 12+. */
   find(text: string): ImageRecord | undefined {
-    const records = this.list();
-    const hex = text.replace(/^sha256:/, '');
-    if (/^[a-f0-9]{12,64}$/.test(hex)) {
-      const byId = records.find((r) => r.config.slice(7).startsWith(hex) || r.digest.slice(7).startsWith(hex));
-      if (byId) return byId;
-    }
-    try {
-      const name = formatReference(parseReference(text));
-      return records.find((r) => r.name === name);
-    } catch {
-      return undefined;
-    }
+    return this.records.find(text);
   }
 
   /**
@@ -211,7 +170,7 @@ export class ImageStore {
       size: manifest.layers.reduce((sum, layer) => sum + layer.size, 0),
       pulledAt: new Date().toISOString(),
     };
-    await this.update((records) => [...records.filter((r) => r.name !== record.name), record]);
+    await this.records.update((records) => [...records.filter((r) => r.name !== record.name), record]);
     return record;
   }
 
@@ -238,7 +197,7 @@ export class ImageStore {
     if (!options.force && users.length > 0) {
       throw new ImageInUseError(`image ${this.displayName(record)} is used by a container (${users.map((id) => id.slice(0, 12)).join(', ')}): remove the container first (conman rm), or rmi -f`);
     }
-    await this.update((records) => records.filter((r) => r.name !== record.name));
+    await this.records.update((records) => records.filter((r) => r.name !== record.name));
     return { untagged: record.name, deleted: await this.prune() };
   }
 

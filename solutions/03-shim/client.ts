@@ -12,13 +12,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compiled } from '#lib/build.mjs';
 import { notImplementedIn } from '#lib/not-implemented.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
-import type { ShimAssignment } from './pooled.ts';
+import { IDLE_NICENESS, type ShimAssignment } from './pooled.ts';
 import type { ExitStatus } from './exit-status.ts';
 import { isAlive, readIdentity, writeIdentity, type ProcessIdentity } from './identity.ts';
 import { checkTimerMs } from './timer-range.ts';
@@ -165,6 +166,9 @@ export class IdleShim {
   static async start(poolDir: string, options: { nodeFlags?: string[]; timeoutMs?: number } = {}): Promise<IdleShim> {
     fs.mkdirSync(poolDir, { recursive: true, mode: 0o700 });
     const child = await spawnShim(['--pool', poolDir], path.join(poolDir, 'pool.log'), options);
+    // Booting in the background must not slow the starts it is there to speed up: at low CPU
+    // priority (nice 10). It takes back the normal one when it gets a container (pooled.ts).
+    if (child.pid) os.setPriority(child.pid, IDLE_NICENESS);
     const link = new ShimLink(child);
     const timeoutMs = options.timeoutMs ?? scaled(15_000);
     const line = await link.next(timeoutMs, () => {

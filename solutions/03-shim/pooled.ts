@@ -15,9 +15,13 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import { dup2, setChildSubreaper } from './syscalls.ts';
+
+/** A pooled shim boots at this niceness (client.ts), in the background, behind real work. */
+export const IDLE_NICENESS = 10;
 
 /** One container for a shim: what startShim() gives a new shim as arguments, or a pooled one as a line. */
 export interface ShimAssignment {
@@ -57,6 +61,13 @@ export function waitForAssignment(): Promise<{ assignment: ShimAssignment; reply
       link.on('error', () => {}); // from here on, a gone manager only misses our answer
       const { assign } = JSON.parse(text.slice(0, newline)) as { assign: ShimAssignment };
       logTo(path.join(assign.dir, 'shim.log'));
+      // Back to normal priority before the container exists: runc and the container's process
+      // inherit ours, and must not run at a background niceness. (Lowering it needs root.)
+      try {
+        os.setPriority(0);
+      } catch (error) {
+        console.error(`conman-shim: cannot take back the normal CPU priority: ${(error as Error).message}`);
+      }
       // `ps` (and a manager looking for the processes of a folder) now sees whose shim we are.
       // Linux keeps the title in the space of our original arguments: a long one is cut short.
       process.title = `conman-shim --dir ${assign.dir} --id ${assign.id}`;
