@@ -4,7 +4,8 @@
  * A shim is a Node process: booting one and loading its code takes ~250 ms here, more than
  * `runc create` + `start` themselves. conmand keeps `size` of them idle (pooled.ts in chapter
  * 03: loaded, a subreaper, waiting on a socket pair); start takes one and hands it the
- * container, and the pool starts a replacement in the background, once that start is done.
+ * container, and the pool starts a replacement in the background once starts pause (a
+ * second), at a low CPU priority (nice 10).
  * `size` 0 turns it off; `conman --no-daemon` never has one (it would die with the command).
  *
  * The price: each idle shim is a Node process at rest, ~10 MiB of memory (bench/shim.ts
@@ -16,6 +17,12 @@ import { IdleShim } from '#lower/03-shim/client.ts';
 import { scaled } from '#lib/slow.ts';
 
 export const DEFAULT_SHIM_POOL_SIZE = 2;
+/**
+ * The pool refills once starts pause this long. Booting a Node shim costs ~250 ms of CPU; on
+ * two cores, done during a start, it slowed that very start (bench/manager.ts, `conman run
+ * --rm IMAGE true`: 614 ms with a 200 ms delay, 493 ms with this one).
+ */
+const REFILL_AFTER_MS = 1000;
 
 export class ShimPool {
   private readonly idle: IdleShim[] = [];
@@ -65,8 +72,9 @@ export class ShimPool {
   take(): IdleShim | undefined {
     let shim: IdleShim | undefined;
     while ((shim = this.idle.shift()) && !shim.alive);
-    // Not at once: the caller's container start comes first (two cores, one of them ours).
-    this.refillLater(scaled(200));
+    // Not now: the caller's start (and its container's first moments) come first. A burst of
+    // starts drains the pool and falls back to new shims; it refills when the burst is over.
+    this.refillLater(scaled(REFILL_AFTER_MS));
     return shim;
   }
 
