@@ -20,7 +20,7 @@ export const DEFAULT_SHIM_POOL_SIZE = 2;
 /**
  * The pool refills once starts pause this long. Booting a Node shim costs ~250 ms of CPU; on
  * two cores, done during a start, it slowed that very start (bench/manager.ts, `conman run
- * --rm IMAGE true`: 614 ms with a 200 ms delay, 493 ms with this one).
+ * --rm IMAGE true`: 1.6× ctr run --rm with a refill 200 ms after each take, 1.3× with this).
  */
 const REFILL_AFTER_MS = 1000;
 
