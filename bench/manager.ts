@@ -16,9 +16,15 @@
  *                                     place), stdio /dev/null: the reference every ratio is to;
  *        ctr run --rm                 a private containerd (the one bench/shim.ts starts), with an
  *                                     image imported from an OCI layout of the same rootfs (umoci);
+ *        conman run --rm IMAGE        chapter 05's CLI and conmand (own roots), the same image
+ *                                     as ctr's, pushed to a local docker-registry and pulled once;
+ *        conman run --rm, no pool     a third conmand with --shim-pool 0;
  *      and where conman's time goes: `node -e 0` (Node's floor), `conman --help` (the CLI's start
- *      alone), `conman ps -a` (start + one API request), and the same API driven from this
- *      process without any CLI (create, start = the shim, exit reported).
+ *      alone), `conman ps -a` (start + one API request), the same API driven from this process
+ *      without any CLI (create, start = the shim, exit reported; with a rootfs and with the
+ *      image), and a pooled shim's start -> running through the API beside conmon's (the kind of
+ *      bench/shim.ts). Before each pooled run the benchmark waits, untimed, for the pool to be
+ *      full (a daemon between bursts); the scale part shows a burst. Then the idle pool's memory.
  *   2. scale: N containers `sleep 600` started with `conman run -d` (P at a time), `conman ps -a`,
  *      conmand stopped with SIGTERM and started again (spawn -> the socket answers GET /version,
  *      and the "recovered in" of its log), `conman ps -a` again and every container still
