@@ -26,7 +26,8 @@ const REFILL_AFTER_MS = 1000;
 
 export class ShimPool {
   private readonly idle: IdleShim[] = [];
-  private starting = 0;
+  /** Shims still booting: close() waits for them, so that none is left behind. */
+  private readonly booting = new Set<Promise<IdleShim | undefined>>();
   private closed = false;
   /** After a failed start, wait before the next one (no busy loop on a broken machine). */
   private retryAt = 0;
@@ -49,22 +50,24 @@ export class ShimPool {
 
   /** Start shims until `size` are idle or starting. */
   fill(): void {
-    while (!this.closed && this.idle.length + this.starting < this.size && Date.now() >= this.retryAt) {
-      this.starting++;
-      IdleShim.start(this.dir).then(
+    while (!this.closed && this.idle.length + this.booting.size < this.size && Date.now() >= this.retryAt) {
+      const boot = IdleShim.start(this.dir).then(
         (shim) => {
-          this.starting--;
-          if (this.closed) return shim.stop();
-          this.idle.push(shim);
-          shim.onExit(() => this.forget(shim)); // killed while it waited: not ours any more
+          if (!this.closed) {
+            this.idle.push(shim);
+            shim.onExit(() => this.forget(shim)); // killed while it waited: not ours any more
+          }
+          return shim;
         },
         (error: Error) => {
-          this.starting--;
           this.retryAt = Date.now() + scaled(5000);
           console.error(`conman: shim pool: ${error.message}; trying again in a few seconds (containers start without the pool meanwhile)`);
           this.refillLater(scaled(5000));
+          return undefined;
         },
       );
+      this.booting.add(boot);
+      void boot.finally(() => this.booting.delete(boot));
     }
   }
 
@@ -89,10 +92,16 @@ export class ShimPool {
     if (at !== -1) this.idle.splice(at, 1);
   }
 
-  /** Let the idle shims go: each exits when its link closes. */
-  close(): void {
+  /**
+   * Stop every idle shim, and those still booting once they are up; resolves when all are
+   * gone. (A manager that dies without closing loses them too: each reads end-of-file on its
+   * link and exits, once it has booted.)
+   */
+  async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.refill);
-    for (const shim of this.idle.splice(0)) shim.stop();
+    const booted = await Promise.all([...this.booting]);
+    const all = new Set([...this.idle.splice(0), ...booted.filter((shim): shim is IdleShim => shim !== undefined)]);
+    await Promise.all([...all].map((shim) => shim.stop()));
   }
 }

@@ -135,7 +135,7 @@ class ShimLink {
 /**
  * A shim started ahead of need (`--pool`): loaded, a subreaper, waiting on fd 3 for a
  * container. Give it one with startShim(options, idle). It exits by itself when this process
- * goes, or when stop() closes its link.
+ * goes (its link closes), or is killed by stop().
  */
 export class IdleShim {
   private constructor(private readonly link: ShimLink) {}
@@ -158,7 +158,14 @@ export class IdleShim {
     this.link.child.once('exit', listener);
   }
 
-  stop(): void {
+  /** Kill it (it has no container: nothing is lost) and wait until it is gone. */
+  async stop(): Promise<void> {
+    const child = this.link.child;
+    if (this.alive) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
     this.link.release();
   }
 

@@ -151,8 +151,6 @@ export class Manager implements ContainerApi {
     const records = manager.store.loadAll();
     for (const id of manager.store.interrupted) await manager.undoInterruptedCreate(id);
     for (const record of records) manager.records.set(record.id, record);
-    // Warm shims boot while recovery runs. Any left by a manager before us exited with it.
-    manager.shimPool?.fill();
     // Execs die with the manager that ran them: their folders are leftovers.
     fs.rmSync(path.join(manager.runRoot, 'exec'), { recursive: true, force: true });
     adoptOrphans(); // the manager is a subreaper from the start (exec -t; exec-session.ts)
@@ -172,6 +170,9 @@ export class Manager implements ContainerApi {
         ),
       ),
     );
+    // Once open has succeeded: warm shims for the starts to come (shim-pool.ts). Any left by
+    // a manager before us exited with it.
+    manager.shimPool?.fill();
     return manager;
   }
 
@@ -889,7 +890,7 @@ export class Manager implements ContainerApi {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.shimPool?.close();
+    await this.shimPool?.close();
     for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
     for (const timer of this.exitRetries.values()) clearTimeout(timer);
     this.rootLock.release();
