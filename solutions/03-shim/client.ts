@@ -192,7 +192,8 @@ export class IdleShim {
 
 /**
  * Start a shim for one container; resolves once the container runs (or, with waitForStart,
- * exists). With `idle`, that pooled shim gets the container, and no new process starts.
+ * exists). With `idle`, that pooled shim gets the container, and no new process starts
+ * (unless it died meanwhile: then a new one does).
  */
 export async function startShim(options: StartShimOptions, idle?: IdleShim): Promise<{ shim: ProcessIdentity; pid: number }> {
   // Node binds an over-long unix socket path to a truncated name instead of failing: refuse it here.
@@ -216,7 +217,7 @@ export async function startShim(options: StartShimOptions, idle?: IdleShim): Pro
     waitForStart: options.waitForStart ?? false,
   };
   let link: ShimLink;
-  if (idle) {
+  if (idle?.alive) {
     link = IdleShim.linkOf(idle);
     fs.closeSync(fs.openSync(path.join(options.dir, 'shim.log'), 'a')); // its log is there from the start, as a new shim's
     link.send({ assign: assignment });
