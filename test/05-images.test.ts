@@ -517,11 +517,18 @@ describe('big and unusual layers', () => {
     const store = await newStore();
     const record = await store.pull(`${registry.host}/test/zstd:v1`, { timeoutMs: PULL_MS });
     expect(fs.readFileSync(path.join(store.snapshots.snapshotsDir, record.chainId.slice(7), 'fs', 'etc', 'compressed-with'), 'utf8')).toBe('zstd\n');
-    // The magic bytes, then garbage: refused in words, no snapshot.
-    await push(`${registry.host}/test/zstd:broken`, Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(64)]), sha256('not known'));
-    const other = await newStore();
-    expect((await caught(other.pull(`${registry.host}/test/zstd:broken`, { timeoutMs: PULL_MS })))?.message).toMatch(/is not a valid zstd-compressed tar/);
-    expect(fs.readdirSync(other.snapshots.snapshotsDir)).toEqual([]);
+    // Broken layers, refused in words, with no snapshot: the stream cut in half, and the magic
+    // bytes followed by garbage. The garbage is fixed, not random: these two patterns make the
+    // decoder throw a RangeError ("offset is out of bounds", "Invalid typed array length"),
+    // which must still read as a broken layer, not as some other failure.
+    const garbage = (seed: number) => Buffer.alloc(64).map(() => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16) & 255);
+    const broken = [blob.subarray(0, Math.floor(blob.length / 2)), ...[11, 18].map((seed) => Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), garbage(seed)]))];
+    for (const [i, bytes] of broken.entries()) {
+      await push(`${registry.host}/test/zstd:broken${i}`, bytes, sha256(`not known ${i}`));
+      const other = await newStore();
+      expect((await caught(other.pull(`${registry.host}/test/zstd:broken${i}`, { timeoutMs: PULL_MS })))?.message, `broken layer ${i}`).toMatch(/is not a valid zstd-compressed tar/);
+      expect(fs.readdirSync(other.snapshots.snapshotsDir)).toEqual([]);
+    }
   });
 });
 

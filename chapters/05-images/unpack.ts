@@ -91,7 +91,7 @@ class ZstdDecompress extends Transform {
       this.decoder.push(chunk);
       done();
     } catch (error) {
-      done(error as Error);
+      done(corrupt(error));
     }
   }
 
@@ -100,9 +100,17 @@ class ZstdDecompress extends Transform {
       this.decoder.push(new Uint8Array(0), true);
       done();
     } catch (error) {
-      done(error as Error);
+      done(corrupt(error));
     }
   }
+}
+
+/**
+ * fzstd's error on bad input, as a plain Error, like zlib's: on random bytes it may also throw
+ * a RangeError ("Invalid typed array length"), which applyLayer would take for one of its own.
+ */
+function corrupt(error: unknown): Error {
+  return new Error((error as Error).message);
 }
 
 /**
