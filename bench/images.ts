@@ -38,7 +38,7 @@
  * 127.0.0.1 only. (skopeo, run as root, updates its shared cache
  * /var/lib/containers/cache/blob-info-cache-v1.boltdb as the tests' skopeo does.)
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,7 +47,6 @@ import { processesMentioning } from '../lib/host/hygiene.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import {
-  alive,
   BASE,
   BENCH_ID,
   cleanup as cleanupLikeShimBench,
@@ -62,11 +61,9 @@ import {
   now,
   pad,
   printTotals,
-  run,
   runAsProgram,
   startContainerd,
   versionOf,
-  waitFor,
 } from './shim.ts';
 import { REGISTRY, startBenchRegistry, type BenchRegistry } from './registry.ts';
 

@@ -48,7 +48,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cgroupDirs } from '../lib/host/cgroups.ts';
 import { processesMentioning } from '../lib/host/hygiene.ts';
-import { commandLine } from '../lib/host/processes.ts';
+import { idleShimsOf } from '../lib/host/processes.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { generateConfig } from '../solutions/01-bundle/config.ts';
 import { buildRootfs } from '../solutions/01-bundle/rootfs.ts';
@@ -85,6 +85,7 @@ import {
   startContainerd,
   STATE,
   versionOf,
+  stopByPid,
   waitFor,
   type Kind,
   type LatencyResult,
@@ -264,14 +265,9 @@ async function startSideDaemon(which: { name: string; conmand: string; extra: st
   return side;
 }
 
-/** The idle shims of a conmand's pool: processes still started `--pool <runRoot>/shim-pool`. */
-function idleShims(runRoot: string): number[] {
-  return processesMentioning(path.join(runRoot, 'shim-pool')).filter((pid) => commandLine(pid).includes('--pool'));
-}
-
 /** Wait (untimed) until a conmand's pool is full again, as it is on a daemon that is not started back to back. */
 async function poolIsFull(runRoot: string, size = 2): Promise<void> {
-  await waitFor(`the shim pool of ${runRoot} has ${size} idle shims`, () => idleShims(runRoot).length >= size, 20_000, 10);
+  await waitFor(`the shim pool of ${runRoot} has ${size} idle shims`, () => idleShimsOf(runRoot).length >= size, 20_000, 10);
 }
 
 /** Rejects after `ms`; its timer keeps nobody waiting (unref'd). */
@@ -361,7 +357,22 @@ interface Sides {
   imageRef: string;
 }
 
-function latencyKinds(api: ApiClient, sides: Sides): Kind[] {
+/** `true` with --rm through conmand's API, from this process (no CLI): create, start, exit, timed in phases. */
+async function apiRun(api: ApiClient, runRoot: string, source: { rootfs: string } | { image: string }): Promise<{ ms: number; phases: Record<string, number> }> {
+  await poolIsFull(runRoot);
+  const t0 = now();
+  const { id } = await api.create({ ...source, args: ['true'], autoRemove: true });
+  const tCreated = now();
+  const { exited } = await api.watchExit(id, 'next-exit');
+  await api.start(id);
+  const tStarted = now();
+  const exit = await exited;
+  const ms = now() - t0;
+  if (exit?.exitCode !== 0) throw new Error(`API run: exit ${JSON.stringify(exit)}`);
+  return { ms, phases: { create: tCreated - t0, 'start (the shim)': tStarted - tCreated, 'exit reported': ms - (tStarted - t0) } };
+}
+
+function latencyKinds(api: ApiClient, imagesApi: ApiClient, sides: Sides): Kind[] {
   return [
     oneShot(RAW_RUNC, 'rc', 'runc --root R run --bundle B ID, stdio /dev/null; same spec as conman', (id) => {
       const bundle = runcBundle(id);
@@ -380,37 +391,10 @@ function latencyKinds(api: ApiClient, sides: Sides): Kind[] {
     }),
     oneShot(NO_POOL_RUN, 'np', 'the same with conmand --shim-pool 0: every start boots a node shim', async () => (await conman(['--socket', sides.noPool.socket], ['run', '--rm', ROOTFS, 'true'])).ms),
     oneShot('conman --no-daemon run --rm', 'nd', 'CLI process holding the Manager: open, create, shim, exit', async () => (await conman(CONMAN_NO_DAEMON, ['run', '--rm', ROOTFS, 'true'])).ms),
-    oneShot(API_RUN, 'api', 'create; start: conmand gives the container a pooled shim (runc create/start); exit', async () => {
-      await poolIsFull(DAEMON.runRoot);
-      const t0 = now();
-      const { id } = await api.create({ rootfs: ROOTFS, args: ['true'], autoRemove: true });
-      const tCreated = now();
-      const { exited } = await api.watchExit(id, 'next-exit');
-      await api.start(id);
-      const tStarted = now();
-      const exit = await exited;
-      const ms = now() - t0;
-      if (exit?.exitCode !== 0) throw new Error(`API run: exit ${JSON.stringify(exit)}`);
-      return { ms, phases: { create: tCreated - t0, 'start (the shim)': tStarted - tCreated, 'exit reported': ms - (tStarted - t0) } };
-    }),
-    oneShot('  API, image (ch. 05 conmand)', 'ai', 'the same with the image: its rootfs mounted (overlay) at create, unmounted at the removal', async () => {
-      await poolIsFull(sides.images.runRoot);
-      const images = new ApiClient(sides.images.socket);
-      try {
-        const t0 = now();
-        const { id } = await images.create({ image: sides.imageRef, args: ['true'], autoRemove: true });
-        const tCreated = now();
-        const { exited } = await images.watchExit(id, 'next-exit');
-        await images.start(id);
-        const tStarted = now();
-        const exit = await exited;
-        const ms = now() - t0;
-        if (exit?.exitCode !== 0) throw new Error(`API image run: exit ${JSON.stringify(exit)}`);
-        return { ms, phases: { create: tCreated - t0, 'start (the shim)': tStarted - tCreated, 'exit reported': ms - (tStarted - t0) } };
-      } finally {
-        await images.close();
-      }
-    }),
+    oneShot(API_RUN, 'api', 'create; start: conmand gives the container a pooled shim (runc create/start); exit', () => apiRun(api, DAEMON.runRoot, { rootfs: ROOTFS })),
+    oneShot('  API, image (ch. 05 conmand)', 'ai', 'the same with the image: its rootfs mounted (overlay) at create, unmounted at the removal', () =>
+      apiRun(imagesApi, sides.images.runRoot, { image: sides.imageRef }),
+    ),
     oneShot(API_START, 'as', 'POST /containers/ID/start of a created `sleep 600`, the pool full: pooled shim, runc create + start', async () => {
       const { id } = await api.create({ rootfs: ROOTFS, args: ['sleep', '600'] });
       await poolIsFull(DAEMON.runRoot);
@@ -582,9 +566,7 @@ function cleanup(): Promise<void> {
         const api = new ApiClient(side.socket);
         await Promise.race([api.list(true).then((all) => pool(all, 4, (c) => api.remove(c.id, true))), deadline(30_000, 'rm -f of a side conmand')]).catch((error: Error) => problems.push(error.message));
         await api.close().catch(() => {});
-        const gone = new Promise((resolve) => side.child.once('exit', resolve));
-        side.child.kill('SIGTERM');
-        await Promise.race([gone, deadline(10_000, 'a side conmand exits')]).catch(() => side.child.kill('SIGKILL'));
+        await stopByPid('a side conmand', side.child.pid, 10_000).catch((error: Error) => problems.push(error.message));
       }
     }
     await registry?.stop().catch((error: Error) => problems.push(`docker-registry: ${error.message}`));
@@ -723,17 +705,19 @@ async function main(): Promise<void> {
   const sides = { noPool, images, imageRef: await pullImageForConman(images) };
 
   const api = new ApiClient(DAEMON.socket);
+  const imagesApi = new ApiClient(images.socket);
   let latency: LatencyResult[];
   let poolMemory: Memory[];
   try {
     process.stderr.write(`latency (${RUNS + 1} rounds) `);
-    latency = await measureLatencyRounds(latencyKinds(api, sides), RUNS);
+    latency = await measureLatencyRounds(latencyKinds(api, imagesApi, sides), RUNS);
     // The pool at rest: its idle shims, after the same settle time bench/shim.ts gives shims.
     await poolIsFull(DAEMON.runRoot);
     await new Promise((resolve) => setTimeout(resolve, 12_000));
-    poolMemory = idleShims(DAEMON.runRoot).map(memoryOf);
+    poolMemory = idleShimsOf(DAEMON.runRoot).map(memoryOf);
   } finally {
     await api.close();
+    await imagesApi.close();
   }
   await waitFor('conmand removed the --rm containers', async () => (await snapshot()).containers.size === 0, 15_000, 100);
 

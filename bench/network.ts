@@ -65,7 +65,6 @@ import { NetworkConfigDir, type NetworkConfigList } from '../solutions/06-networ
 import { createNetns, removeNetns } from '../solutions/06-networking/netns.ts';
 import type { CniResult } from '../solutions/06-networking/plugin.ts';
 import {
-  alive,
   BASE,
   BENCH_ID,
   cleanup as cleanupLikeShimBench,
@@ -79,6 +78,7 @@ import {
   printTotals,
   run,
   runAsProgram,
+  stopByPid,
   versionOf,
   waitFor,
   type Result,
@@ -197,14 +197,7 @@ async function startConmand(): Promise<void> {
 async function stopConmand(): Promise<void> {
   const child = conmand;
   if (!child?.pid || conmandGone(child)) return;
-  const pid = child.pid;
-  process.kill(pid, 'SIGTERM');
-  try {
-    await waitFor(`conmand (pid ${pid}) exits after SIGTERM`, () => !alive(pid), 15_000, 20);
-  } catch {
-    process.kill(pid, 'SIGKILL');
-    await waitFor(`conmand (pid ${pid}) exits after SIGKILL`, () => !alive(pid), 5000, 20);
-  }
+  await stopByPid('conmand', child.pid, 15_000);
 }
 
 // ---------------------------------------------------------------------------------------

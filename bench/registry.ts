@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../lib/host/registry-server.ts';
-import { alive, waitFor } from './shim.ts';
+import { stopByPid, waitFor } from './shim.ts';
 
 export const REGISTRY = '/usr/bin/docker-registry';
 
@@ -27,17 +27,7 @@ export async function startBenchRegistry(dir: string): Promise<BenchRegistry> {
   fs.closeSync(log);
   registry.on('error', () => {});
   const host = `127.0.0.1:${port}`;
-  const stop = async () => {
-    const pid = registry.pid;
-    if (!pid || !alive(pid)) return;
-    process.kill(pid, 'SIGTERM');
-    try {
-      await waitFor('docker-registry exits', () => !alive(pid), 5000, 20);
-    } catch {
-      process.kill(pid, 'SIGKILL');
-      await waitFor('docker-registry exits after SIGKILL', () => !alive(pid), 3000, 20);
-    }
-  };
+  const stop = () => stopByPid('docker-registry', registry.pid, 5000);
   try {
     await waitFor(
       'docker-registry answers',

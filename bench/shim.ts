@@ -534,17 +534,19 @@ export async function startContainerd(): Promise<void> {
   await waitFor('containerd answers', async () => (await run(CTR, ['--address', CTD_SOCK, 'version'], 5000).catch(() => ({ code: 1 }))).code === 0, 15_000, 50);
 }
 
-async function stopContainerd(): Promise<void> {
-  const pid = containerd?.pid;
+/** Stop a daemon by its PID: SIGTERM, `graceMs` to exit, then SIGKILL (and 5 s more). */
+export async function stopByPid(what: string, pid: number | undefined, graceMs: number): Promise<void> {
   if (!pid || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
   try {
-    await waitFor('containerd exits', () => !alive(pid), 8000, 20);
+    await waitFor(`${what} (pid ${pid}) exits after SIGTERM`, () => !alive(pid), graceMs, 20);
   } catch {
     process.kill(pid, 'SIGKILL');
-    await waitFor('containerd exits after SIGKILL', () => !alive(pid), 3000, 20);
+    await waitFor(`${what} (pid ${pid}) exits after SIGKILL`, () => !alive(pid), 5000, 20);
   }
 }
+
+const stopContainerd = () => stopByPid('containerd', containerd?.pid, 8000);
 
 // ---------------------------------------------------------------------------------------
 // Cleanup: whatever happened
