@@ -18,7 +18,7 @@ import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { crunBlockedByHybrid } from '../lib/host/cgroups.ts';
 import { notImplementedIn } from '../lib/not-implemented.ts';
-import { commandLine, processesMentioning } from '../lib/host/processes.ts';
+import { commandLine, idleShimsOf } from '../lib/host/processes.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 import { scaled, SLOW } from '../lib/slow.ts';
@@ -707,9 +707,7 @@ describe('conman with conmand', () => {
 
   test('the warm shim pool: a start takes an idle shim and the pool refills; a pooled shim keeps every promise (logs, exit, kill -9 of conmand, recovery); idle ones leave with conmand; --shim-pool 0 turns it off', async () => {
     const w = await world();
-    const poolDir = path.join(w.runRoot, 'shim-pool');
-    /** The idle shims: a shim given a container takes its container's name (process.title). */
-    const idle = () => processesMentioning(poolDir).filter((pid) => commandLine(pid).includes('--pool'));
+    const idle = () => idleShimsOf(w.runRoot);
     const shimPid = (id: string) => (JSON.parse(fs.readFileSync(path.join(w.shimDir(id), 'shim.json'), 'utf8')) as { pid: number }).pid;
     await w.startDaemon();
     const warm = await eventually('conmand started 2 idle shims (its default pool)', () => idle().length === 2 && idle());

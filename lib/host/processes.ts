@@ -24,3 +24,11 @@ export function processesMentioning(dir: string): number[] {
   }
   return pids;
 }
+
+/**
+ * A conmand's idle pooled shims (chapter 04's shim-pool.ts): processes still started as
+ * `conman-shim --pool <runRoot>/shim-pool`. A shim given a container changes its title.
+ */
+export function idleShimsOf(runRoot: string): number[] {
+  return processesMentioning(`${runRoot}/shim-pool`).filter((pid) => commandLine(pid).includes(' --pool '));
+}
