@@ -42,6 +42,9 @@ export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 const MAX_SYMLINKS = 40;
 
 /** The layer tries to reach outside its target, or is otherwise unsafe: nothing outside was touched. */
+/** The errors applyLayer reports as they are: a refusal of ours, or an unfinished exercise. */
+const OUR_ERRORS = ['UnsafeLayerError', 'NotImplementedError'];
+
 export class UnsafeLayerError extends Error {
   constructor(message: string) {
     super(message);
@@ -91,7 +94,7 @@ class ZstdDecompress extends Transform {
       this.decoder.push(chunk);
       done();
     } catch (error) {
-      done(corrupt(error));
+      done(error as Error);
     }
   }
 
@@ -100,17 +103,9 @@ class ZstdDecompress extends Transform {
       this.decoder.push(new Uint8Array(0), true);
       done();
     } catch (error) {
-      done(corrupt(error));
+      done(error as Error);
     }
   }
-}
-
-/**
- * fzstd's error on bad input, as a plain Error, like zlib's: on random bytes it may also throw
- * a RangeError ("Invalid typed array length"), which applyLayer would take for one of its own.
- */
-function corrupt(error: unknown): Error {
-  return new Error((error as Error).message);
 }
 
 /**
@@ -329,7 +324,9 @@ export async function applyLayer(layerFile: string, target: string, options: { e
     await pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]);
   } catch (error) {
     // Our own refusal (or an unfinished exercise) stopped the stream: say that, not "invalid tar".
-    const ours = failure ?? ((error as Error).name !== 'Error' ? (error as Error) : undefined);
+    // Anything else is the layer's fault, whatever its class: a decoder fed garbage may throw a
+    // RangeError (fzstd: "Invalid typed array length"), and that is still a broken layer.
+    const ours = failure ?? (OUR_ERRORS.includes((error as Error).name) ? (error as Error) : undefined);
     const broken = ours ?? new Error(`layer ${path.basename(layerFile)} is not a valid ${compression === 'none' ? '' : `${compression}-compressed `}tar: ${(error as Error).message}`);
     // A truncated stream leaves the entry being read without an end: end it with the error.
     if (current && !current.emittedEnd) current.destroy(broken);
