@@ -4,7 +4,7 @@
  * startShim() starts `conman-shim` as a detached daemon (its own session, stdio to its own
  * log file, unref'd), waits for the handshake line on fd 3 ("running", "created" with
  * waitForStart, or the runtime's error), and returns. From then on the shim lives on its
- * own: the starter may exit or be killed. Given an IdleShim (startIdleShim(): one started
+ * own: the starter may exit or be killed. Given an IdleShim (IdleShim.start(): one started
  * earlier, pooled.ts), it sends that one its container instead of starting a new process.
  * ShimClient speaks the control socket (control.ts); a brand-new process can make one from
  * the folder alone.
@@ -19,7 +19,7 @@ import { compiled } from '#lib/build.mjs';
 import { notImplementedIn } from '#lib/not-implemented.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
-import { IDLE_NICENESS, type ShimAssignment } from './pooled.ts';
+import type { ShimAssignment } from './shim.ts';
 import type { ExitStatus } from './exit-status.ts';
 import { isAlive, readIdentity, writeIdentity, type ProcessIdentity } from './identity.ts';
 import { checkTimerMs } from './timer-range.ts';
@@ -52,6 +52,9 @@ export interface StartShimOptions {
 export const LEAN_NODE_FLAGS = ['--lite-mode', '--single-threaded', '--max-old-space-size=32'];
 
 export class ShimStartError extends Error {}
+
+/** A pooled shim boots at this niceness, in the background, behind real work (pooled.ts takes back 0). */
+const IDLE_NICENESS = 10;
 
 /** The program: conman-shim.ts next to this file, precompiled to JavaScript (lib/build.mjs). */
 async function shimProgram(): Promise<string> {
@@ -149,9 +152,12 @@ export class IdleShim {
     return this.link.child.exitCode === null && this.link.child.signalCode === null;
   }
 
-  /** @internal startShim() talks to it through its link. */
-  static linkOf(idle: IdleShim): ShimLink {
-    return idle.link;
+  /** Send it its container (startShim() does); its handshake follows on the link it returns. */
+  assign(assignment: ShimAssignment): ShimLink {
+    // Its log is there from the start, as a new shim's (the shim points its output at it).
+    fs.closeSync(fs.openSync(path.join(assignment.dir, 'shim.log'), 'a'));
+    this.link.send({ assign: assignment });
+    return this.link;
   }
 
   onExit(listener: () => void): void {
@@ -218,9 +224,7 @@ export async function startShim(options: StartShimOptions, idle?: IdleShim): Pro
   };
   let link: ShimLink;
   if (idle?.alive) {
-    link = IdleShim.linkOf(idle);
-    fs.closeSync(fs.openSync(path.join(options.dir, 'shim.log'), 'a')); // its log is there from the start, as a new shim's
-    link.send({ assign: assignment });
+    link = idle.assign(assignment);
   } else {
     const args = [
       '--id', assignment.id,

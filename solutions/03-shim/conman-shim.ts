@@ -5,15 +5,16 @@
  *       [--runtime runc|crun] [--stdin] [--linger-ms N] [--log-file FILE] [--wait-for-start]
  *     startShim(): a shim for one container, told by its arguments; fd 3 is the handshake pipe.
  *   node conman-shim.mjs --pool POOL_DIR
- *     startIdleShim(): a pooled shim, told its container later on fd 3 (pooled.ts).
+ *     IdleShim.start(): a pooled shim, told its container later on fd 3 (pooled.ts). POOL_DIR
+ *     is not read: it names the pool on the command line, for `ps` and for leak checks.
  *
  * Either way it runs detached (its own session, so a signal to the starter's process group
  * does not reach it).
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { waitForAssignment, type ShimAssignment } from './pooled.ts';
-import { Shim } from './shim.ts';
+import { waitForAssignment } from './pooled.ts';
+import { Shim, type ShimAssignment } from './shim.ts';
 import { checkTimerMs } from './timer-range.ts';
 
 const USAGE = 'usage: conman-shim --id ID --bundle DIR --dir SHIM_DIR --state-root DIR [--runtime runc|crun] [--stdin] [--linger-ms N] [--log-file FILE] [--wait-for-start]\n       conman-shim --pool POOL_DIR';

@@ -17,24 +17,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
+import type { ShimAssignment } from './shim.ts';
 import { dup2, setChildSubreaper } from './syscalls.ts';
-
-/** A pooled shim boots at this niceness (client.ts), in the background, behind real work. */
-export const IDLE_NICENESS = 10;
-
-/** One container for a shim: what startShim() gives a new shim as arguments, or a pooled one as a line. */
-export interface ShimAssignment {
-  id: string;
-  bundle: string;
-  dir: string;
-  runtime: RuntimeName;
-  stateRoot: string;
-  stdin: boolean;
-  lingerMs: number;
-  logFile?: string;
-  waitForStart: boolean;
-}
 
 /**
  * Wait on fd 3 for a container; exits the process if the manager goes first. Resolves with

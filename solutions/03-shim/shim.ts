@@ -39,7 +39,8 @@ import { openContainerStdio } from './stdio.ts';
 import { setWindowSize } from './syscalls.ts';
 import type { DecodedStatus } from './wait-status.ts';
 
-export interface ShimOptions {
+/** One container for a shim: what startShim() gives a new shim as arguments, or a pooled one as a line (pooled.ts). */
+export interface ShimAssignment {
   id: string;
   bundle: string;
   /** The shim's own folder: sockets, FIFOs, log, exit status. */
@@ -52,13 +53,16 @@ export interface ShimOptions {
   lingerMs: number;
   /** The container's CRI log; default <dir>/container.log. A manager keeps it elsewhere to outlive restarts. */
   logFile?: string;
-  /** Tells the starter "running" (or "created", or why not), once: conman-shim.ts writes it to fd 3. */
-  handshake?: (message: object) => void;
   /**
    * Stop after `create` and start on request (containerd's Create and Start are two calls
    * too): whoever attaches in between sees the container's output from its first byte.
    */
   waitForStart?: boolean;
+}
+
+export interface ShimOptions extends ShimAssignment {
+  /** Tells the starter "running" (or "created", or why not), once: conman-shim.ts writes it to fd 3. */
+  handshake?: (message: object) => void;
 }
 
 export class Shim implements ShimApi {

@@ -29,8 +29,6 @@ export class ShimPool {
   /** Shims still booting: close() waits for them, so that none is left behind. */
   private readonly booting = new Set<Promise<IdleShim | undefined>>();
   private closed = false;
-  /** After a failed start, wait before the next one (no busy loop on a broken machine). */
-  private retryAt = 0;
   private refill?: NodeJS.Timeout;
 
   /** `runRoot`: the manager's; the pool's log is <runRoot>/shim-pool/pool.log. */
@@ -43,14 +41,9 @@ export class ShimPool {
     return path.join(this.runRoot, 'shim-pool');
   }
 
-  /** How many wait, ready. */
-  get ready(): number {
-    return this.idle.length;
-  }
-
   /** Start shims until `size` are idle or starting. */
   fill(): void {
-    while (!this.closed && this.idle.length + this.booting.size < this.size && Date.now() >= this.retryAt) {
+    while (!this.closed && this.idle.length + this.booting.size < this.size) {
       const boot = IdleShim.start(this.dir).then(
         (shim) => {
           if (!this.closed) {
@@ -60,7 +53,7 @@ export class ShimPool {
           return shim;
         },
         (error: Error) => {
-          this.retryAt = Date.now() + scaled(5000);
+          // No busy loop on a broken machine: the next try comes later (or with the next take).
           console.error(`conman: shim pool: ${error.message}; trying again in a few seconds (containers start without the pool meanwhile)`);
           this.refillLater(scaled(5000));
           return undefined;
