@@ -449,6 +449,7 @@ describe('conman with conmand', () => {
     // stop holds the container's lock for the time the trap takes; start queues behind it;
     // the exit of run 1 also reaches conmand's watcher, which queues after start.
     const stopping = w.conman(['stop', 'slow']);
+    stopping.catch(() => {}); // awaited below: a stop that fails (an unfinished exercise) must not be an unhandled rejection meanwhile
     // Once stop has begun (it saves stoppedByUser before its signal), not after a guess of how long a CLI takes to start.
     const record = path.join(w.root, 'containers', first.id, 'record.json');
     await waitFor('stop has begun (stoppedByUser saved)', () => (JSON.parse(fs.readFileSync(record, 'utf8')) as { stoppedByUser?: boolean }).stoppedByUser === true);
@@ -710,7 +711,7 @@ describe('conman with conmand', () => {
     const idle = () => idleShimsOf(w.runRoot);
     const shimPid = (id: string) => (JSON.parse(fs.readFileSync(path.join(w.shimDir(id), 'shim.json'), 'utf8')) as { pid: number }).pid;
     await w.startDaemon();
-    const warm = await eventually('conmand started 2 idle shims (its default pool)', () => idle().length === 2 && idle());
+    const warm = await eventually('conmand has 2 idle shims, booted and waiting (its default pool)', () => idle().length === 2 && idle());
 
     const id = (await w.conman(['run', '-d', '--name', 'pooled', w.rootfs, 'sh', '-c', 'echo from a pooled shim; trap "exit 3" TERM; sleep 600 & wait'])).stdout.trim();
     const pooled = shimPid(id);

@@ -259,6 +259,7 @@ describe('one manager per root', () => {
     const w = await world();
     // A foreground run holds the manager (and its lock) until its container exits.
     const holder = w.conman(['--no-daemon', 'run', '--name', 'holder', w.rootfs, 'sh', '-c', 'sleep 2; echo held']);
+    holder.catch(() => {}); // awaited at the end: its failure must not be an unhandled rejection meanwhile
     await waitFor('the holder runs', async () => fs.existsSync(path.join(w.root, 'containers')) && fs.readdirSync(path.join(w.root, 'containers')).length === 1);
     const refused = w.spawnDaemon();
     await refused.refused();

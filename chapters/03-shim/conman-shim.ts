@@ -93,6 +93,6 @@ function die(error: unknown): never {
 process.on('uncaughtException', die);
 process.on('unhandledRejection', die);
 
-const { assignment, reply } = values.pool !== undefined ? await waitForAssignment() : fromArguments();
+const { assignment, reply } = values.pool !== undefined ? await waitForAssignment(values.pool) : fromArguments();
 shim = new Shim({ ...assignment, handshake: reply });
 shim.run().then(() => process.exit(0), die);

@@ -26,9 +26,9 @@ export function processesMentioning(dir: string): number[] {
 }
 
 /**
- * A conmand's idle pooled shims (chapter 04's shim-pool.ts): processes still started as
- * `conman-shim --pool <runRoot>/shim-pool`. A shim given a container changes its title.
+ * A conmand's idle pooled shims (chapter 04's shim-pool.ts), booted and waiting: their title
+ * is `conman-shim --pool <runRoot>/shim-pool (idle)`. One given a container changes it again.
  */
 export function idleShimsOf(runRoot: string): number[] {
-  return processesMentioning(`${runRoot}/shim-pool`).filter((pid) => commandLine(pid).includes(' --pool '));
+  return processesMentioning(`${runRoot}/shim-pool`).filter((pid) => commandLine(pid).endsWith(' (idle)'));
 }

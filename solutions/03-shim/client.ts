@@ -164,13 +164,15 @@ export class IdleShim {
     this.link.child.once('exit', listener);
   }
 
-  /** Kill it (it has no container: nothing is lost) and wait until it is gone. */
+  /** Kill it (it has no container: nothing is lost) and wait until it is gone (a bounded while). */
   async stop(): Promise<void> {
     const child = this.link.child;
     if (this.alive) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
-      await exited;
+      const waitMs = scaled(5000);
+      const late = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), waitMs).unref());
+      if ((await Promise.race([exited, late])) === 'late') console.error(`conman: the pooled shim ${child.pid} did not exit within ${waitMs} ms of SIGKILL`);
     }
     this.link.release();
   }

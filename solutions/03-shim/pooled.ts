@@ -24,7 +24,7 @@ import { dup2, setChildSubreaper } from './syscalls.ts';
  * Wait on fd 3 for a container; exits the process if the manager goes first. Resolves with
  * the assignment and the way to answer it (once: the link is closed after the answer).
  */
-export function waitForAssignment(): Promise<{ assignment: ShimAssignment; reply: (message: object) => void }> {
+export function waitForAssignment(poolDir: string): Promise<{ assignment: ShimAssignment; reply: (message: object) => void }> {
   // At once, not at assignment: nothing a container could leave behind may escape us.
   setChildSubreaper();
   const link = new net.Socket({ fd: 3, readable: true, writable: true });
@@ -33,6 +33,8 @@ export function waitForAssignment(): Promise<{ assignment: ShimAssignment; reply
   link.on('error', leave);
   link.on('end', leave);
   link.write(JSON.stringify({ ready: true }) + '\n');
+  // `ps` (and a check waiting for the pool) sees that it is up and waiting.
+  process.title = `conman-shim --pool ${poolDir} (idle)`;
   return new Promise((resolve) => {
     let text = '';
     link.on('data', (chunk: Buffer) => {
