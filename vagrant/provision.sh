@@ -47,6 +47,7 @@ packages=(
   conmon containerd              # container monitor / reference CRI runtime
   skopeo umoci zstd              # copy and unpack OCI images; zstd makes a zstd layer for the checks
   procps util-linux psmisc       # ps, nsenter/unshare/mount, fuser/killall
+  catatonit                      # a pod's infra process (chapter 07), podman's pause
   ca-certificates curl git jq
   g++ make python3               # node-gyp builds the usocket addon at npm ci (chapter 02)
 )
