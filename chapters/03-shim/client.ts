@@ -57,14 +57,15 @@ export class ShimStartError extends Error {}
 const IDLE_NICENESS = 10;
 
 /** The program: conman-shim.ts next to this file, precompiled to JavaScript (lib/build.mjs). */
-async function shimProgram(): Promise<string> {
-  const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), 'conman-shim.ts');
-  return compiled(entry, { ownLayers: process.env.WORKSHOP_OWN_LAYERS === '1' });
-}
+const SHIM_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'conman-shim.ts');
 
-/** `node [flags] conman-shim.mjs ARGS`, detached (its own session), its stdout and stderr to `logFile`, fd 3 a socket pair to us. */
-async function spawnShim(args: string[], logFile: string, options: { nodeFlags?: string[]; env?: Record<string, string> }): Promise<ChildProcess> {
-  const program = await shimProgram();
+/**
+ * `node [flags] PROGRAM.mjs ARGS` for a shim program (`entry`, a .ts file, precompiled by
+ * lib/build.mjs), detached (its own session), its stdout and stderr to `logFile`, fd 3 a
+ * socket pair to us.
+ */
+export async function spawnShim(args: string[], logFile: string, options: { nodeFlags?: string[]; env?: Record<string, string>; entry?: string }): Promise<ChildProcess> {
+  const program = await compiled(options.entry ?? SHIM_ENTRY, { ownLayers: process.env.WORKSHOP_OWN_LAYERS === '1' });
   const logFd = fs.openSync(logFile, 'a');
   try {
     return spawn(process.execPath, [...(options.nodeFlags ?? LEAN_NODE_FLAGS), program, ...args], {
@@ -78,7 +79,7 @@ async function spawnShim(args: string[], logFile: string, options: { nodeFlags?:
 }
 
 /** The shim's fd 3 seen from our side: JSON lines, one at a time, until the shim exits. */
-class ShimLink {
+export class ShimLink {
   private text = '';
   private waiting?: (line: string | undefined) => void;
   private exited = false;
@@ -199,11 +200,10 @@ export class IdleShim {
 }
 
 /**
- * Start a shim for one container; resolves once the container runs (or, with waitForStart,
- * exists). With `idle`, that pooled shim gets the container, and no new process starts
- * (unless it died meanwhile: then a new one does).
+ * The container's part of the options, checked, with its defaults; its folder is made. Any
+ * shim gets the same: a new one as arguments, a pooled one on fd 3, a pod's over its socket.
  */
-export async function startShim(options: StartShimOptions, idle?: IdleShim): Promise<{ shim: ProcessIdentity; pid: number }> {
+export function assignmentOf(options: StartShimOptions): ShimAssignment {
   // Node binds an over-long unix socket path to a truncated name instead of failing: refuse it here.
   const longest = path.join(options.dir, 'control.sock');
   if (Buffer.byteLength(longest) > 107) {
@@ -213,7 +213,7 @@ export async function startShim(options: StartShimOptions, idle?: IdleShim): Pro
   checkTimerMs(options.lingerMs ?? 0, 'lingerMs');
   checkTimerMs(options.timeoutMs ?? 0, 'timeoutMs');
   fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-  const assignment: ShimAssignment = {
+  return {
     id: options.id,
     bundle: options.bundle,
     dir: options.dir,
@@ -224,6 +224,15 @@ export async function startShim(options: StartShimOptions, idle?: IdleShim): Pro
     logFile: options.logFile,
     waitForStart: options.waitForStart ?? false,
   };
+}
+
+/**
+ * Start a shim for one container; resolves once the container runs (or, with waitForStart,
+ * exists). With `idle`, that pooled shim gets the container, and no new process starts
+ * (unless it died meanwhile: then a new one does).
+ */
+export async function startShim(options: StartShimOptions, idle?: IdleShim): Promise<{ shim: ProcessIdentity; pid: number }> {
+  const assignment = assignmentOf(options);
   let link: ShimLink;
   if (idle?.alive) {
     link = idle.assign(assignment);
@@ -281,7 +290,7 @@ function shimLog(dir: string): string {
 }
 
 /** The error for a shim that died: its "not implemented yet" if it hit one, else its last words. */
-function shimDied(dir: string, what: string): Error {
+export function shimDied(dir: string, what: string): Error {
   const log = shimLog(dir);
   const tail = log.split('\n').slice(-8).join('\n');
   return notImplementedIn(log) ?? new ShimStartError(tail ? `${what}; the shim's log ends with:\n${tail}` : what);

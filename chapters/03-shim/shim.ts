@@ -67,7 +67,9 @@ export interface ShimOptions extends ShimAssignment {
 
 export class Shim implements ShimApi {
   private readonly runtime: OciRuntime;
-  private readonly reaper = new Reaper();
+  private readonly reaper: Reaper;
+  /** A shim of its own process starts and stops its reaper; a pod's shims share their process's one. */
+  private readonly ownsReaper: boolean;
   private readonly attached = new Set<net.Socket>();
   private control?: ControlServer;
   private log?: CriLogWriter;
@@ -97,7 +99,13 @@ export class Shim implements ShimApi {
   /** The log's drop counters, kept when the log is closed. */
   private logDropped = { records: 0, bytes: 0 };
 
-  constructor(readonly options: ShimOptions) {
+  /** `reaper`: the process's one, when this shim shares its process with others (chapter 07's pod shim); else its own. */
+  constructor(
+    readonly options: ShimOptions,
+    reaper?: Reaper,
+  ) {
+    this.reaper = reaper ?? new Reaper();
+    this.ownsReaper = reaper === undefined;
     this.runtime = new OciRuntime({ runtime: options.runtime, stateRoot: options.stateRoot });
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     this.done = new Promise((resolve) => (this.finish = resolve));
@@ -106,12 +114,23 @@ export class Shim implements ShimApi {
 
   /** The whole life of the shim; resolves when it may exit. */
   async run(): Promise<void> {
-    const { id, bundle, dir } = this.options;
-    this.reaper.start();
+    const { dir } = this.options;
+    if (this.ownsReaper) this.reaper.start();
     writeOwnIdentity(dir);
-    this.reaper.on('exit', (pid: number, status: DecodedStatus) => {
+    const onExit = (pid: number, status: DecodedStatus) => {
       if (pid === this.pid) this.onContainerExit(status);
-    });
+    };
+    this.reaper.on('exit', onExit);
+    try {
+      await this.serve();
+    } finally {
+      this.reaper.off('exit', onExit);
+      if (this.ownsReaper) this.reaper.stop();
+    }
+  }
+
+  private async serve(): Promise<void> {
+    const { id, bundle, dir } = this.options;
 
     const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
     this.tty = spec.process.terminal === true;
@@ -151,7 +170,6 @@ export class Shim implements ShimApi {
     clearTimeout(linger);
     clearTimeout(this.exitFileRetry);
     this.control.close();
-    this.reaper.stop();
   }
 
   /** create (with FIFOs or a console socket) and read the container's PID. */

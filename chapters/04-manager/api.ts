@@ -45,7 +45,7 @@ const PENDING_EXEC_MS = 60_000;
 export const IDLE_CONNECTION_MS = scaled(10_000);
 
 type Query = URLSearchParams;
-interface Route {
+export interface Route {
   method: string;
   pattern: RegExp;
   /** Query parameters this route understands; any other is a 400. */
@@ -53,20 +53,20 @@ interface Route {
   handle: (manager: Manager, match: string[], query: Query, body: () => Promise<unknown>, response: http.ServerResponse) => Promise<void>;
 }
 
-function sendJson(response: http.ServerResponse, status: number, value: unknown): void {
+export function sendJson(response: http.ServerResponse, status: number, value: unknown): void {
   const text = JSON.stringify(value) + '\n';
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }
 
-function numberParam(query: Query, name: string): number | undefined {
+export function numberParam(query: Query, name: string): number | undefined {
   const text = query.get(name);
   if (text === null) return undefined;
   if (!/^\d+$/.test(text)) throw badRequest(`query parameter "${name}" must be a whole number, not "${text}"`);
   return Number(text);
 }
 
-const flag = (query: Query, name: string) => ['1', 'true'].includes(query.get(name) ?? '');
+export const flag = (query: Query, name: string) => ['1', 'true'].includes(query.get(name) ?? '');
 
 /** rows and cols, both or neither, each 1 to 65535 (the kernel's winsize holds 16 bits). */
 function terminalSize(query: Query): { rows: number; cols: number } | undefined {
@@ -153,6 +153,11 @@ function pathParts(pattern: RegExp, pathname: string): string[] {
   } catch {
     throw badRequest(`malformed path: ${pathname}`);
   }
+}
+
+/** A later chapter's own endpoints (chapter 07's /pods), registered before the server starts. */
+export function registerRoutes(routes: Route[]): void {
+  ROUTES.push(...routes);
 }
 
 /** Upgraded routes: after "101 Switching Protocols" the socket carries frames. */

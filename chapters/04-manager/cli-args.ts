@@ -41,6 +41,8 @@ export const CREATE_OPTIONS: OptionSpec[] = [
   { long: 'network', value: true },
   { long: 'publish', short: 'p', value: true, repeat: true },
   { long: 'dns', value: true, repeat: true },
+  // Pods (chapter 07): without them conmand refuses it.
+  { long: 'pod', value: true },
 ];
 
 export class UsageError extends Error {}

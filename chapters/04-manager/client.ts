@@ -89,7 +89,8 @@ export class ApiClient implements ContainerApi {
     });
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** One request, its JSON answer (a later chapter's endpoints use it too: chapter 07's /pods). */
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     return JSON.parse(await textOf(await this.call(method, path, body))) as T;
   }
 

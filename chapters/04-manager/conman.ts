@@ -18,6 +18,7 @@ import { runningDaemon } from './daemon-file.ts';
 import { DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { runInteractive } from './interactive.ts';
 import { registeredNetworkProvider } from './network-provider.ts';
+import { registeredPodProvider } from './pod-provider.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
 
 
@@ -28,9 +29,10 @@ const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-ro
   create [same options as run, without -d] ROOTFS COMMAND [ARG...]
   (with images, chapter 05: [--entrypoint CMD] IMAGE [ARG...] in place of ROOTFS COMMAND)
   (with networks, chapter 06: [--network bridge|none|host|NAME] [-p [IP:]HOSTPORT:PORT[/udp]]... [--dns IP]...)
+  (with pods, chapter 07: [--pod POD], the pod's network, hostname and cgroup)
   start [-a] CONTAINER...          stop [-t SECONDS] CONTAINER...
   kill [-s SIGNAL] CONTAINER...    rm [-f] CONTAINER...
-  ps [-a] [-q] [--json] [--format '{{.Name}} {{.State}} {{.ExitCode}}']
+  ps [-a] [-q] [--json] [--pod] [--format '{{.Name}} {{.State}} {{.ExitCode}}']
   inspect CONTAINER...
   logs [-f] [--tail N] [--timestamps] CONTAINER
   exec [-i] [-t] [-e KEY=VALUE]... [-w DIR] CONTAINER COMMAND [ARG...]
@@ -90,6 +92,7 @@ function createRequest(parsed: Parsed) {
     ...(o.hostname ? { hostname: o.hostname as string } : {}),
     ...(o.network ? { network: o.network as string } : {}),
     ...(o.publish ? { publish: o.publish as string[] } : {}),
+    ...(o.pod ? { pod: o.pod as string } : {}),
     ...(o.dns ? { dns: o.dns as string[] } : {}),
     autoRemove: Boolean(o.rm),
   };
@@ -97,7 +100,7 @@ function createRequest(parsed: Parsed) {
 
 // ----- output -----
 
-function ago(iso: string | undefined): string {
+export function ago(iso: string | undefined): string {
   if (!iso) return '';
   const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
   if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
@@ -141,6 +144,7 @@ function formatted(template: string, c: ContainerInfo): string {
     RestartCount: c.restartCount,
     Runtime: c.runtime,
     Image: c.image ?? '',
+    Pod: c.pod ? shortId(c.pod.id) : '',
   };
   return template.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, name: string) => {
     if (!(name in fields)) throw new UsageError(`--format: unknown field .${name} (known: ${Object.keys(fields).join(', ')})`);
@@ -148,7 +152,7 @@ function formatted(template: string, c: ContainerInfo): string {
   });
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('   ')).join('\n');
 }
@@ -274,20 +278,21 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
       return 0;
     }
     case 'ps': {
-      const parsed = parseCommandLine(args, [{ long: 'all', short: 'a' }, { long: 'quiet', short: 'q' }, { long: 'json' }, { long: 'format', value: true }]);
+      const parsed = parseCommandLine(args, [{ long: 'all', short: 'a' }, { long: 'quiet', short: 'q' }, { long: 'json' }, { long: 'format', value: true }, { long: 'pod' }]);
       const containers = await api.list(Boolean(parsed.options.all));
       if (parsed.options.json) console.log(JSON.stringify(containers, null, 2));
       else if (parsed.options.format) for (const c of containers) console.log(formatted(parsed.options.format as string, c));
       else if (parsed.options.quiet) for (const c of containers) console.log(shortId(c.id));
       else {
-        // The IMAGE column once a container has one (chapter 05), PORTS once one has a network (chapter 06).
+        // The IMAGE column once a container has one (chapter 05), PORTS once one has a network (chapter 06), POD with --pod (chapter 07).
         const images = containers.some((c) => c.image);
         const networks = containers.some((c) => c.network);
-        const rows = [['CONTAINER ID', ...(images ? ['IMAGE'] : []), 'NAME', 'COMMAND', 'CREATED', 'STATUS', ...(networks ? ['PORTS'] : []), 'RUNTIME']];
+        const pods = Boolean(parsed.options.pod);
+        const rows = [['CONTAINER ID', ...(images ? ['IMAGE'] : []), 'NAME', 'COMMAND', 'CREATED', 'STATUS', ...(networks ? ['PORTS'] : []), ...(pods ? ['POD'] : []), 'RUNTIME']];
         for (const c of containers) {
           const commandLine = c.args.join(' ');
           const ports = c.networkStatus ? [c.networkStatus.ip, ...c.networkStatus.ports].filter(Boolean).join(', ') : '';
-          rows.push([shortId(c.id), ...(images ? [c.image ?? '-'] : []), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), ...(networks ? [ports || '-'] : []), c.runtime]);
+          rows.push([shortId(c.id), ...(images ? [c.image ?? '-'] : []), c.name, JSON.stringify(commandLine.length > 22 ? commandLine.slice(0, 21) + '…' : commandLine), `${ago(c.created)} ago`, statusText(c), ...(networks ? [ports || '-'] : []), ...(pods ? [c.pod ? shortId(c.pod.id) : '-'] : []), c.runtime]);
         }
         console.log(table(rows));
       }
@@ -392,6 +397,7 @@ export async function conman(argv: string[], options: ConmanOptions = {}): Promi
         runRoot,
         rootfsProvider: registeredRootfsProvider(root),
         networkProvider: registeredNetworkProvider({ root, runRoot }),
+        podProvider: registeredPodProvider(),
         cgroupParent: (global.options['cgroup-parent'] as string | undefined) ?? process.env.CONMAN_CGROUP_PARENT,
         // Another --no-daemon command on these roots: wait for it a while (root-lock.ts).
         lockWaitMs: scaled(10_000),

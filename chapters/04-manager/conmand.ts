@@ -20,6 +20,7 @@ import { RootLockedError } from './root-lock.ts';
 import { DEFAULT_SHIM_POOL_SIZE } from './shim-pool.ts';
 import { registeredNetworkProvider } from './network-provider.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
+import { registeredPodProvider } from './pod-provider.ts';
 
 const USAGE = 'usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH] [--shim-pool N]';
 const options = {
@@ -76,6 +77,7 @@ try {
     cgroupParent: values['cgroup-parent'],
     rootfsProvider: registeredRootfsProvider(root),
     networkProvider: registeredNetworkProvider({ root, runRoot }),
+    podProvider: registeredPodProvider(),
     shimPoolSize,
     onLocked: () => checkSocketPath(socket),
   });

@@ -45,6 +45,7 @@ import { MAX_DELAY_MS, parseRestartPolicy, restartDelayMs, shouldRestart } from 
 import { RootLock } from './root-lock.ts';
 import { ShimPool } from './shim-pool.ts';
 import type { NetworkPlan, NetworkProvider } from './network-provider.ts';
+import { joinNamespaces, type PodPlan, type PodProvider, type PodProviderFactory } from './pod-provider.ts';
 import type { PreparedRootfs, RootfsProvider } from './rootfs-provider.ts';
 import { removeCgroupTree } from '#lib/host/cgroups.ts';
 import { mountsUnder } from '#lib/host/mountinfo.ts';
@@ -74,6 +75,8 @@ export interface ManagerOptions {
   networkProvider?: NetworkProvider;
   /** Shims kept started ahead of need (shim-pool.ts): conmand's; default 0, every start starts a shim. */
   shimPoolSize?: number;
+  /** Groups containers in pods (chapter 07; pod-provider.ts); without one, a request naming a pod is refused. */
+  podProvider?: PodProviderFactory;
 }
 
 const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -116,6 +119,7 @@ export class Manager implements ContainerApi {
   private readonly rootfsProvider?: RootfsProvider;
   private readonly networkProvider?: NetworkProvider;
   private readonly shimPool?: ShimPool;
+  readonly podProvider?: PodProvider;
   private closed = false;
 
   private constructor(
@@ -130,6 +134,7 @@ export class Manager implements ContainerApi {
     this.rootfsProvider = options.rootfsProvider;
     this.networkProvider = options.networkProvider;
     if (options.shimPoolSize) this.shimPool = new ShimPool(options.shimPoolSize, this.runRoot);
+    this.podProvider = options.podProvider?.(this);
     fs.mkdirSync(path.join(this.runRoot, 'shims'), { recursive: true, mode: 0o700 });
     this.events.setMaxListeners(0);
   }
@@ -264,6 +269,7 @@ export class Manager implements ContainerApi {
     else if (fs.realpathSync(request.rootfs!) === '/') throw badRequest(`field "rootfs": ${request.rootfs} is the host's root (/): give the container a folder of its own`);
     const asked = (['network', 'publish', 'dns'] as const).find((field) => request[field] !== undefined);
     if (asked && !this.networkProvider) throw badRequest(`field "${asked}": this manager has no networks (chapter 06's conmand has them): leave it out`);
+    if (request.pod !== undefined && !this.podProvider) throw badRequest(`field "pod": this manager has no pods (chapter 07's conmand has them): leave it out`);
     // Names are unique: check and take one under a single lock, so two creates cannot both win.
     return this.lock.run('\0names', async () => {
       if (request.name !== undefined) {
@@ -273,6 +279,9 @@ export class Manager implements ContainerApi {
       let id: string;
       do id = randomBytes(32).toString('hex');
       while ([...this.records.keys()].some((other) => shortId(other) === shortId(id)));
+      // In a pod: the provider says whether it is the pod's infra or a member, and where its cgroup goes.
+      const podPlan: PodPlan | undefined = request.pod !== undefined ? await this.podProvider!.plan({ id, pod: request.pod, hostname: request.hostname, network: request.network, publish: request.publish, dns: request.dns }) : undefined;
+      const member = podPlan?.role === 'member';
       const hostname = request.hostname ?? shortId(id);
       // From an image: the provider mounts the rootfs in the container's folder and says how to run it.
       let prepared: PreparedRootfs | undefined;
@@ -282,7 +291,8 @@ export class Manager implements ContainerApi {
         fs.mkdirSync(this.store.dirOf(id), { recursive: true, mode: 0o700 });
         try {
           if (request.image !== undefined) prepared = await this.rootfsProvider!.prepare({ id, dir: this.store.dirOf(id), image: request.image, args: request.args, entrypoint: request.entrypoint, env: request.env ?? {}, cwd: request.cwd });
-          network = await this.networkProvider?.plan({ id, dir: this.store.dirOf(id), hostname, network: request.network, publish: request.publish ?? [], dns: request.dns ?? [] });
+          // A member's network is its pod's: it joins the infra's namespace at each start.
+          if (!member) network = await this.networkProvider?.plan({ id, dir: this.store.dirOf(id), hostname, network: request.network, publish: request.publish ?? [], dns: request.dns ?? [] });
         } catch (error) {
           if (prepared) await this.rootfsProvider!.release(id, this.store.dirOf(id)).catch(() => {});
           this.store.remove(id);
@@ -302,6 +312,7 @@ export class Manager implements ContainerApi {
         ...(prepared?.stopSignal ? { stopSignal: prepared.stopSignal } : {}),
         ...(request.hostname ? { hostname: request.hostname } : {}),
         ...(network ? { network: network.settings } : {}),
+        ...(podPlan ? { pod: { id: podPlan.pod, role: podPlan.role } } : {}),
         tty: request.tty ?? false,
         stdin: (request.stdin ?? false) || (request.tty ?? false),
         runtime: request.runtime ?? 'runc',
@@ -315,12 +326,18 @@ export class Manager implements ContainerApi {
       // The bundle first, the record last: a crash in between leaves a folder without a
       // record, which the next open() removes (records.ts).
       const user = record.user ? { uid: record.user.uid, gid: record.user.gid } : undefined;
-      const spec = generateConfig({ args: record.args, env: record.env, cwd: record.cwd, hostname, cgroupsPath: `${this.cgroupParent}/${id}`, ...(user ? { user } : {}) });
+      const cgroupParent = podPlan?.cgroupParent ?? this.cgroupParent;
+      const spec = generateConfig({ args: record.args, env: record.env, cwd: record.cwd, hostname, cgroupsPath: `${cgroupParent}/${id}`, ...(user ? { user } : {}) });
       if (network) {
         // Join the namespace the provider makes at each start (or the host's: no network namespace at all).
         const others = (spec.linux?.namespaces ?? []).filter((namespace) => namespace.type !== 'network');
         spec.linux!.namespaces = network.namespace === 'host' ? others : [...others, { type: 'network', path: network.namespace.path }];
         for (const file of network.mounts) spec.mounts!.push({ destination: file.destination, type: 'bind', source: file.source, options: ['rbind', 'rprivate', 'rw'] });
+      }
+      if (member) {
+        // Its hostname is the pod's (it joins the infra's UTS namespace: setting one would rename the pod).
+        delete spec.hostname;
+        for (const file of podPlan.mounts) spec.mounts!.push({ destination: file.destination, type: 'bind', source: file.source, options: ['rbind', 'rprivate', 'ro'] });
       }
       spec.root = { path: record.rootfs, readonly: false };
       spec.process.terminal = record.tty;
@@ -372,7 +389,8 @@ export class Manager implements ContainerApi {
   private async startLocked(record: ContainerRecord, beforeStart?: () => Promise<void>): Promise<void> {
     await this.cleanupShim(record); // the previous run's shim folder (and network), if any
     await this.attachNetwork(record);
-    const started = await startShim({
+    await this.joinPod(record);
+    const shimOptions = {
       id: record.id,
       bundle: this.store.bundleOf(record.id),
       dir: this.shimDir(record.id),
@@ -382,7 +400,10 @@ export class Manager implements ContainerApi {
       logFile: this.store.logOf(record.id),
       lingerMs: this.shimLingerMs,
       waitForStart: true,
-    }, this.shimPool?.take()).catch(async (error: Error) => {
+    };
+    // In a pod, the pod's shim runs it (pod-provider.ts); otherwise a shim of its own, warm if the pool has one.
+    const shimStarted = record.pod ? this.podProvider!.startShim(record.pod.id, shimOptions) : startShim(shimOptions, this.shimPool?.take());
+    const started = await shimStarted.catch(async (error: Error) => {
       await this.cleanupShim(record); // a shim that timed out may have left a container
       throw cannotRun(error.message) ?? error;
     });
@@ -580,7 +601,8 @@ export class Manager implements ContainerApi {
     const deleted = identity && isAlive(identity) ? await new ShimClient(dir).delete().then(() => true, () => false) : !fs.existsSync(dir);
     if (!deleted) {
       // A pooled shim's command line does not name the folder: kill it by its identity too.
-      if (identity && isAlive(identity)) process.kill(identity.pid, 'SIGKILL');
+      // (Not a pod's shim: it runs the pod's other containers too.)
+      if (identity && isAlive(identity) && !record.pod) process.kill(identity.pid, 'SIGKILL');
       await killProcessesOf(dir);
     }
     const runtime = this.runtimeOf(record);
@@ -605,6 +627,14 @@ export class Manager implements ContainerApi {
       await this.networkProvider.detach(record.id, this.store.dirOf(record.id)).catch(() => {});
       throw error;
     }
+  }
+
+  /** A pod member joins its pod's namespaces as they are now: their paths go into its bundle before each start. */
+  private async joinPod(record: ContainerRecord): Promise<void> {
+    if (!record.pod) return;
+    if (!this.podProvider) throw conflict(`container ${record.name} is in a pod: start it with a manager that has pods (chapter 07's conman or conmand)`);
+    if (record.pod.role !== 'member') return;
+    await joinNamespaces(this.store.bundleOf(record.id), await this.podProvider.namespaces(record.pod.id));
   }
 
   /**
@@ -756,6 +786,7 @@ export class Manager implements ContainerApi {
   private async removeLocked(record: ContainerRecord): Promise<void> {
     if (record.image && !this.rootfsProvider) throw conflict(`container ${record.name} runs from the image ${record.image}: remove it with a manager that has images (chapter 05's conman or conmand)`);
     if (record.network && !this.networkProvider) throw conflict(`container ${record.name} has the network "${record.network.network}": remove it with a manager that has networks (chapter 06's conman or conmand)`);
+    if (record.pod && !this.podProvider) throw conflict(`container ${record.name} is in a pod: remove it with a manager that has pods (chapter 07's conman or conmand)`);
     this.cancelRestart(record.id);
     if (record.status !== 'removing') {
       try {

@@ -34,6 +34,8 @@ export interface CreateRequest {
   publish?: string[];
   /** Name servers for its /etc/resolv.conf (chapter 06). */
   dns?: string[];
+  /** The pod to join, by name or id (chapter 07; pod-provider.ts). */
+  pod?: string;
 }
 
 export interface ExecRequest {
@@ -62,6 +64,7 @@ const CREATE_SCHEMA: Schema = {
   network: { type: 'string' },
   publish: { type: 'string[]' },
   dns: { type: 'string[]' },
+  pod: { type: 'string' },
 };
 
 /** A create from an image: `image` instead of `rootfs`; args may be empty (the image's command). */
@@ -182,7 +185,7 @@ export function checkCreateRequest(body: unknown): CreateRequest {
   if (request.hostname !== undefined && !HOSTNAME_PATTERN.test(request.hostname)) {
     throw badRequest(`field "hostname": ${JSON.stringify(request.hostname)} is not a hostname (letters, digits and "-" in dot-separated labels, at most 63 characters)`);
   }
-  for (const field of ['network', 'publish', 'dns'] as const) {
+  for (const field of ['network', 'publish', 'dns', 'pod'] as const) {
     if (request[field] !== undefined) checkNoNul(field, [request[field]].flat());
   }
   return request;
