@@ -62,6 +62,7 @@ import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { CGROUP_PARENT, HOST_LIB_DIR } from '../lib/paths.ts';
 import { createBundle } from '../solutions/01-bundle/bundle.ts';
 import { IdleShim, LEAN_NODE_FLAGS, ShimClient, startShim } from '../solutions/03-shim/client.ts';
+import { startInPodShim } from '../solutions/07-pods/pod-shim-client.ts';
 
 // ---------------------------------------------------------------------------------------
 // Options and the run's folders
@@ -322,6 +323,32 @@ const pooledShim: Kind = {
   stop: (started) => conmanShim.stop(started),
 };
 
+/** Chapter 07's pod shim: one conman-shim process runs every container of a pod. */
+export const GROUPED = 'conman-shim (grouped, a pod)';
+/** How many containers the grouped rows put in one pod (issue 14's figure). */
+const POD_SIZE = 10;
+const groupedShim: Kind = {
+  name: GROUPED,
+  tag: 'cg',
+  includes: 'startInPodShim(): the pod shim (started with the first container) runs runc create + start + handshake',
+  async start(id) {
+    const bundle = bundleFor(id);
+    const dir = path.join(BASE, 's', id);
+    const t0 = now();
+    const started = await startInPodShim(path.join(BASE, 'pod'), { id, bundle, dir, stateRoot: STATE.shim });
+    const ms = now() - t0;
+    return { id, ms, shimPid: started.shim.pid, containerPid: started.pid };
+  },
+  async stop({ id }) {
+    // As conman-shim's, but the shim process stays while the pod has other containers.
+    const client = new ShimClient(path.join(BASE, 's', id));
+    await client.kill('SIGKILL');
+    await client.wait();
+    await client.delete();
+    fs.rmSync(client.dir, { recursive: true, force: true });
+  },
+};
+
 export const conmon: Kind = {
   name: 'conmon',
   tag: 'cm',
@@ -412,7 +439,7 @@ async function ctrTasks(): Promise<Map<string, { pid: number; status: string }>>
 function containerdKind(grouped: boolean): Kind {
   return {
     name: grouped ? 'containerd-shim (grouped)' : 'containerd-shim-runc-v2',
-    tag: grouped ? 'cg' : 'ct',
+    tag: grouped ? 'cd' : 'ct',
     includes: 'ctr run -d (ctr + containerd + shim start + runc create/start) + ctr task ls',
     async start(id) {
       const bundle = bundleFor(id, grouped ? { 'io.containerd.runc.v2.group': `${BENCH_ID}-group` } : undefined);
@@ -779,6 +806,14 @@ function printSummary(latency: LatencyResult[], memory: MemoryResult[]): void {
   console.log(`   start latency ≤ 1.5× conmon's:                 ${fmt(lat(shim))} ms vs ${fmt(1.5 * lat(cm))} ms allowed (${ratio(lat(shim), lat(cm))})  -> ${latencyMet ? 'MET' : 'NOT MET'}`);
   console.log(`     the same from a warm pool (issue 13):          ${fmt(lat(POOLED))} ms (${ratio(lat(POOLED), lat(cm))})  -> ${lat(POOLED) <= 1.5 * lat(cm) ? 'MET' : 'NOT MET'}`);
   console.log(`   PSS with ${CONTAINERS} running ≤ containerd-shim-runc-v2's: ${mib(pss(shim))} MiB vs ${mib(pss(ct))} MiB per shim (${ratio(pss(shim), pss(ct))})  -> ${pssMet ? 'MET' : 'NOT MET'}`);
+  // Issue 14: grouped, per container, against containerd's ungrouped shim (one per container).
+  const perContainer = (name: string) => {
+    const r = memory.find((m) => m.kind.name === name);
+    return r ? (r.perShim.pss * r.shims) / r.containers : NaN;
+  };
+  const grouped = perContainer(GROUPED);
+  console.log(`   PSS per container, one pod of ${POD_SIZE} under one conman-shim ≤ containerd-shim-runc-v2's ungrouped: ${mib(grouped)} MiB vs ${mib(perContainer(ct))} MiB (${ratio(grouped, perContainer(ct))})  -> ${grouped <= perContainer(ct) ? 'MET' : 'NOT MET'}`);
+  console.log(`     beside containerd's grouped shim with ${POD_SIZE}: ${mib(perContainer(`containerd-shim (grouped, ${POD_SIZE})`))} MiB per container (${ratio(grouped, perContainer(`containerd-shim (grouped, ${POD_SIZE})`))})`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -961,6 +996,13 @@ async function main(): Promise<void> {
   for (const kind of [conmanShim, conmon, containerdKind(false), ...(opts['no-grouped'] ? [] : [containerdKind(true)])]) {
     process.stderr.write(`memory: ${kind.name}...\n`);
     memory.push(await measureMemory(kind));
+  }
+  // One pod of POD_SIZE containers under one shim (chapter 07), beside containerd's grouped shim with as many.
+  process.stderr.write(`memory: ${GROUPED}, ${POD_SIZE} containers...\n`);
+  memory.push(await measureMemory(groupedShim, POD_SIZE));
+  if (!opts['no-grouped']) {
+    process.stderr.write(`memory: containerd-shim (grouped), ${POD_SIZE} containers...\n`);
+    memory.push(await measureMemory({ ...containerdKind(true), name: `containerd-shim (grouped, ${POD_SIZE})` }, POD_SIZE));
   }
 
   printLatency(latency, median(ctrVersion));

@@ -138,6 +138,8 @@ describe('pods', () => {
       expect(refused.stderr).toMatch(/a container in a pod has the pod's network and hostname; give it to `conman pod create`/);
       const missing = await w.conman(['run', '-d', '--pod', 'nosuchpod', rootfs, 'true']);
       expect(missing.stderr).toMatch(/no such pod: nosuchpod/);
+      const infraRemoved = await w.conman(['rm', '-f', (await inspectPod(w, 'p')).infra]);
+      expect(infraRemoved.stderr, 'the infra goes only with its pod').toMatch(/is the infra container of pod p, which holds its namespaces: remove the pod \(conman pod rm p\)/);
 
       await w.ok(['pod', 'stop', '-t', '1', 'p']);
       const pod = await inspectPod(w, 'p');

@@ -56,6 +56,8 @@ export class Pods implements PodProvider {
   private readonly lock = new KeyedLock();
   /** The pod whose infra is being created now (plan() says "infra" to that one create only). */
   private readonly creatingInfra = new Set<string>();
+  /** Pods being removed: only then may their infra go. */
+  private readonly removing = new Set<string>();
 
   constructor(private readonly manager: Manager) {
     this.store = new PodStore(manager.root);
@@ -113,6 +115,11 @@ export class Pods implements PodProvider {
     if (!infra) throw conflict(`pod ${pod.name} has lost its infra container: remove the pod (conman pod rm -f ${pod.name})`);
     if (infra.status !== 'running' || !infra.pid) throw conflict(`pod ${pod.name} is not running (its infra container is ${infra.status}): start it first (conman pod start ${pod.name})`);
     return pod.share.map((type) => ({ type, path: `/proc/${infra.pid}/ns/${PROC_NS[type]}` }));
+  }
+
+  checkRemoveInfra(podId: string): void {
+    const pod = this.pods.get(podId);
+    if (pod && !this.removing.has(podId)) throw conflict(`container ${pod.infra ? shortId(pod.infra) : ''} is the infra container of pod ${pod.name}, which holds its namespaces: remove the pod (conman pod rm ${pod.name})`);
   }
 
   /** One shim per pod: started with the pod's first container, given every later one. */
@@ -211,6 +218,16 @@ export class Pods implements PodProvider {
     const containers = await this.containersOf(pod);
     const running = containers.filter((c) => c.status === 'running' || c.status === 'restarting');
     if (running.length > 0 && !force) throw conflict(`pod ${pod.name} has ${running.length} running containers: stop it first (conman pod stop), or remove it with pod rm -f`);
+    this.removing.add(pod.id);
+    try {
+      await this.removeContainersOf(pod, containers);
+    } finally {
+      this.removing.delete(pod.id);
+    }
+  }
+
+  /** Every container, the pod's cgroup, its shim's folder and its record. */
+  private async removeContainersOf(pod: PodRecord, containers: ContainerInfo[]): Promise<void> {
     // Members before the infra, as in stop: a member's start may still be joining the infra.
     for (const container of containers.filter((c) => c.id !== pod.infra)) await this.manager.remove(container.id, true);
     const infra = containers.find((c) => c.id === pod.infra);
