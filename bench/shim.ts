@@ -61,7 +61,7 @@ import { cgroupDirs, cgroupLayout, removeCgroupTree } from '../lib/host/cgroups.
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { CGROUP_PARENT, HOST_LIB_DIR } from '../lib/paths.ts';
 import { createBundle } from '../solutions/01-bundle/bundle.ts';
-import { IdleShim, LEAN_NODE_FLAGS, ShimClient, startShim } from '../solutions/03-shim/client.ts';
+import { IdleShim, LEAN_NODE_FLAGS, ShimClient, startShim, type StartShimOptions } from '../solutions/03-shim/client.ts';
 import { startInPodShim } from '../solutions/07-pods/pod-shim-client.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -283,18 +283,20 @@ export interface Kind {
 /** Every shim and container we started and did not stop yet, for the cleanup. */
 const live = new Map<string, { kind: Kind; started: Started }>();
 
+/** A conman-shim start, timed: `starter` is startShim() or a variant of it, given the container's bundle and folder. */
+async function timedShimStart(id: string, starter: (options: StartShimOptions) => Promise<{ shim: { pid: number }; pid: number }>): Promise<Started & { ms: number }> {
+  const options = { id, bundle: bundleFor(id), dir: path.join(BASE, 's', id), stateRoot: STATE.shim };
+  const t0 = now();
+  const started = await starter(options);
+  const ms = now() - t0;
+  return { id, ms, shimPid: started.shim.pid, containerPid: started.pid };
+}
+
 const conmanShim: Kind = {
   name: 'conman-shim',
   tag: 'cs',
   includes: 'startShim(): node + runc create + runc start + handshake',
-  async start(id) {
-    const bundle = bundleFor(id);
-    const dir = path.join(BASE, 's', id);
-    const t0 = now();
-    const started = await startShim({ id, bundle, dir, stateRoot: STATE.shim });
-    const ms = now() - t0;
-    return { id, ms, shimPid: started.shim.pid, containerPid: started.pid };
-  },
+  start: (id) => timedShimStart(id, (options) => startShim(options)),
   async stop({ id, shimPid }) {
     const client = new ShimClient(path.join(BASE, 's', id));
     await client.kill('SIGKILL');
@@ -313,12 +315,7 @@ const pooledShim: Kind = {
   includes: 'startShim(options, idle): an idle shim (booted before, untimed) is sent its container: runc create + start + handshake',
   async start(id) {
     const idle = await IdleShim.start(path.join(BASE, 'pool'));
-    const bundle = bundleFor(id);
-    const dir = path.join(BASE, 's', id);
-    const t0 = now();
-    const started = await startShim({ id, bundle, dir, stateRoot: STATE.shim }, idle);
-    const ms = now() - t0;
-    return { id, ms, shimPid: started.shim.pid, containerPid: started.pid };
+    return timedShimStart(id, (options) => startShim(options, idle));
   },
   stop: (started) => conmanShim.stop(started),
 };
@@ -331,14 +328,7 @@ const groupedShim: Kind = {
   name: GROUPED,
   tag: 'cg',
   includes: 'startInPodShim(): the pod shim (started with the first container) runs runc create + start + handshake',
-  async start(id) {
-    const bundle = bundleFor(id);
-    const dir = path.join(BASE, 's', id);
-    const t0 = now();
-    const started = await startInPodShim(path.join(BASE, 'pod'), { id, bundle, dir, stateRoot: STATE.shim });
-    const ms = now() - t0;
-    return { id, ms, shimPid: started.shim.pid, containerPid: started.pid };
-  },
+  start: (id) => timedShimStart(id, (options) => startInPodShim(path.join(BASE, 'pod'), options)),
   async stop({ id }) {
     // As conman-shim's, but the shim process stays while the pod has other containers.
     const client = new ShimClient(path.join(BASE, 's', id));

@@ -16,13 +16,13 @@ import { caught, stderrOf } from '../lib/harness/caught.ts';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
+import { webRootfs } from '../lib/harness/web-rootfs.ts';
 import { importTarget } from '../lib/harness/target.ts';
 import { givenTime } from '../lib/harness/watchdog.ts';
 import { IPAM_DIR, type RunNetwork } from '../lib/host/networks.ts';
 import { mountsUnder } from '../lib/host/mountinfo.ts';
 import { processesMentioning } from '../lib/host/processes.ts';
 import { scaled } from '../lib/slow.ts';
-import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 
 type Ports = typeof import('../solutions/06-networking/port-mappings.ts');
 type Plugin = typeof import('../solutions/06-networking/plugin.ts');
@@ -38,18 +38,8 @@ const cni = <T>(call: () => Promise<T>): Promise<T> => givenTime(scaled(60_000),
 const hostRun = useHostRun();
 
 
-let rootfsReady: Promise<string> | undefined;
-/** One busybox rootfs for the file (a rootfs directory: images work the same way, chapter 05). */
-function sharedRootfs(): Promise<string> {
-  rootfsReady ??= (async () => {
-    const dir = path.join(hostRun().dir, 'rootfs');
-    await buildRootfs(dir);
-    fs.mkdirSync(path.join(dir, 'www'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'www', 'index.html'), 'hello from the container\n');
-    return dir;
-  })();
-  return rootfsReady;
-}
+/** One busybox rootfs for the file, with a page for httpd. */
+const sharedRootfs = webRootfs(hostRun, 'hello from the container\n');
 
 const networks = new Map<string, RunNetwork>();
 /** A network of this test run (made once per label). */

@@ -12,25 +12,15 @@ import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
+import { webRootfs } from '../lib/harness/web-rootfs.ts';
 import { commandLine } from '../lib/host/processes.ts';
 import { scaled } from '../lib/slow.ts';
-import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 
 const exec = promisify(execFile);
 const hostRun = useHostRun();
 
-let rootfsReady: Promise<string> | undefined;
-/** One busybox rootfs for the file, with a page for httpd to serve. */
-function sharedRootfs(): Promise<string> {
-  rootfsReady ??= (async () => {
-    const dir = path.join(hostRun().dir, 'rootfs');
-    await buildRootfs(dir);
-    fs.mkdirSync(path.join(dir, 'www'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'www', 'index.html'), 'hello from the pod\n');
-    return dir;
-  })();
-  return rootfsReady;
-}
+/** One busybox rootfs for the file, with a page for httpd. */
+const sharedRootfs = webRootfs(hostRun, 'hello from the pod\n');
 
 /** A world of chapter 07 whose default network is one of this run's (one per test: their subnets differ). */
 function podWorld(name: string): ConmanWorld {
