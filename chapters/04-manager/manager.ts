@@ -775,6 +775,7 @@ export class Manager implements ContainerApi {
       if (record.status === 'running' && !force) {
         throw conflict(`container ${record.name} is running: stop it first, or remove it with rm -f`);
       }
+      if (record.pod?.role === 'infra') this.podProvider?.checkRemoveInfra(record.pod.id);
       await this.removeLocked(record);
     });
   }

@@ -60,6 +60,8 @@ export interface PodProvider {
   namespaces(pod: string): Promise<NamespacePath[]>;
   /** Have the pod's shim run this container (the shim process is started if the pod has none). */
   startShim(pod: string, options: StartShimOptions): Promise<{ shim: ProcessIdentity; pid: number }>;
+  /** Before `rm` of a pod's infra: a 409 unless the pod itself is being removed (the pod would lose its namespaces). */
+  checkRemoveInfra(pod: string): void;
 }
 
 /** Makes the provider of a Manager (it needs the Manager, to run the pod's infra container). */
