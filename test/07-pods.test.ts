@@ -10,11 +10,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
+import { caught } from '../lib/harness/caught.ts';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
+import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { webRootfs } from '../lib/harness/web-rootfs.ts';
 import { commandLine } from '../lib/host/processes.ts';
+import { importTarget } from '../lib/harness/target.ts';
 import { scaled } from '../lib/slow.ts';
+import { createBundle } from '#lower/01-bundle/bundle.ts';
+
+type PodNamespaces = typeof import('../solutions/07-pods/pod-namespaces.ts');
+type PodCgroup = typeof import('../solutions/07-pods/pod-cgroup.ts');
+type PodShimClient = typeof import('../solutions/07-pods/pod-shim-client.ts');
+type ShimClientModule = typeof import('../solutions/03-shim/client.ts');
 
 const exec = promisify(execFile);
 const hostRun = useHostRun();
@@ -77,6 +86,79 @@ async function withDaemon(w: ConmanWorld, body: () => Promise<void>): Promise<vo
     await w.stopDaemon();
   }
 }
+
+describe('the pieces, one exercise at a time', () => {
+  test('pod-namespaces: a member joins the infra\'s namespaces by their /proc paths ("network" is /proc\'s "net"); a gone infra is named', async () => {
+    const { infraNamespaces } = await importTarget<PodNamespaces>('07-pods/pod-namespaces.ts');
+    const pid = process.pid;
+    expect(infraNamespaces(pid, ['network', 'ipc', 'uts'])).toEqual([
+      { type: 'network', path: `/proc/${pid}/ns/net` },
+      { type: 'ipc', path: `/proc/${pid}/ns/ipc` },
+      { type: 'uts', path: `/proc/${pid}/ns/uts` },
+    ]);
+    expect(infraNamespaces(1, ['pid', 'uts']), 'only the types asked for, in their order').toEqual([
+      { type: 'pid', path: '/proc/1/ns/pid' },
+      { type: 'uts', path: '/proc/1/ns/uts' },
+    ]);
+    for (const namespace of infraNamespaces(pid, ['network', 'ipc', 'uts', 'pid'])) {
+      expect(fs.readlinkSync(namespace.path), `${namespace.path} is a namespace file the runtime can open`).toMatch(/^(net|ipc|uts|pid):\[\d+\]$/);
+    }
+    const gone = 2 ** 22 + 1; // above the kernel's largest PID: no such process, ever
+    const error = await caught((async () => infraNamespaces(gone, ['network']))());
+    expect(error?.message, 'an infra that is gone, said in words').toMatch(new RegExp(`infra container \\(pid ${gone}\\) is gone`));
+  });
+
+  test('limit-files: the pod\'s memory and CPU limits as cgroup v2 and v1 files; a limit not asked for is "no limit"', async () => {
+    const { limitFiles } = await importTarget<PodCgroup>('07-pods/pod-cgroup.ts');
+    const limits = { memory: 64 * 1024 * 1024, cpus: 0.5 };
+    expect(limitFiles(limits, 'v2')).toEqual([
+      { file: 'memory.max', value: '67108864' },
+      { file: 'cpu.max', value: '50000 100000' },
+    ]);
+    expect(limitFiles(limits, 'v1')).toEqual([
+      { file: 'memory.limit_in_bytes', value: '67108864' },
+      { file: 'cpu.cfs_period_us', value: '100000' },
+      { file: 'cpu.cfs_quota_us', value: '50000' },
+    ]);
+    expect(limitFiles({}, 'v2'), 'nothing asked: no limits (a pod started again must lose its old ones)').toEqual([
+      { file: 'memory.max', value: 'max' },
+      { file: 'cpu.max', value: 'max 100000' },
+    ]);
+    expect(limitFiles({}, 'v1')).toEqual([
+      { file: 'memory.limit_in_bytes', value: '-1' },
+      { file: 'cpu.cfs_period_us', value: '100000' },
+      { file: 'cpu.cfs_quota_us', value: '-1' },
+    ]);
+    expect(limitFiles({ cpus: 1.33337 }, 'v2')[1].value, 'the quota in whole microseconds').toBe('133337 100000');
+  });
+
+  test('pod-shim: two containers in one shim process, each told its own exit; the process stays while one is left and leaves with the last', async () => {
+    const { startInPodShim } = await importTarget<PodShimClient>('07-pods/pod-shim-client.ts');
+    const { ShimClient } = await importTarget<ShimClientModule>('03-shim/client.ts');
+    const podDir = path.join(hostRun().stateDir, 'pods', 'unit');
+    const prepare = async (label: string, args: string[]) => {
+      const { id, bundle, cgroupsPath } = hostRun().container(label);
+      await createBundle(bundle, { args, cgroupsPath });
+      return { id, bundle, dir: path.join(hostRun().stateDir, 'shims', id), stateRoot: hostRun().stateRoot('runc') };
+    };
+    const quick = await prepare('quick', ['sh', '-c', 'sleep 1; exit 3']);
+    const long = await prepare('long', ['sleep', '1000']);
+    const first = await startInPodShim(podDir, quick);
+    const second = await startInPodShim(podDir, long);
+    expect(second.shim.pid, 'the second container went to the same shim process').toBe(first.shim.pid);
+    const alive = () => fs.existsSync(`/proc/${first.shim.pid}`);
+
+    expect(await new ShimClient(quick.dir).wait(), 'the quick one\'s own exit code').toMatchObject({ exitCode: 3 });
+    await new ShimClient(quick.dir).delete();
+    expect(alive(), 'the shim stays: it still runs the long one').toBe(true);
+    expect((await new ShimClient(long.dir).state()).status).toBe('running');
+
+    await new ShimClient(long.dir).kill('SIGKILL');
+    expect(await new ShimClient(long.dir).wait(), 'the long one\'s own exit').toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
+    await new ShimClient(long.dir).delete();
+    await eventually('the pod shim leaves with its last container', () => !alive() && !fs.existsSync(path.join(podDir, 'shim.sock')));
+  });
+});
 
 describe('pods', () => {
   test('two containers of one pod share localhost, the hostname and IPC; a container of another pod shares none of them; one shim per pod', async () => {

@@ -57,6 +57,41 @@ function readText(file: string): string | undefined {
   }
 }
 
+/** One write into the pod's cgroup folder: the file (named as the kernel names it) and its value. */
+export interface LimitFile {
+  file: string;
+  value: string;
+}
+
+/**
+ * The files that hold the pod's limits, and what to write in them, for cgroup v2 or v1. A
+ * limit not asked for is written as "no limit" (a pod started again with other limits must
+ * not keep the old ones):
+ *   v2  memory.max: bytes, or "max";  cpu.max: "QUOTA PERIOD" in µs, or "max PERIOD"
+ *   v1  memory.limit_in_bytes: bytes, or "-1";  cpu.cfs_period_us: PERIOD, then
+ *       cpu.cfs_quota_us: QUOTA, or "-1" (the period first: the kernel checks the quota against it)
+ * QUOTA is the CPUs' share of the period: 0.5 CPUs of 100000 µs is 50000 µs, rounded.
+ */
+export function limitFiles(limits: PodLimits, version: 'v1' | 'v2'): LimitFile[] {
+  // EXERCISE(limit-files): the limit files of a pod cgroup and their values, in cgroup v2's or v1's words
+  // Hints: CPU_PERIOD_US is the period; quota = Math.round(cpus * CPU_PERIOD_US). v2 gives two
+  // entries (memory.max, cpu.max), v1 three (memory.limit_in_bytes, cpu.cfs_period_us,
+  // cpu.cfs_quota_us), in that order; every value is a string.
+  const quota = limits.cpus === undefined ? undefined : String(Math.round(limits.cpus * CPU_PERIOD_US));
+  if (version === 'v2') {
+    return [
+      { file: 'memory.max', value: limits.memory === undefined ? 'max' : String(limits.memory) },
+      { file: 'cpu.max', value: `${quota ?? 'max'} ${CPU_PERIOD_US}` },
+    ];
+  }
+  return [
+    { file: 'memory.limit_in_bytes', value: limits.memory === undefined ? '-1' : String(limits.memory) },
+    { file: 'cpu.cfs_period_us', value: String(CPU_PERIOD_US) },
+    { file: 'cpu.cfs_quota_us', value: quota ?? '-1' },
+  ];
+  // END EXERCISE
+}
+
 /** The pod's cgroup, from the root of each hierarchy ("conman/pod-<id>"). */
 export function podCgroupPath(cgroupParent: string, podId: string): string {
   return `${cgroupParent.replace(/^\/+|\/+$/g, '')}/pod-${podId}`;
@@ -76,23 +111,18 @@ export function createPodCgroup(relative: string, limits: PodLimits): void {
       dir = path.join(dir, part);
       fs.mkdirSync(dir, { recursive: true });
     }
-    write(path.join(dir, 'memory.max'), limits.memory === undefined ? 'max' : String(limits.memory));
-    write(path.join(dir, 'cpu.max'), limits.cpus === undefined ? `max ${CPU_PERIOD_US}` : `${Math.round(limits.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`);
+    for (const { file, value } of limitFiles(limits, 'v2')) write(path.join(dir, file), value);
     return;
   }
-  // v1 (or hybrid: the v1 hierarchies hold the controllers). The pids and other hierarchies
-  // get the folder too, so that every hierarchy has the same tree.
+  // v1 (or hybrid: the v1 hierarchies hold the controllers). Each file is in its controller's
+  // hierarchy (memory/, cpu,cpuacct/); the others (pids/...) get the folder too, so that every
+  // hierarchy has the same tree.
+  const writes = limitFiles(limits, 'v1');
   for (const hierarchy of layout.hierarchies) {
     if (hierarchy === layout.unified) continue;
     const dir = path.join(hierarchy, relative);
     fs.mkdirSync(dir, { recursive: true });
-    if (fs.existsSync(path.join(dir, 'memory.limit_in_bytes'))) {
-      write(path.join(dir, 'memory.limit_in_bytes'), limits.memory === undefined ? '-1' : String(limits.memory));
-    }
-    if (fs.existsSync(path.join(dir, 'cpu.cfs_quota_us'))) {
-      write(path.join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-      write(path.join(dir, 'cpu.cfs_quota_us'), limits.cpus === undefined ? '-1' : String(Math.round(limits.cpus * CPU_PERIOD_US)));
-    }
+    for (const { file, value } of writes) if (fs.existsSync(path.join(dir, file))) write(path.join(dir, file), value);
   }
 }
 

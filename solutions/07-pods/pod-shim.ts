@@ -80,14 +80,25 @@ const server = net.createServer((connection) => {
   });
 });
 
+/**
+ * One more container for this process: a chapter 03 Shim, sharing the process's reaper, that
+ * answers the manager through `reply` (its handshake). Track it in `shims` while it runs; when
+ * its run() ends (the container deleted), forget it, and leave() if it was the last. A run()
+ * that fails is a bug: die() with its error.
+ */
 function addContainer(assignment: ShimAssignment, reply: (message: object) => void): void {
   clearTimeout(unused);
+  // EXERCISE(pod-shim): run one more container in this process: a Shim with the shared reaper, tracked until its run() ends; leave with the last
+  // Hints: a Shim takes the process's reaper as its second argument (without it, each Shim's
+  // own reaper would reap, and keep, the others' exits). shim.run() resolves once its
+  // container is deleted.
   const shim = new Shim({ ...assignment, handshake: reply }, reaper);
   shims.add(shim);
   shim.run().then(() => {
     shims.delete(shim);
     if (shims.size === 0) leave();
   }, die);
+  // END EXERCISE
 }
 
 /** The last container is gone: stop taking new ones first (a manager then starts a new pod shim), then exit. */

@@ -26,7 +26,8 @@ import type { FileMount } from '#lower/04-manager/network-provider.ts';
 import type { NamespacePath, PodPlan, PodPlanRequest, PodProvider } from '#lower/04-manager/pod-provider.ts';
 import type { StartShimOptions } from '#lower/03-shim/client.ts';
 import { createPodCgroup, podCgroupPath, readPodStats, removePodCgroup, type PodStats } from './pod-cgroup.ts';
-import { PodStore, type PodRecord, type SharedNamespace } from './pod-records.ts';
+import { infraNamespaces } from './pod-namespaces.ts';
+import { PodStore, type PodRecord } from './pod-records.ts';
 import { checkPodCreateRequest } from './pod-requests.ts';
 import { podShimOf, startInPodShim } from './pod-shim-client.ts';
 import { ensureInfraRootfs, INFRA_COMMAND } from './infra.ts';
@@ -45,8 +46,6 @@ export interface PodInfo extends PodRecord {
   shimPid?: number;
 }
 
-/** /proc/PID/ns/<name> for each namespace type of the runtime spec. */
-const PROC_NS: Record<SharedNamespace, string> = { network: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid' };
 /** The files a member mounts from its infra: the network's /etc files (chapter 06 writes them). */
 const POD_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf'];
 
@@ -114,7 +113,7 @@ export class Pods implements PodProvider {
     const infra = pod.infra ? await this.manager.inspect(pod.infra).catch(() => undefined) : undefined;
     if (!infra) throw conflict(`pod ${pod.name} has lost its infra container: remove the pod (conman pod rm -f ${pod.name})`);
     if (infra.status !== 'running' || !infra.pid) throw conflict(`pod ${pod.name} is not running (its infra container is ${infra.status}): start it first (conman pod start ${pod.name})`);
-    return pod.share.map((type) => ({ type, path: `/proc/${infra.pid}/ns/${PROC_NS[type]}` }));
+    return infraNamespaces(infra.pid, pod.share);
   }
 
   checkRemoveInfra(podId: string): void {
