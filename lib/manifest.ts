@@ -232,9 +232,23 @@ export const CHAPTERS: ChapterInfo[] = [
     folder: '07-pods',
     title: 'Pods: sandboxes, shared namespaces, one shim per pod',
     builds: 'an infra container holding shared namespaces, pod cgroups with limits, one shim per pod, conman pod',
-    hints: {},
-    // The reference stack and its checks are in; the lesson and the exercises are not yet.
-    draft: true,
+    hints: {
+      'pod-namespaces': [
+        'The runtime spec and /proc name one namespace differently: the spec\'s "network" is the file /proc/PID/ns/net; ipc, uts and pid are the same in both.',
+        'const procName = { network: "net", ipc: "ipc", uts: "uts", pid: "pid" }; return share.map((type) => ({ type, path: `/proc/${infraPid}/ns/${procName[type]}` })).',
+        'First: if (!fs.existsSync(`/proc/${infraPid}/ns`)) throw conflict(`the pod\'s infra container (pid ${infraPid}) is gone: ...`) -- the check looks for "infra container (pid N) is gone".',
+      ],
+      'limit-files': [
+        'Write every file whatever was asked: a limit not asked for is "max" (v2) or "-1" (v1), so that a pod started again loses an old limit.',
+        'quota = Math.round(cpus * CPU_PERIOD_US) microseconds: 0.5 CPUs is 50000 of every 100000.',
+        'v2: [{ file: "memory.max", ... }, { file: "cpu.max", value: `${quota ?? "max"} ${CPU_PERIOD_US}` }]; v1: memory.limit_in_bytes, cpu.cfs_period_us, then cpu.cfs_quota_us.',
+      ],
+      'pod-shim': [
+        'One Shim object per container, all in this process: const shim = new Shim({ ...assignment, handshake: reply }, reaper).',
+        'The shared reaper matters: two reapers in one process race for every zombie, and the loser\'s container never learns its exit.',
+        'shims.add(shim); shim.run().then(() => { shims.delete(shim); if (shims.size === 0) leave(); }, die);',
+      ],
+    },
   },
   { number: '08', folder: '08-cri', title: 'CRI: a Kubernetes runtime endpoint', builds: 'a CRI v1 gRPC server over the manager', hints: {} },
   { number: '09', folder: '09-orchestration', title: 'Orchestration: a small node agent', builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes', hints: {} },

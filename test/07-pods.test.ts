@@ -143,8 +143,9 @@ describe('the pieces, one exercise at a time', () => {
     };
     const quick = await prepare('quick', ['sh', '-c', 'sleep 1; exit 3']);
     const long = await prepare('long', ['sleep', '1000']);
-    const first = await startInPodShim(podDir, quick);
-    const second = await startInPodShim(podDir, long);
+    // The long one first: a reaper of its first container's own would then see, and keep, the quick one's exit.
+    const first = await startInPodShim(podDir, long);
+    const second = await startInPodShim(podDir, quick);
     expect(second.shim.pid, 'the second container went to the same shim process').toBe(first.shim.pid);
     const alive = () => fs.existsSync(`/proc/${first.shim.pid}`);
 
