@@ -30,6 +30,11 @@
  *      and the "recovered in" of its log), `conman ps -a` again and every container still
  *      running with the same PID; then the same after a SIGKILL of conmand (a crash); then
  *      `conman rm -f` of all (P at a time).
+ *   3. pods (chapter 07's conmand, own roots, its own CNI network cmwbench on 10.233.0.0/24):
+ *      `conman pod create` + 3 × `conman run -d --pod` (a pod of four containers, infra
+ *      included, one network attachment, one shim) beside 4 × `conman run -d` (four containers,
+ *      each attached to the network on its own, each with a shim); rounds alternate, the first
+ *      is dropped, medians.
  *
  * Options: --runs N (10)  --containers N (100)  --parallel P (4)  --keep (leave the folder for
  * inspection; containers, daemons and cgroups are still removed).
@@ -48,6 +53,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cgroupDirs } from '../lib/host/cgroups.ts';
 import { processesMentioning } from '../lib/host/hygiene.ts';
+import { removeNetworksNamed } from '../lib/host/networks.ts';
 import { idleShimsOf } from '../lib/host/processes.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { generateConfig } from '../solutions/01-bundle/config.ts';
@@ -132,11 +138,20 @@ const CONMAN_NO_DAEMON = ['--no-daemon', '--root', NO_DAEMON.root, '--run-root',
  * (--shim-pool 0: what the pool saves), and chapter 05's, which runs images (`conman run
  * --rm IMAGE true`, the same command as `ctr run --rm IMAGE`).
  */
+/** Part 3's network: a name, bridge and subnet of its own (the checks use 10.231/16, the lessons 10.232/16). */
+const BENCH_NETWORK = { name: 'cmwbench', bridge: 'cmwbench0', subnet: '10.233.0.0/24' };
 const SIDE_DAEMONS = {
   noPool: { name: 'nopool', conmand: CONMAND_TS, extra: ['--shim-pool', '0'] },
   images: { name: 'images', conmand: path.join(REPO_ROOT, 'solutions', '05-images', 'conmand.ts'), extra: [] as string[] },
+  pods: {
+    name: 'pods',
+    conmand: path.join(REPO_ROOT, 'solutions', '07-pods', 'conmand.ts'),
+    extra: [] as string[],
+    env: { CONMAN_CNI_CONF_DIR: path.join(BASE, 'pods', 'net.d'), CONMAN_DEFAULT_NETWORK: BENCH_NETWORK.name, CONMAN_DEFAULT_BRIDGE: BENCH_NETWORK.bridge, CONMAN_DEFAULT_SUBNET: BENCH_NETWORK.subnet },
+  },
 };
 const CONMAN5_TS = path.join(REPO_ROOT, 'solutions', '05-images', 'conman.ts');
+const CONMAN7_TS = path.join(REPO_ROOT, 'solutions', '07-pods', 'conman.ts');
 const SKOPEO = '/usr/bin/skopeo';
 const IMAGE_BASE = 'bench.local/busybox';
 const IMAGE = `${IMAGE_BASE}:bench`; // umoci's tag "bench", named after --base-name by ctr import
@@ -240,7 +255,7 @@ interface SideDaemon {
 const sideDaemons: SideDaemon[] = [];
 
 /** One of SIDE_DAEMONS, started on its own roots under BASE/<name>/; resolves once it answers. */
-async function startSideDaemon(which: { name: string; conmand: string; extra: string[] }): Promise<SideDaemon> {
+async function startSideDaemon(which: { name: string; conmand: string; extra: string[]; env?: Record<string, string> }): Promise<SideDaemon> {
   const dir = path.join(BASE, which.name);
   const daemon = { root: path.join(dir, 'lib'), runRoot: path.join(dir, 'run'), socket: path.join(dir, 'run', 'conmand.sock') };
   fs.mkdirSync(daemon.runRoot, { recursive: true, mode: 0o700 });
@@ -248,6 +263,7 @@ async function startSideDaemon(which: { name: string; conmand: string; extra: st
   const child = spawn(process.execPath, [LAUNCH, which.conmand, '--root', daemon.root, '--run-root', daemon.runRoot, '--socket', daemon.socket, '--cgroup-parent', CGROUP_PATH, ...which.extra], {
     detached: true,
     stdio: ['ignore', fd, fd],
+    env: { ...process.env, ...which.env },
   });
   fs.closeSync(fd);
   child.on('error', () => {});
@@ -563,6 +579,9 @@ function cleanup(): Promise<void> {
     // 2b. The side conmands (their containers first), then the registry, by their PIDs.
     for (const side of sideDaemons) {
       if (side.child.exitCode === null && side.child.signalCode === null) {
+        // A pod's infra goes only with its pod: the pods first (chapter 07's conmand only).
+        const pods = await new ApiClient(side.socket).json<{ id: string }[]>('GET', '/pods').catch(() => []);
+        for (const pod of pods) await run(process.execPath, [LAUNCH, CONMAN7_TS, '--socket', side.socket, 'pod', 'rm', '-f', pod.id], 60_000).catch(() => {});
         const api = new ApiClient(side.socket);
         await Promise.race([api.list(true).then((all) => pool(all, 4, (c) => api.remove(c.id, true))), deadline(30_000, 'rm -f of a side conmand')]).catch((error: Error) => problems.push(error.message));
         await api.close().catch(() => {});
@@ -575,6 +594,12 @@ function cleanup(): Promise<void> {
       if (!fs.existsSync(root)) continue;
       const out = await run(RUNC, ['--root', root, 'list', '-q']).catch(() => ({ stdout: '' }));
       for (const id of out.stdout.split('\n').filter(Boolean)) await run(RUNC, ['--root', root, 'delete', '--force', id]).catch(() => {});
+    }
+    // 3b. Part 3's network: its bridge, leases and rules.
+    try {
+      removeNetworksNamed(BENCH_NETWORK.name);
+    } catch (error) {
+      problems.push(`network ${BENCH_NETWORK.name}: ${(error as Error).message}`);
     }
     if (problems.length) console.error(`cleanup problems:\n  ${problems.join('\n  ')}`);
     // 4. The rest as bench/shim.ts does it: containerd's containers, containerd (by PID), runc
@@ -659,12 +684,54 @@ function printScale(s: ScaleResult, first: DaemonStart): void {
   row(`remove all (conman rm -f, ${PARALLEL} at a time)`, fmt(s.removeAllMs, 0), `${fmt(s.removeAllMs / CONTAINERS)} ms per container; one call: median ${fmt(median(s.perRemoveMs), 0)}; then ${s.afterRemove}`);
 }
 
+// ---------------------------------------------------------------------------------------
+// 3. Pods (chapter 07)
+
+interface PodTimings {
+  pod: number[];
+  plain: number[];
+}
+
+/** A pod of four (pod create + 3 run -d --pod) beside four plain `run -d`, alternating; the first round dropped. */
+async function measurePods(side: SideDaemon): Promise<PodTimings> {
+  const global = ['--socket', side.socket];
+  const conman7 = (args: string[]) => conman(global, args, 60_000, CONMAN7_TS);
+  const timings: PodTimings = { pod: [], plain: [] };
+  for (let round = 0; round <= RUNS; round++) {
+    process.stderr.write('.');
+    const t0 = now();
+    await conman7(['pod', 'create', '--name', `bp${round}`]);
+    for (const n of [1, 2, 3]) await conman7(['run', '-d', '--pod', `bp${round}`, '--name', `bp${round}-${n}`, ROOTFS, 'sleep', '600']);
+    const podMs = now() - t0;
+    const t1 = now();
+    for (const n of [0, 1, 2, 3]) await conman7(['run', '-d', '--name', `bc${round}-${n}`, ROOTFS, 'sleep', '600']);
+    const plainMs = now() - t1;
+    if (round > 0) {
+      timings.pod.push(podMs);
+      timings.plain.push(plainMs);
+    }
+    await conman7(['pod', 'rm', '-f', `bp${round}`]);
+    await conman7(['rm', '-f', ...[0, 1, 2, 3].map((n) => `bc${round}-${n}`)]);
+  }
+  process.stderr.write('\n');
+  return timings;
+}
+
+function printPods(timings: PodTimings): void {
+  const pod = median(timings.pod);
+  const plain = median(timings.plain);
+  console.log(`\n3. Pods (chapter 07's conmand, network ${BENCH_NETWORK.name}; ${timings.pod.length} rounds, median)`);
+  console.log(`   pod create + 3 × run -d --pod (4 containers, 1 network attachment, 1 shim):  ${fmt(pod)} ms`);
+  console.log(`   4 × run -d (4 containers, 4 network attachments, 4 shims):               ${fmt(plain)} ms`);
+  console.log(`   ratio pod / plain: ${ratioTo(pod, plain)}`);
+}
+
 function printGoal(results: LatencyResult[], poolMemory: Memory[]): void {
   const m = (name: string) => median(results.find((r) => r.kind.name === name)!.ms);
   const [runc, ctr, cm, image, noPool, help, node, apiStart, conmonStart] = [m(RAW_RUNC), m(CTR_RUN), m(CONMAN_RUN), m(IMAGE_RUN), m(NO_POOL_RUN), m(HELP), m(NODE), m(API_START), m(CONMON_START)];
   const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
   const mib = (kib: number) => `${fmt(kib / 1024)} MiB`;
-  console.log('\n3. Goals (from the issues)');
+  console.log('\n4. Goals (from the issues)');
   console.log(`   conman run --rm IMAGE true ≤ 1.5× ctr run --rm:   ${fmt(image)} ms vs ${fmt(1.5 * ctr)} ms allowed (${ratioTo(image, ctr)})  -> ${verdict(image <= 1.5 * ctr)}`);
   console.log(`     (with a rootfs folder, no image: ${fmt(cm)} ms, ${ratioTo(cm, ctr)} ctr)`);
   console.log(`   conman --help ≤ 1.3× node -e 0:                   ${fmt(help)} ms vs ${fmt(1.3 * node)} ms allowed (${ratioTo(help, node)})  -> ${verdict(help <= 1.3 * node)}`);
@@ -695,6 +762,7 @@ async function main(): Promise<void> {
   await conman([], ['--help'], 120_000); // lib/launch.mjs builds (or checks) the programs once, outside the timings
   await must(process.execPath, [LAUNCH, CONMAND_TS, '--help'], 120_000);
   await must(process.execPath, [LAUNCH, CONMAN5_TS, '--help'], 120_000);
+  await must(process.execPath, [LAUNCH, CONMAN7_TS, '--help'], 120_000);
   await prepareTemplate(); // conmon's bundle (bench/shim.ts)
   await startContainerd();
   await importImage();
@@ -703,6 +771,7 @@ async function main(): Promise<void> {
   const noPool = await startSideDaemon(SIDE_DAEMONS.noPool);
   const images = await startSideDaemon(SIDE_DAEMONS.images);
   const sides = { noPool, images, imageRef: await pullImageForConman(images) };
+  const pods = await startSideDaemon(SIDE_DAEMONS.pods);
 
   const api = new ApiClient(DAEMON.socket);
   const imagesApi = new ApiClient(images.socket);
@@ -722,9 +791,12 @@ async function main(): Promise<void> {
   await waitFor('conmand removed the --rm containers', async () => (await snapshot()).containers.size === 0, 15_000, 100);
 
   const scaleResult = await scale(idle);
+  process.stderr.write(`pods (${RUNS + 1} rounds) `);
+  const podTimings = await measurePods(pods);
 
   printLatency(latency);
   printScale(scaleResult, first);
+  printPods(podTimings);
   printGoal(latency, poolMemory);
   printTotals(startedAt, loadAtStart);
 }
