@@ -64,6 +64,9 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
   const staticBusybox = /not a dynamic executable/.test(busybox);
   checks.push(check('busybox (static)', staticBusybox, staticBusybox ? '/bin/busybox is statically linked' : `/bin/busybox: ${busybox.trim()}`, 'apt-get install busybox-static (the rootfs has no libc, so busybox must be static)'));
 
+  const catatonit = fs.existsSync('/usr/bin/catatonit');
+  checks.push(check('catatonit', catatonit, catatonit ? "/usr/bin/catatonit, a pod's infra process (chapter 07)" : 'not found', `apt-get install catatonit (or ${PROVISION})`));
+
   const missingPlugins = CNI_PLUGINS.filter((plugin) => !fs.existsSync(path.join(CNI_DIR, plugin)));
   checks.push(check('CNI plugins', missingPlugins.length === 0, missingPlugins.length ? `missing in ${CNI_DIR}: ${missingPlugins.join(', ')}` : `${CNI_PLUGINS.join(', ')} in ${CNI_DIR}`, 'apt-get install containernetworking-plugins'));
 
