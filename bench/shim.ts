@@ -334,7 +334,7 @@ const groupedShim: Kind = {
     const client = new ShimClient(path.join(BASE, 's', id));
     await client.kill('SIGKILL');
     await client.wait();
-    await client.delete();
+    await client.delete({ sharedShim: true });
     fs.rmSync(client.dir, { recursive: true, force: true });
   },
 };

@@ -155,13 +155,13 @@ describe('the pieces, one exercise at a time', () => {
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what} never reached its Shim within ${scaled(15_000) / 1000} s (does every Shim of the process share its reaper?)`)), scaled(15_000)).unref()),
       ]);
     expect(await exitOf(quick.dir, 'the quick container\'s exit'), 'the quick one\'s own exit code').toMatchObject({ exitCode: 3 });
-    await new ShimClient(quick.dir).delete();
+    await new ShimClient(quick.dir).delete({ sharedShim: true });
     expect(alive(), 'the shim stays: it still runs the long one').toBe(true);
     expect((await new ShimClient(long.dir).state()).status).toBe('running');
 
     await new ShimClient(long.dir).kill('SIGKILL');
     expect(await exitOf(long.dir, 'the long container\'s exit'), 'the long one\'s own exit').toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
-    await new ShimClient(long.dir).delete();
+    await new ShimClient(long.dir).delete({ sharedShim: true });
     await eventually('the pod shim leaves with its last container', () => !alive() && !fs.existsSync(path.join(podDir, 'shim.sock')));
   });
 });

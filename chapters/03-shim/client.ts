@@ -369,12 +369,15 @@ export class ShimClient {
     await this.ok({ op: 'close-stdin' });
   }
 
-  /** Delete the container's runtime state; resolves once the shim itself has exited (a pod's shim, which runs others, stays). */
-  async delete(): Promise<void> {
+  /**
+   * Delete the container's runtime state; resolves once the shim itself has exited. A shim
+   * that runs other containers too (`sharedShim`: chapter 07's pod shim) stays: then once
+   * the container is deleted.
+   */
+  async delete(options: { sharedShim?: boolean } = {}): Promise<void> {
     const identity = readIdentity(this.dir);
-    const shared = (await this.state().catch(() => undefined))?.sharedProcess === true;
     await this.ok({ op: 'delete' });
-    if (shared) return;
+    if (options.sharedShim) return;
     for (let waited = 0; identity && isAlive(identity); waited += 10) {
       if (waited > scaled(5000)) throw new Error(`the shim (pid ${identity.pid}) did not exit after delete`);
       await new Promise((resolve) => setTimeout(resolve, 10));

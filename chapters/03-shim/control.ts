@@ -31,8 +31,6 @@ export interface ShimState {
   logDropped?: { records: number; bytes: number };
   /** Why exit.json is not written yet (the exit is still told here and by `wait`). */
   exitFileError?: string;
-  /** The shim's process runs other containers too (chapter 07's pod shim): it stays after this one's delete. */
-  sharedProcess?: true;
 }
 
 /** What the control socket can ask of the shim. */

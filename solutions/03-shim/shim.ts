@@ -297,7 +297,6 @@ export class Shim implements ShimApi {
       ...(this.exit && this.status === 'stopped' ? { exit: this.exit } : {}),
       ...(this.logDropped.records > 0 ? { logDropped: { ...this.logDropped } } : {}),
       ...(this.exitFileError !== undefined ? { exitFileError: this.exitFileError } : {}),
-      ...(this.ownsReaper ? {} : { sharedProcess: true as const }),
     };
   }
 

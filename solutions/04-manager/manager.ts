@@ -598,7 +598,8 @@ export class Manager implements ContainerApi {
     const identity = readIdentity(dir);
     // The shim deletes the runtime's state, then exits. One that cannot (still starting after
     // its starter died, or stuck) is killed, with the runtime call it may have running.
-    const deleted = identity && isAlive(identity) ? await new ShimClient(dir).delete().then(() => true, () => false) : !fs.existsSync(dir);
+    // (A pod's shim runs the pod's other containers too: it stays.)
+    const deleted = identity && isAlive(identity) ? await new ShimClient(dir).delete({ sharedShim: Boolean(record.pod) }).then(() => true, () => false) : !fs.existsSync(dir);
     if (!deleted) {
       // A pooled shim's command line does not name the folder: kill it by its identity too.
       // (Not a pod's shim: it runs the pod's other containers too.)
