@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { cgroupLayout, removeCgroupTree } from '#lib/host/cgroups.ts';
+import { cgroupLayout } from '#lib/host/cgroups.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
 export interface PodLimits {
@@ -142,9 +142,4 @@ export function readPodStats(relative: string): PodStats {
     pids: number(find('pids.current')) ?? 0,
     ...(events !== undefined ? { oomKills: Number(/^oom_kill (\d+)$/m.exec(events)?.[1] ?? 0) } : {}),
   };
-}
-
-/** Remove the pod's cgroup (what still runs in it is killed first). */
-export async function removePodCgroup(relative: string): Promise<void> {
-  await removeCgroupTree(relative);
 }

@@ -25,7 +25,8 @@ import type { Manager } from '#lower/04-manager/manager.ts';
 import type { FileMount } from '#lower/04-manager/network-provider.ts';
 import type { NamespacePath, PodPlan, PodPlanRequest, PodProvider } from '#lower/04-manager/pod-provider.ts';
 import type { StartShimOptions } from '#lower/03-shim/client.ts';
-import { createPodCgroup, podCgroupPath, readPodStats, removePodCgroup, type PodStats } from './pod-cgroup.ts';
+import { removeCgroupTree } from '#lib/host/cgroups.ts';
+import { createPodCgroup, podCgroupPath, readPodStats, type PodStats } from './pod-cgroup.ts';
 import { infraNamespaces } from './pod-namespaces.ts';
 import { PodStore, type PodRecord } from './pod-records.ts';
 import { checkPodCreateRequest } from './pod-requests.ts';
@@ -95,13 +96,14 @@ export class Pods implements PodProvider {
     // Its network is the pod's: asking for another one could only be a mistake.
     const field = (['hostname', 'network', 'publish', 'dns'] as const).find((name) => request[name] !== undefined && !(Array.isArray(request[name]) && request[name]!.length === 0));
     if (field) throw badRequest(`field "${field}": a container in a pod has the pod's network and hostname; give it to \`conman pod create\` instead`);
-    return { pod: pod.id, role: 'member', cgroupParent, mounts: pod.share.includes('network') ? this.infraFiles(pod.infra) : [] };
+    return { pod: pod.id, role: 'member', cgroupParent, mounts: pod.share.includes('network') ? await this.infraFiles(pod.infra) : [] };
   }
 
   /** The /etc files of the infra's bundle (chapter 06's hosts, hostname, resolv.conf), for a member to mount too. */
-  private infraFiles(infra: string): FileMount[] {
+  private async infraFiles(infra: string): Promise<FileMount[]> {
     try {
-      const spec = JSON.parse(fs.readFileSync(path.join(this.manager.root, 'containers', infra, 'bundle', 'config.json'), 'utf8')) as { mounts?: { destination: string; source: string; type?: string }[] };
+      const { bundle } = await this.manager.inspect(infra);
+      const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { mounts?: { destination: string; source: string; type?: string }[] };
       return (spec.mounts ?? []).filter((mount) => mount.type === 'bind' && POD_FILES.includes(mount.destination)).map(({ destination, source }) => ({ destination, source }));
     } catch {
       return [];
@@ -231,7 +233,7 @@ export class Pods implements PodProvider {
     for (const container of containers.filter((c) => c.id !== pod.infra)) await this.manager.remove(container.id, true);
     const infra = containers.find((c) => c.id === pod.infra);
     if (infra) await this.manager.remove(infra.id, true);
-    await removePodCgroup(pod.cgroup);
+    await removeCgroupTree(pod.cgroup); // (what still runs in it is killed first)
     // The pod shim exits when its last container is deleted; one that did not (killed mid-way) has no container left to keep.
     const shim = podShimOf(this.runDir(pod.id));
     if (shim) process.kill(shim.pid, 'SIGKILL');
