@@ -88,6 +88,12 @@ export function firstLines(raw: string): string {
   return (stackStart >= 0 ? lines.slice(0, stackStart) : lines.slice(0, 8)).join('\n').trim();
 }
 
+/** The first error vitest printed (a global setup that threw reaches the log only, not the reporter). */
+function firstErrorInLog(): string | undefined {
+  const lines = fs.readFileSync(LAST_CHECK_LOG, 'utf8').replace(ANSI, '').split('\n');
+  return lines.find((line) => /^\w*Error: /.test(line))?.trim();
+}
+
 /** The error as a learner reads it: "AssertionError: …", but a plain Error or a timeout without its class name. */
 function errorText(error: EventError): string {
   const message = error.message.replace(/^Error: STACK_TRACE_ERROR\s*/, '');
@@ -368,9 +374,13 @@ export class ChapterSummary {
       ok: false,
       failures: this.failures,
     };
+    // A failure in the run itself (an unhandled rejection, a global setup that threw).
+    const unhandled = events.find((event): event is Extract<CheckEvent, { type: 'end' }> => event.type === 'end')?.errors ?? [];
     if (!module && tests.length === 0) {
       result.failed = 1;
-      result.failures.push({ test: this.chapter.folder, message: `vitest reported nothing for this chapter: see ${LAST_CHECK_LOG}` });
+      const error = unhandled.length ? errorText(unhandled[0]) : firstErrorInLog();
+      const why = error ? `: ${error}` : '';
+      result.failures.push({ test: this.chapter.folder, message: `vitest reported nothing for this chapter${why}`, note: `the whole output: ${LAST_CHECK_LOG}` });
     } else if (tests.length === 0 && module?.errors.length) {
       // The test file itself failed to load (a syntax or import error in the learner's code).
       result.failed = 1;
@@ -383,9 +393,8 @@ export class ChapterSummary {
       if (place) failure.code = `${path.relative(REPO_ROOT, place.file)}:${place.line}`;
       result.failures.push(failure);
     }
-    // A failure in the run itself (an unhandled rejection) counts against every chapter of it.
-    const unhandled = events.find((event): event is Extract<CheckEvent, { type: 'end' }> => event.type === 'end')?.errors ?? [];
-    if (unhandled.length) {
+    // It counts against every chapter of the run.
+    if (unhandled.length && (module || tests.length)) {
       // e.g. "Worker exited unexpectedly": the checks after it never ran; say so rather than count only those that did.
       result.failed += 1;
       const cause = unhandled[0].message.includes('Worker') ? ' (the process running the checks crashed: the checks after this point did not run)' : '';

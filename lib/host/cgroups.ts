@@ -82,7 +82,14 @@ export async function removeCgroupTree(relative: string): Promise<string[]> {
 function subdirsDeepestFirst(top: string): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // removed by someone else meanwhile
+      throw error;
+    }
+    for (const entry of entries) {
       if (entry.isDirectory()) walk(path.join(dir, entry.name));
     }
     out.push(dir);

@@ -196,18 +196,21 @@ function isAlive(pid: number): boolean {
  */
 export async function removeStaleRuns(options: { all?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
-  const runIds = [...new Set([RUNS_DIR, RUN_STATE_DIR].flatMap((dir) => (fs.existsSync(dir) ? fs.readdirSync(dir) : [])))];
+  // Other runs may start and end while this runs (the suite runs two files at a time, and the
+  // exercise checks start vitest inside vitest): every listing may be stale by the next line.
+  const runIds = [...new Set([RUNS_DIR, RUN_STATE_DIR].flatMap(listNames))];
   for (const runId of runIds) {
     const owner = runOwner(runId);
-    if (options.all || !owner || !isAlive(owner)) removed.push(...(await removeRun(runId)));
+    if (options.all || (owner ? !isAlive(owner) : !beingCreated(runId))) removed.push(...(await removeRun(runId)));
   }
   // Cgroups of runs whose folder is already gone.
   for (const top of cgroupDirs(CGROUP_PARENT)) {
-    for (const entry of fs.readdirSync(top, { withFileTypes: true })) {
-      if (!entry.isDirectory() || runIds.includes(entry.name)) continue;
-      if (options.all || entry.name.startsWith(WORKSHOP_PREFIX)) {
-        const relative = `${CGROUP_PARENT}/${entry.name}`;
-        removed.push(...(await removeCgroupTree(relative)).map((dir) => `cgroup ${dir}`));
+    for (const name of listNames(top)) {
+      // A run that started after the listing above has its folders (made before any cgroup): not a leftover.
+      if (runIds.includes(name) || [RUNS_DIR, RUN_STATE_DIR].some((dir) => fs.existsSync(path.join(dir, name)))) continue;
+      if (!fs.statSync(path.join(top, name), { throwIfNoEntry: false })?.isDirectory()) continue;
+      if (options.all || name.startsWith(WORKSHOP_PREFIX)) {
+        removed.push(...(await removeCgroupTree(`${CGROUP_PARENT}/${name}`)).map((dir) => `cgroup ${dir}`));
       }
     }
   }
@@ -226,6 +229,26 @@ const KEPT_BY_CLEAN = new Set(['vm']);
 function workshopFolders(): string[] {
   const libEntries = fs.existsSync(HOST_LIB_DIR) ? fs.readdirSync(HOST_LIB_DIR).filter((name) => !KEPT_BY_CLEAN.has(name)) : [];
   return [HOST_RUN_DIR, ...libEntries.map((name) => path.join(HOST_LIB_DIR, name))];
+}
+
+/** A folder's entries; none when it is gone (another run removed it a moment ago). */
+function listNames(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** A run whose folder is younger than this and has no owner.pid yet is being made (HostRun's constructor), not left over. */
+const CREATION_GRACE_MS = 60_000;
+
+function beingCreated(runId: string): boolean {
+  return [RUNS_DIR, RUN_STATE_DIR].some((dir) => {
+    const stat = fs.statSync(path.join(dir, runId), { throwIfNoEntry: false });
+    return stat !== undefined && Date.now() - stat.mtimeMs < CREATION_GRACE_MS;
+  });
 }
 
 /** The pid that owns a run, from either of its folders; 0 when neither says. */

@@ -7,12 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { cgroupDirs } from '../../lib/host/cgroups.ts';
-import { HostRun, removeStaleRuns, RUNS_DIR } from '../../lib/host/hygiene.ts';
+import { HostRun, removeRun, removeStaleRuns, RUN_STATE_DIR, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { mountsUnder } from '../../lib/host/mountinfo.ts';
 import { IPAM_DIR } from '../../lib/host/networks.ts';
 import { writeTinyBundle } from '../../lib/host/tiny-bundle.ts';
 import { requireRoot } from '../../lib/harness/require.ts';
-import { CGROUP_PARENT } from '../../lib/paths.ts';
+import { CGROUP_PARENT, WORKSHOP_PREFIX } from '../../lib/paths.ts';
 
 /** A pid that no process has: one that just exited. */
 function deadPid(): number {
@@ -83,4 +83,26 @@ test('a crashed run\'s network is found and removed: its lease, iptables rules, 
   expect(fs.existsSync(`/sys/class/net/${network.bridge}`), 'the bridge').toBe(false);
   expect(fs.existsSync(path.join(IPAM_DIR, network.name)), 'host-local\'s folder').toBe(false);
   expect(mountsUnder(run.stateDir)).toEqual([]);
+});
+
+test('a run being made (its folders, no owner.pid yet) and its cgroup are left alone; the same run a minute old is a leftover', async () => {
+  requireRoot();
+  // What HostRun's constructor has done halfway, as another process's run would be seen by this one.
+  const id = `${WORKSHOP_PREFIX}${process.pid.toString(16).slice(-6).padStart(6, '0')}`;
+  const dirs = [path.join(RUNS_DIR, id), path.join(RUN_STATE_DIR, id)];
+  for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
+  for (const top of cgroupDirs('')) fs.mkdirSync(path.join(top, CGROUP_PARENT, id), { recursive: true });
+  try {
+    await removeStaleRuns();
+    expect(dirs.filter((dir) => fs.existsSync(dir)), 'the new run\'s folders').toEqual(dirs);
+    expect(cgroupDirs(`${CGROUP_PARENT}/${id}`).length, 'its cgroup').toBeGreaterThan(0);
+
+    const aMinuteAgo = new Date(Date.now() - 120_000);
+    for (const dir of dirs) fs.utimesSync(dir, aMinuteAgo, aMinuteAgo);
+    await removeStaleRuns();
+    expect(dirs.filter((dir) => fs.existsSync(dir))).toEqual([]);
+    expect(cgroupDirs(`${CGROUP_PARENT}/${id}`)).toEqual([]);
+  } finally {
+    await removeRun(id);
+  }
 });
