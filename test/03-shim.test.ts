@@ -403,6 +403,39 @@ describe('terminal and attach', () => {
   });
 });
 
+describe('exec processes', () => {
+  test('the shim runs an exec in the container: its output held until someone attaches, stdout and stderr apart in stdcopy frames, stdin, its own exit code', async () => {
+    const c = await startContainer('exec', { args: ['sleep', '300'] });
+    const { client, state } = await c.client.exec('e1', { args: ['sh', '-c', 'echo out; echo err >&2; read line; echo "got $line"; exit 3'], stdin: true });
+    expect(state).toMatchObject({ id: 'e1', status: 'running' });
+    expect(state.pid, 'its PID, from runc\'s --pid-file').toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // it prints while nobody is attached
+    const stream = await client.attach();
+    const frames: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => frames.push(chunk));
+    const ended = new Promise((resolve) => stream.once('end', resolve));
+    stream.resume();
+    stream.write('hi\n');
+    expect(await client.wait(), 'the exec\'s own exit, reaped by the shim').toMatchObject({ exitCode: 3 });
+    await ended;
+    // Docker's stdcopy: [stream, 0, 0, 0, size as uint32 BE], then the bytes.
+    const streams = { 1: '', 2: '' } as Record<number, string>;
+    for (let data = Buffer.concat(frames); data.length >= 8; data = data.subarray(8 + data.readUInt32BE(4))) {
+      streams[data[0]] += data.subarray(8, 8 + data.readUInt32BE(4)).toString();
+    }
+    expect(streams[1], 'stdout, held output first').toBe('out\ngot hi\n');
+    expect(streams[2], 'stderr').toBe('err\n');
+    expect(await client.state(), 'the exit is kept for a later reader').toMatchObject({ status: 'stopped', exit: { exitCode: 3 } });
+
+    const missing = await caught(c.client.exec('e2', { args: ['no-such-command'] }));
+    expect(missing?.message).toMatch(/executable file not found/);
+    expect((await c.client.state()).status, 'a failed exec leaves the container alone').toBe('running');
+    await c.client.kill('SIGKILL');
+    await c.client.wait();
+    await c.client.delete();
+  });
+});
+
 describe('errors and clean-up', () => {
   test('a command that does not exist: the runtime\'s error comes through the handshake, nothing is left behind', async () => {
     const { startShim } = await importTarget<Client>('03-shim/client.ts');

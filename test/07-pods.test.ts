@@ -5,18 +5,18 @@
  * check ends with nothing of it left on the host (the hygiene check after each test: no
  * process, mount, cgroup, lease or rule). Traffic goes only to 127.0.0.1 inside the pods.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { caught } from '../lib/harness/caught.ts';
-import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
+import { conmanWorld, LAUNCH, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { webRootfs } from '../lib/harness/web-rootfs.ts';
 import { commandLine } from '../lib/host/processes.ts';
-import { importTarget } from '../lib/harness/target.ts';
+import { importTarget, targetPath } from '../lib/harness/target.ts';
 import { scaled } from '../lib/slow.ts';
 import { createBundle } from '#lower/01-bundle/bundle.ts';
 import { ShimClient } from '#lower/03-shim/client.ts';
@@ -261,7 +261,7 @@ describe('pods', () => {
     });
   }, scaled(180_000));
 
-  test('kill -9 conmand with 3 pods of 3 containers each: a new conmand finds every container running, still one shim per pod', async () => {
+  test('kill -9 conmand with 3 pods of 3 containers each: a new conmand finds every container running, still one shim per pod, and an exec -it session goes on: re-attached, its exit code kept', async () => {
     const rootfs = await sharedRootfs();
     const w = podWorld('crash');
     await withDaemon(w, async () => {
@@ -271,7 +271,17 @@ describe('pods', () => {
       }
       const before = podShims(w);
       expect(before).toHaveLength(3);
+      // An exec with a terminal, waiting for a line when conmand dies: the pod's shim runs it, not conmand.
+      const session = spawn(process.execPath, [LAUNCH, targetPath('07-pods/conman.ts'), 'exec', '-i', '-t', 'p1-c1', 'sh', '-c', 'echo ready; read line; echo "got $line"; exit 7'], { env: w.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let printed = '';
+      session.stdout.on('data', (chunk) => (printed += chunk));
+      session.stderr.on('data', (chunk) => (printed += chunk));
+      const sessionEnded = new Promise<number | null>((resolve) => session.once('close', resolve));
+      await eventually('conman exec printed "ready"', () => printed.includes('ready') || undefined);
       await w.stopDaemon('SIGKILL');
+      expect(await sessionEnded, `conman exec, once conmand is gone: ${printed}`).toBe(125);
+      const execId = /conman exec --attach ([0-9a-f]+)/.exec(printed)?.[1];
+      expect(execId, `conman exec names the exec to go back to: ${printed}`).toBeDefined();
       await w.startDaemon();
       const states = (await w.ok(['ps', '-a', '--format', '{{.Name}} {{.State}} {{.Pod}}'])).stdout.trim().split('\n');
       expect(states, 'every container, infra included, running and in its pod').toHaveLength(9);
@@ -279,6 +289,13 @@ describe('pods', () => {
       expect(podShims(w).sort(), 'the same shims, untouched').toEqual(before.sort());
       const pods = JSON.parse((await w.ok(['pod', 'ps', '--json'])).stdout) as Pod[];
       expect(pods.map((pod) => pod.status)).toEqual(['running', 'running', 'running']);
+
+      // Back to the exec through the new conmand: the same shell, still waiting for its line.
+      const attached = await w.conman(['exec', '--attach', execId!], { input: 'hello\n' });
+      expect(attached.stdout, attached.stderr).toContain('got hello');
+      expect(attached.code, 'the exec\'s own exit code').toBe(7);
+      const again = await w.conman(['exec', '--attach', execId!]);
+      expect(again.code, `an ended exec's exit code is kept: ${again.stderr}`).toBe(7);
     });
   }, scaled(240_000));
 });

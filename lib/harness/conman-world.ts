@@ -29,7 +29,7 @@ export interface ConmanWorld {
   env: NodeJS.ProcessEnv;
   daemonLog: string;
   /** Run the chapter's conman; never throws for an exit code. */
-  conman(args: string[], options?: { timeoutMs?: number }): Promise<CommandResult>;
+  conman(args: string[], options?: { timeoutMs?: number; input?: string }): Promise<CommandResult>;
   /** Run it and expect `code`: else an error with its output (an unfinished exercise as such). */
   ok(args: string[], code?: number): Promise<CommandResult>;
   startDaemon(): Promise<void>;
@@ -48,13 +48,14 @@ export function conmanWorld(run: HostRun, chapter: string, name: string, extraEn
   const daemonLog = path.join(base, 'conmand.log');
   let daemon: ChildProcess | undefined;
 
-  const conman = (args: string[], options: { timeoutMs?: number } = {}) =>
+  const conman = (args: string[], options: { timeoutMs?: number; input?: string } = {}) =>
     new Promise<CommandResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [LAUNCH, targetPath(`${chapter}/conman.ts`), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [LAUNCH, targetPath(`${chapter}/conman.ts`), ...args], { env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      child.stdin?.end(options.input);
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.stdout!.on('data', (chunk) => (stdout += chunk));
+      child.stderr!.on('data', (chunk) => (stderr += chunk));
       const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? scaled(90_000));
       child.on('error', reject);
       child.on('close', (code) => (clearTimeout(timer), resolve({ code: code ?? -1, stdout, stderr })));
