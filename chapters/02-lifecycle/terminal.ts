@@ -65,6 +65,15 @@ export class Terminal extends EventEmitter {
     });
   }
 
+  /** Stop reading: once the terminal's buffer is full, the processes writing to it wait. */
+  pause(): void {
+    this.input.pause();
+  }
+
+  resume(): void {
+    this.input.resume();
+  }
+
   close(): void {
     this.input.destroy(); // closes the master fd too
   }

@@ -19,6 +19,7 @@ import { compiled } from '#lib/build.mjs';
 import { notImplementedIn } from '#lib/not-implemented.ts';
 import type { RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import type { ShimState } from './control.ts';
+import type { ExecSpec, ExecState } from './exec-process.ts';
 import type { ShimAssignment } from './shim.ts';
 import type { ExitStatus } from './exit-status.ts';
 import { isAlive, readIdentity, writeIdentity, type ProcessIdentity } from './identity.ts';
@@ -298,7 +299,27 @@ export function shimDied(dir: string, what: string): Error {
 
 /** Talks to a shim through its control socket. */
 export class ShimClient {
-  constructor(readonly dir: string) {}
+  /** `execId`: a client of one of the container's exec processes (see exec()); every request names it. */
+  constructor(
+    readonly dir: string,
+    readonly execId?: string,
+  ) {}
+
+  /** Run another process in the container, kept by the shim; then talk to it with the client returned. */
+  async exec(execId: string, spec: ExecSpec): Promise<{ client: ShimClient; state: ExecState }> {
+    const state = (await this.ok({ op: 'exec', exec: execId, process: spec })) as unknown as ExecState;
+    return { client: this.forExec(execId), state };
+  }
+
+  /** A client of an exec process that runs already (a manager that restarted finds it again by id). */
+  forExec(execId: string): ShimClient {
+    return new ShimClient(this.dir, execId);
+  }
+
+  /** The request as sent: about the exec process when this client is one's. */
+  private addressed(request: object): object {
+    return this.execId === undefined ? request : { ...request, exec: this.execId };
+  }
 
   get socketPath(): string {
     return path.join(this.dir, 'control.sock');
@@ -319,7 +340,7 @@ export class ShimClient {
           clearTimeout(timer);
           if (!text.includes('\n')) reject(this.failure(`the shim closed ${this.socketPath} without a reply`));
         });
-        connection.on('connect', () => connection.write(JSON.stringify(request) + '\n'));
+        connection.on('connect', () => connection.write(JSON.stringify(this.addressed(request)) + '\n'));
         connection.on('data', (chunk: Buffer) => {
           text += chunk.toString();
           if (!text.includes('\n')) return;
@@ -377,7 +398,7 @@ export class ShimClient {
   async delete(options: { sharedShim?: boolean } = {}): Promise<void> {
     const identity = readIdentity(this.dir);
     await this.ok({ op: 'delete' });
-    if (options.sharedShim) return;
+    if (options.sharedShim || this.execId !== undefined) return; // (an exec's delete leaves the shim)
     for (let waited = 0; identity && isAlive(identity); waited += 10) {
       if (waited > scaled(5000)) throw new Error(`the shim (pid ${identity.pid}) did not exit after delete`);
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -400,7 +421,7 @@ export class ShimClient {
         closedEarly = () => fail(this.failure(`the shim closed ${this.socketPath} before answering attach`));
         connection.once('close', closedEarly);
         connection.on('error', (error) => fail(this.failure(`cannot reach the shim at ${this.socketPath}: ${error.message}`)));
-        connection.once('connect', () => connection.write(JSON.stringify({ op: 'attach' }) + '\n'));
+        connection.once('connect', () => connection.write(JSON.stringify(this.addressed({ op: 'attach' })) + '\n'));
         const onData = (chunk: Buffer) => {
           text += chunk.toString('latin1');
           const newline = text.indexOf('\n');

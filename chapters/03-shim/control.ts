@@ -14,11 +14,18 @@
  *                                          the container's output to us, our input to it
  *   anything else                       -> {"ok":false,"error":"..."}
  *
+ * And for exec processes (exec-process.ts), which the shim runs too:
+ *
+ *   {"op":"exec","exec":"ID","process":{"args":[...],"tty":true,...}} -> {"ok":true,"pid":124,...}
+ *   {"op":"state","exec":"ID"}, wait, kill, resize, close-stdin, delete, attach: the same
+ *                                          verbs, about that exec process, not the container
+ *
  * containerd's shims speak ttrpc (protobuf) with the same verbs (State, Wait, Start, Kill,
  * ResizePty, CloseIO, Delete); conmon has an attach socket and a "ctl" FIFO for resizes.
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import { EXEC_ID, type ExecSpec } from './exec-process.ts';
 import type { ExitStatus } from './exit-status.ts';
 import { notImplemented } from '#lib/not-implemented.ts';
 
@@ -45,6 +52,10 @@ export interface ShimApi {
   /** End of input: the container reads end of file on stdin (a terminal gets Ctrl-D). */
   closeStdin(): void;
   delete(): Promise<void>;
+  /** Run another process in the container; resolves with its state once it runs. (The container's shim only.) */
+  exec?(execId: string, spec: ExecSpec): Promise<ShimState>;
+  /** An exec process by id: it answers the same verbs, and takes attach connections. */
+  execProcess?(execId: string): (ShimApi & { attach(connection: net.Socket): void }) | undefined;
 }
 
 export type Request = { op: string; [key: string]: unknown };
@@ -104,6 +115,29 @@ export class ControlServer {
           connection.write(JSON.stringify({ ok: false, error: `not a JSON object: ${line.slice(0, 80)}` }) + '\n');
           continue;
         }
+        const reply = (answer: Reply) => {
+          if (!connection.destroyed) connection.write(JSON.stringify(answer) + '\n');
+        };
+        // An exec process: the same verbs, sent to it (containerd's Task API carries an exec_id the same way).
+        let target: ShimApi = this.api;
+        let attach = this.onAttach;
+        if (request.exec !== undefined) {
+          if (typeof request.exec !== 'string' || !EXEC_ID.test(request.exec)) {
+            reply({ ok: false, error: `"exec" must be an id of letters, digits and _.- (up to 64), not ${JSON.stringify(request.exec)?.slice(0, 80)}` });
+            continue;
+          }
+          if (request.op === 'exec') {
+            void this.startExec(request.exec, request.process).then(reply);
+            continue;
+          }
+          const process = this.api.execProcess?.(request.exec);
+          if (!process) {
+            reply({ ok: false, error: `no exec ${request.exec} in this container` });
+            continue;
+          }
+          target = process;
+          attach = (stream) => process.attach(stream);
+        }
         if (request.op === 'attach') {
           // From now on the connection is a raw byte stream, not JSON lines. Pause it so
           // nothing is read before the attach handler listens (it resumes the stream).
@@ -111,15 +145,27 @@ export class ControlServer {
           connection.pause();
           if (buffer) connection.unshift(Buffer.from(buffer));
           connection.write(JSON.stringify({ ok: true }) + '\n');
-          this.onAttach(connection);
+          attach(connection);
           return;
         }
-        void handleRequest(this.api, request).then((reply) => {
-          if (!connection.destroyed) connection.write(JSON.stringify(reply) + '\n');
-        });
+        void handleRequest(target, request).then(reply);
       }
     };
     connection.on('data', onData);
+  }
+
+  /** `exec`: check the process's description, then have the shim run it. */
+  private async startExec(execId: string, process: unknown): Promise<Reply> {
+    const spec = process as ExecSpec;
+    if (typeof spec !== 'object' || spec === null || !Array.isArray(spec.args) || spec.args.length === 0 || !spec.args.every((arg) => typeof arg === 'string')) {
+      return { ok: false, error: 'exec: "process" must be an object with "args", a non-empty list of strings' };
+    }
+    if (!this.api.exec) return { ok: false, error: 'exec: this shim does not run exec processes' };
+    try {
+      return { ok: true, ...(await this.api.exec(execId, spec)) };
+    } catch (error) {
+      return { ok: false, error: (error as Error).message };
+    }
   }
 
   close(): void {

@@ -15,12 +15,14 @@
  *   5. reaps the container, writes exit.json atomically (with OOM-killed or not),
  *   6. waits for `delete` (or a bounded time), deletes the runtime's state and exits.
  *
+ * Meanwhile it runs the container's exec processes (`conman exec`) on request: exec-process.ts.
+ *
  * A full disk ends none of this: output that cannot be logged is dropped and counted
  * (log-writer.ts), and an exit.json that cannot be written is retried every second while
  * `wait` and `state` still tell the exit; the shim lingers until it is written or deleted.
  *
  * The files it keeps in its folder (--dir): shim.json (its PID and start time), control.sock,
- * container.log, exit.json, container.pid, and the FIFOs or console.sock.
+ * container.log, exit.json, container.pid, the FIFOs or console.sock, and execs/<exec id>/.
  */
 import fs from 'node:fs';
 import type net from 'node:net';
@@ -31,6 +33,7 @@ import { Terminal } from '#lower/02-lifecycle/terminal.ts';
 import { oomKillCount } from '#lib/host/cgroups.ts';
 import type { Spec } from '#lib/oci-spec.ts';
 import { ControlServer, type ShimApi, type ShimState } from './control.ts';
+import { ExecProcess, type ExecSpec } from './exec-process.ts';
 import { writeExitStatus, type ExitStatus } from './exit-status.ts';
 import { writeOwnIdentity } from './identity.ts';
 import { CriLogWriter } from './log-writer.ts';
@@ -65,6 +68,9 @@ export interface ShimOptions extends ShimAssignment {
   handshake?: (message: object) => void;
 }
 
+/** Ended exec processes a shim keeps (their exit status and unread output), oldest forgotten first. */
+const MAX_ENDED_EXECS = 32;
+
 export class Shim implements ShimApi {
   private readonly runtime: OciRuntime;
   private readonly reaper: Reaper;
@@ -98,6 +104,11 @@ export class Shim implements ShimApi {
   private exitFileRetry?: NodeJS.Timeout;
   /** The log's drop counters, kept when the log is closed. */
   private logDropped = { records: 0, bytes: 0 };
+  /** Exec processes by id, running or ended (the last MAX_ENDED_EXECS ended ones are kept for their exit). */
+  private readonly execs = new Map<string, ExecProcess>();
+  /** Execs being launched: their PID is not known yet, and a quick one may be reaped before it is. */
+  private launching = 0;
+  private readonly earlyExits = new Map<number, DecodedStatus>();
 
   /** `reaper`: the process's one, when this shim shares its process with others (chapter 07's pod shim); else its own. */
   constructor(
@@ -118,7 +129,14 @@ export class Shim implements ShimApi {
     if (this.ownsReaper) this.reaper.start();
     writeOwnIdentity(dir);
     const onExit = (pid: number, status: DecodedStatus) => {
-      if (pid === this.pid) this.onContainerExit(status);
+      if (pid === this.pid) return this.onContainerExit(status);
+      const exec = [...this.execs.values()].find((process) => process.processId === pid);
+      if (exec) return exec.onExit(status);
+      if (this.launching > 0) {
+        // Maybe an exec whose PID file we have not read yet: keep its status a moment.
+        this.earlyExits.set(pid, status);
+        setTimeout(() => this.earlyExits.delete(pid), 60_000).unref();
+      }
     };
     this.reaper.on('exit', onExit);
     try {
@@ -346,7 +364,41 @@ export class Shim implements ShimApi {
     }
     this.terminal?.close();
     this.cleanupFiles();
+    fs.rmSync(path.join(this.options.dir, 'execs'), { recursive: true, force: true });
     setImmediate(() => this.finish());
+  }
+
+  async exec(execId: string, spec: ExecSpec): Promise<ShimState> {
+    if (this.status !== 'running') throw new Error(`exec: the container is ${this.status === 'created' ? 'not started yet' : 'stopped'}`);
+    if (this.execs.has(execId)) throw new Error(`exec: there is an exec ${execId} already`);
+    this.forgetOldExecs();
+    const dir = path.join(this.options.dir, 'execs', execId);
+    const process = new ExecProcess(execId, dir, { id: this.options.id, runtime: this.runtime }, spec, () => this.execs.delete(execId));
+    this.execs.set(execId, process);
+    this.launching++;
+    try {
+      await process.launch();
+    } catch (error) {
+      this.execs.delete(execId);
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw error;
+    } finally {
+      this.launching--;
+    }
+    const early = this.earlyExits.get(process.processId);
+    if (early) process.onExit(early);
+    this.earlyExits.delete(process.processId);
+    return process.state();
+  }
+
+  execProcess(execId: string): ExecProcess | undefined {
+    return this.execs.get(execId);
+  }
+
+  /** Ended execs are kept for whoever asks their exit later, but not for ever. */
+  private forgetOldExecs(): void {
+    const ended = [...this.execs.values()].filter((process) => process.ended);
+    for (const process of ended.slice(0, Math.max(0, ended.length - MAX_ENDED_EXECS + 1))) void process.delete();
   }
 
   /** Remove the sockets and FIFOs; keep the log and exit.json for whoever reads them later. */

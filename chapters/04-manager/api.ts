@@ -17,6 +17,9 @@
  *          cols: its terminal's size before it starts)
  *   POST   /containers/REF/exec               JSON body → 201 {"id"}; then
  *   POST   /exec/ID/start                     Upgrade: frames
+ *   POST   /exec/ID/attach                    Upgrade: frames, to an exec started earlier (the
+ *                                             shim runs it: it outlives a conmand restart)
+ *   GET    /exec/ID/json                      its state: running, or exited with its code
  *
  * Errors are JSON, {"message": "..."}, with the status of errors.ts: 400, 404, 409, 429, 507,
  * or 500. Who may talk to it is decided by the socket file's mode (0600, root only), as for
@@ -141,6 +144,11 @@ const ROUTES: Route[] = [
       sendJson(res, 201, { id: execId });
     },
   },
+  {
+    method: 'GET',
+    pattern: /^\/exec\/([^/]+)\/json$/,
+    handle: async (m, [execId], _q, _body, res) => sendJson(res, 200, await m.inspectExec(execId)),
+  },
 ];
 
 /** Execs created but not started yet (docker's two-step exec: create, then start). */
@@ -169,9 +177,10 @@ const UPGRADES: { pattern: RegExp; open: (manager: Manager, match: string[], que
       const pending = pendingExecs.get(execId);
       if (!pending) throw notFound(`exec ${execId}`);
       pendingExecs.delete(execId);
-      return m.exec(pending.ref, pending.request);
+      return m.exec(pending.ref, pending.request, execId);
     },
   },
+  { pattern: /^\/exec\/([^/]+)\/attach$/, open: (m, [execId]) => m.attachExec(execId) },
 ];
 
 async function readJsonBody(request: http.IncomingMessage): Promise<unknown> {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
+import type { ExecState } from '#lower/03-shim/exec-process.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_SOCKET } from './defaults.ts';
 import { sessionOverSocket } from './frames.ts';
@@ -179,7 +180,15 @@ export class ApiClient implements ContainerApi {
 
   async exec(ref: string, body: unknown): Promise<Session> {
     const { id } = await this.json<{ id: string }>('POST', `/containers/${encodeURIComponent(ref)}/exec`, body);
-    return this.upgraded(`/exec/${id}/start`);
+    return { ...(await this.upgraded(`/exec/${id}/start`)), execId: id };
+  }
+
+  async attachExec(execId: string): Promise<Session> {
+    return { ...(await this.upgraded(`/exec/${encodeURIComponent(execId)}/attach`)), execId };
+  }
+
+  inspectExec(execId: string): Promise<ExecState & { container: string }> {
+    return this.json('GET', `/exec/${encodeURIComponent(execId)}/json`);
   }
 
   async close(): Promise<void> {

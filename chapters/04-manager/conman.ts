@@ -20,6 +20,7 @@ import { runInteractive } from './interactive.ts';
 import { registeredNetworkProvider } from './network-provider.ts';
 import { registeredPodProvider } from './pod-provider.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
+import type { Session } from './session.ts';
 
 
 const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-root DIR]] COMMAND ...
@@ -35,11 +36,25 @@ const USAGE = `usage: conman [--socket PATH | --no-daemon [--root DIR] [--run-ro
   ps [-a] [-q] [--json] [--pod] [--format '{{.Name}} {{.State}} {{.ExitCode}}']
   inspect CONTAINER...
   logs [-f] [--tail N] [--timestamps] CONTAINER
-  exec [-i] [-t] [-e KEY=VALUE]... [-w DIR] CONTAINER COMMAND [ARG...]
+  exec [-d] [-i] [-t] [-e KEY=VALUE]... [-w DIR] CONTAINER COMMAND [ARG...]
+  exec --attach EXEC_ID            (back to an exec: it outlives conmand, with its output)
   attach CONTAINER                 wait CONTAINER...
 
 CONTAINER is a name, an id, or a unique start of an id. Detach from attach/run -it with Ctrl-P Ctrl-Q.
 Environment: CONMAN_SOCKET, CONMAN_ROOT, CONMAN_RUN_ROOT, CONMAN_CGROUP_PARENT, CONMAN_NO_DAEMON=1.`;
+
+/** An exec's session on this terminal; a lost conmand is not the exec's end, so say how to go back to it. */
+async function runExec(session: Session, options: { stdin: boolean; tty: boolean }): Promise<number> {
+  try {
+    const exit = await runInteractive(session, options);
+    return exit?.exitCode ?? 0;
+  } catch (error) {
+    if (session.execId && /connection to conmand closed/.test((error as Error).message)) {
+      throw new Error(`lost conmand, but exec ${session.execId} goes on in the container: \`conman exec --attach ${session.execId}\` once conmand is back`);
+    }
+    throw error;
+  }
+}
 
 /** Exit code when conman itself failed (Docker's too). */
 const FAILED = 125;
@@ -319,9 +334,18 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
         { long: 'tty', short: 't' },
         { long: 'env', short: 'e', value: true, repeat: true },
         { long: 'workdir', short: 'w', value: true },
+        { long: 'detach', short: 'd' },
+        { long: 'attach', value: true },
       ]);
+      if (parsed.options.attach !== undefined) {
+        if (parsed.positionals.length > 0) throw new UsageError('exec --attach EXEC_ID takes no CONTAINER or COMMAND: the exec has them already');
+        const execId = parsed.options.attach as string;
+        const state = await api.inspectExec(execId);
+        return await runExec(await api.attachExec(execId), { stdin: state.stdin, tty: state.tty });
+      }
       const [ref, ...commandArgs] = need(parsed, 'CONTAINER', 'COMMAND');
-      const stdin = Boolean(parsed.options.interactive);
+      const detach = Boolean(parsed.options.detach);
+      const stdin = Boolean(parsed.options.interactive) && !detach;
       const tty = Boolean(parsed.options.tty);
       const session = await api.exec(ref, {
         args: commandArgs,
@@ -330,8 +354,13 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
         ...(parsed.options.env ? { env: envMap(parsed.options.env as string[]) } : {}),
         ...(parsed.options.workdir ? { cwd: parsed.options.workdir as string } : {}),
       });
-      const exit = await runInteractive(session, { stdin, tty });
-      return exit?.exitCode ?? 0;
+      if (detach) {
+        // It runs on in the shim; its output is kept for `exec --attach`.
+        console.log(session.execId);
+        session.close();
+        return 0;
+      }
+      return await runExec(session, { stdin, tty });
     }
     case 'attach': {
       const parsed = parseCommandLine(args, []);

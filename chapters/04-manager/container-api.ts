@@ -3,6 +3,7 @@
  * library itself, in the CLI's own process (--no-daemon, as podman works), and ApiClient,
  * which asks conmand over its socket (as docker works). The CLI cannot tell them apart.
  */
+import type { ExecState } from '#lower/03-shim/exec-process.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
 import type { ContainerRecord } from './records.ts';
 import type { Session } from './session.ts';
@@ -34,6 +35,11 @@ export interface ContainerApi {
    * (run -it, start -a); `size`: the terminal's size before the process starts.
    */
   attach(ref: string, options?: { start?: boolean; size?: { rows: number; cols: number } }): Promise<Session>;
+  /** Another process in the container; its Session's execId finds it again (attachExec). */
   exec(ref: string, request: unknown): Promise<Session>;
+  /** Back to an exec started earlier: its output since, its input, its exit. */
+  attachExec(execId: string): Promise<Session>;
+  /** An exec's state: running, or stopped with its exit (the shim keeps it until the container goes). */
+  inspectExec(execId: string): Promise<ExecState & { container: string }>;
   close(): Promise<void>;
 }

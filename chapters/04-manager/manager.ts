@@ -29,13 +29,14 @@ import { generateConfig } from '#lower/01-bundle/config.ts';
 import { OciRuntime, type RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import { ShimClient, startShim } from '#lower/03-shim/client.ts';
 import type { ExitStatus } from '#lower/03-shim/exit-status.ts';
+import { EXEC_ID, type ExecState } from '#lower/03-shim/exec-process.ts';
 import { isAlive, readIdentity, startTimeOf } from '#lower/03-shim/identity.ts';
 import { checkTimerMs } from '#lower/03-shim/timer-range.ts';
 import type { ContainerApi, ContainerInfo, WaitCondition } from './container-api.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_ROOT, DEFAULT_RUN_ROOT, shortId } from './defaults.ts';
 import { explainNoSpace } from './disk-full.ts';
 import { badRequest, cannotRun, conflict, ManagerError, notFound } from './errors.ts';
-import { adoptOrphans, startExec } from './exec-session.ts';
+import { execSession } from './exec-session.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { readLog, tailOffset } from './logs.ts';
 import { RecordStore, type ContainerRecord } from './records.ts';
@@ -156,9 +157,6 @@ export class Manager implements ContainerApi {
     const records = manager.store.loadAll();
     for (const id of manager.store.interrupted) await manager.undoInterruptedCreate(id);
     for (const record of records) manager.records.set(record.id, record);
-    // Execs die with the manager that ran them: their folders are leftovers.
-    fs.rmSync(path.join(manager.runRoot, 'exec'), { recursive: true, force: true });
-    adoptOrphans(); // the manager is a subreaper from the start (exec -t; exec-session.ts)
     await Promise.all(
       records.map((record) =>
         manager.lock.run(record.id, () =>
@@ -908,15 +906,39 @@ export class Manager implements ContainerApi {
     };
   }
 
-  async exec(ref: string, body: unknown): Promise<Session> {
+  /** Another process in the container, run by its shim (exec-session.ts); `execId` names it for a later attach. */
+  async exec(ref: string, body: unknown, execId = randomBytes(8).toString('hex')): Promise<Session> {
     const request = checkExecRequest(body);
     const id = this.resolve(ref);
     const record = this.recordOf(id);
     if (record.status !== 'running') throw conflict(`container ${record.name} is not running (${record.status}): start it first`);
-    return startExec(
-      { id, runtime: record.runtime as RuntimeName, stateRoot: path.join(this.runRoot, record.runtime), workDir: path.join(this.runRoot, 'exec', randomBytes(4).toString('hex')) },
-      request,
-    );
+    const shim = new ShimClient(this.shimDir(id));
+    const { client } = await shim.exec(execId, { args: request.args, env: request.env, cwd: request.cwd, tty: request.tty, stdin: request.stdin }).catch((error: Error) => {
+      // runc could not run the process: a command not in the image is the request's fault (a 400).
+      throw cannotRun(error.message) ?? error;
+    });
+    return execSession(client, { tty: request.tty === true });
+  }
+
+  /** The container whose shim runs exec `execId`: its folder says (execs/ID, kept until the container goes). */
+  private containerOfExec(execId: string): string {
+    if (!EXEC_ID.test(execId)) throw notFound(`exec ${execId}`);
+    const id = [...this.records.keys()].find((candidate) => fs.existsSync(path.join(this.shimDir(candidate), 'execs', execId)));
+    if (!id) throw notFound(`exec ${execId} (an exec is kept until its container is removed)`);
+    return id;
+  }
+
+  /** An exec's state: running or exited (with its exit code), as the shim keeps it. */
+  async inspectExec(execId: string): Promise<ExecState & { container: string }> {
+    const id = this.containerOfExec(execId);
+    const { ok: _ok, ...state } = (await new ShimClient(this.shimDir(id)).forExec(execId).state()) as ExecState & { ok?: boolean };
+    return { ...state, container: id };
+  }
+
+  /** Back to an exec that runs on (or ended) without a client: a conman that lost conmand, or `exec -d`. */
+  async attachExec(execId: string): Promise<Session> {
+    const state = await this.inspectExec(execId);
+    return execSession(new ShimClient(this.shimDir(state.container)).forExec(execId), { tty: state.tty });
   }
 
   /** Stop watching (containers keep running: that is the point). */

@@ -14,6 +14,8 @@ export interface SessionExit {
 }
 
 export interface Session {
+  /** An exec's id: `conman exec --attach ID` finds the process again (it outlives conmand). */
+  readonly execId?: string;
   /** Receive the output; what came before the first listener was kept for it. */
   onOutput(listener: (stream: OutputStream, chunk: Buffer) => void): void;
   write(chunk: Buffer): void;

@@ -189,7 +189,9 @@ export class ExecProcess implements ShimApi {
       try {
         writeExitStatus(this.dir, this.exit!);
       } catch (error) {
-        // A full disk, or our folder removed with the container: the status is still told by `wait` and `state`.
+        // Only the disk's failures (ENOSPC...) or a folder removed with the container are
+        // outlived: the status is still told by `wait` and `state`. Anything else is a bug.
+        if (typeof (error as NodeJS.ErrnoException).code !== 'string') throw error;
         console.error(`conman-shim: exec ${this.id}: cannot write exit.json: ${(error as Error).message}`);
       }
       this.over = true;
