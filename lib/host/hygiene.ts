@@ -15,7 +15,7 @@ import { CGROUP_PARENT, HOST_LIB_DIR, HOST_RUN_DIR, WORKSHOP_PREFIX } from '../p
 import { cgroupDirs, removeCgroupTree } from './cgroups.ts';
 import { mountsUnder } from './mountinfo.ts';
 import { commandLine, processesMentioning } from './processes.ts';
-import { allocateRunNetwork, networkLeaks, removeNetworkLeftovers, removeNetworksNamed, type RunNetwork } from './networks.ts';
+import { allocateRunNetwork, networkLeaks, removeNetworkLeftovers, removeNetworksNamed, removeOrphanPortmapChains, type RunNetwork } from './networks.ts';
 
 export { processesMentioning };
 
@@ -218,6 +218,7 @@ export async function removeStaleRuns(options: { all?: boolean } = {}): Promise<
   if (options.all) {
     removed.push(...(await removeTree(workshopFolders(), CGROUP_PARENT)));
     removed.push(...removeNetworksNamed(WORKSHOP_PREFIX)); // the lessons' networks, and any a run did not record
+    removed.push(...removeOrphanPortmapChains());
   }
   return removed;
 }

@@ -147,14 +147,9 @@ function removeNetworkTraces(traces: NetworkTraces): string[] {
         // gone already (a DEL ran meanwhile)
       }
     }
-    for (const chain of emptied) {
-      try {
-        execFileSync('iptables', ['-w', '-t', table, '-X', chain], { stdio: 'ignore' });
-        removed.push(`iptables -t ${table} chain ${chain}`);
-      } catch {
-        // still used or not empty: left to the plugins
-      }
-    }
+    // The rest of such a chain is ours too, even the rules that name no address of ours
+    // (portmap's `-s 127.0.0.1/32 --dport N -j CNI-HOSTPORT-SETMARK`): flush, then delete.
+    for (const chain of emptied) removed.push(...removeChain(table, chain));
   }
   for (const bridge of traces.bridges) {
     if (!fs.existsSync(`/sys/class/net/${bridge}`)) continue;
@@ -172,6 +167,28 @@ function removeNetworkTraces(traces: NetworkTraces): string[] {
     removed.push(`IPAM folder ${leases}`);
   }
   return removed;
+}
+
+function removeChain(table: string, chain: string): string[] {
+  try {
+    execFileSync('iptables', ['-w', '-t', table, '-F', chain], { stdio: 'ignore' });
+    execFileSync('iptables', ['-w', '-t', table, '-X', chain], { stdio: 'ignore' });
+    return [`iptables -t ${table} chain ${chain}`];
+  } catch {
+    return []; // still used (a jump we did not remove), or gone already
+  }
+}
+
+/**
+ * portmap's per-container chains (CNI-DN-<hash>) that no rule jumps to any more: dead on any
+ * host, whoever made them. Earlier versions of the clean-up left them behind (a chain keeps
+ * its SETMARK rules once its DNAT rule is gone). `workshop clean` removes them.
+ */
+export function removeOrphanPortmapChains(): string[] {
+  const lines = iptablesSave('nat');
+  const chains = lines.filter((line) => /^:CNI-DN-[0-9a-f]{20,} /.test(line)).map((line) => line.slice(1, line.indexOf(' ')));
+  const jumpedTo = new Set(lines.filter((line) => line.startsWith('-A ')).map((line) => / -j (\S+)/.exec(line)?.[1]));
+  return chains.filter((chain) => !jumpedTo.has(chain)).flatMap((chain) => removeChain('nat', chain));
 }
 
 /** The address ranges the workshop's own networks use: test runs, lessons, benchmarks. */

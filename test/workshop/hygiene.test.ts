@@ -64,6 +64,8 @@ test('a crashed run\'s network is found and removed: its lease, iptables rules, 
   fs.mkdirSync(path.dirname(netns), { recursive: true });
   fs.writeFileSync(netns, '');
   execFileSync('unshare', [`--net=${netns}`, 'true']);
+  const dnChains = () => new Set(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).match(/^:CNI-DN-\w+/gm) ?? []);
+  const chainsBefore = dnChains();
   const env = { ...process.env, CNI_CONTAINERID: `${run.id}-crashed`, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' };
   const bridge = { cniVersion: '1.0.0', name: network.name, type: 'bridge', bridge: network.bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: network.subnet }]] } };
   const result = execFileSync('/usr/lib/cni/bridge', { input: JSON.stringify(bridge), env: { ...env, CNI_COMMAND: 'ADD' } });
@@ -83,6 +85,8 @@ test('a crashed run\'s network is found and removed: its lease, iptables rules, 
   expect(fs.existsSync(`/sys/class/net/${network.bridge}`), 'the bridge').toBe(false);
   expect(fs.existsSync(path.join(IPAM_DIR, network.name)), 'host-local\'s folder').toBe(false);
   expect(mountsUnder(run.stateDir)).toEqual([]);
+  const portmapChains = [...dnChains()].filter((chain) => !chainsBefore.has(chain));
+  expect(portmapChains, 'portmap\'s chain of the container, with its SETMARK rules').toEqual([]);
 });
 
 test('a run being made (its folders, no owner.pid yet) and its cgroup are left alone; the same run a minute old is a leftover', async () => {
