@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { createGzip, gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { pushBusyboxImage } from '../lib/harness/busybox-image.ts';
 import { caught } from '../lib/harness/caught.ts';
 import { conmanWorld } from '../lib/harness/conman-world.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
@@ -136,19 +137,9 @@ beforeAll(async () => {
   const { Pusher } = await importTarget<Push>('05-images/push.ts');
   pusher = new Pusher({ insecureRegistries: [registry.host] });
   // busybox by real tools: an OCI layout by umoci (its layer from chapter 01's rootfs), pushed by skopeo.
-  const work = path.join(hostRun().dir, 'umoci');
-  fs.mkdirSync(work, { recursive: true });
-  const layout = `${work}/layout:busybox`;
-  await exec('umoci', ['init', '--layout', `${work}/layout`]);
-  await exec('umoci', ['new', '--image', layout]);
-  await exec('umoci', ['unpack', '--image', layout, `${work}/bundle`]);
-  await buildRootfs(`${work}/bundle/rootfs`);
-  await exec('umoci', ['repack', '--image', layout, `${work}/bundle`]);
-  await exec('umoci', ['config', '--image', layout, '--config.cmd', 'sh', '--config.env', 'GREETING=from-the-image', '--config.workingdir', '/home/learner', '--config.user', 'learner']);
-  fs.rmSync(`${work}/bundle`, { recursive: true, force: true });
-  for (const [format, tag] of [['oci', BUSYBOX_TAGS.oci], ['v2s2', BUSYBOX_TAGS.docker]]) {
-    await exec('skopeo', ['copy', '--quiet', '--format', format, `oci:${layout}`, `docker://${registry.host}/${tag}`, '--dest-tls-verify=false'], { timeout: scaled(60_000) });
-  }
+  await pushBusyboxImage(path.join(hostRun().dir, 'umoci'), registry.host, [['oci', BUSYBOX_TAGS.oci], ['v2s2', BUSYBOX_TAGS.docker]], [
+    '--config.cmd', 'sh', '--config.env', 'GREETING=from-the-image', '--config.workingdir', '/home/learner', '--config.user', 'learner',
+  ]);
 }, scaled(120_000));
 
 afterAll(async () => {

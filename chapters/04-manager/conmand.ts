@@ -21,9 +21,11 @@ import { DEFAULT_SHIM_POOL_SIZE } from './shim-pool.ts';
 import { registeredNetworkProvider } from './network-provider.ts';
 import { registeredRootfsProvider } from './rootfs-provider.ts';
 import { registeredPodProvider } from './pod-provider.ts';
+import { registeredDaemonServices } from './daemon-services.ts';
 
-const USAGE = 'usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH] [--shim-pool N]';
-const options = {
+const services = registeredDaemonServices();
+const USAGE = ['usage: conmand [--root DIR] [--run-root DIR] [--socket PATH] [--cgroup-parent /PATH] [--shim-pool N]', ...services.map((s) => s.usage)].join(' ');
+const ownOptions = {
   root: { type: 'string', default: process.env.CONMAN_ROOT ?? DEFAULT_ROOT },
   'run-root': { type: 'string', default: process.env.CONMAN_RUN_ROOT ?? DEFAULT_RUN_ROOT },
   socket: { type: 'string', default: process.env.CONMAN_SOCKET },
@@ -31,6 +33,8 @@ const options = {
   'shim-pool': { type: 'string', default: process.env.CONMAN_SHIM_POOL ?? String(DEFAULT_SHIM_POOL_SIZE) },
   help: { type: 'boolean', short: 'h' },
 } as const;
+// A later chapter's servers add their own options (chapter 08: --cri-socket).
+const options = Object.assign({}, ...services.map((s) => s.options), ownOptions) as typeof ownOptions;
 let values: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
 try {
   values = parseArgs({ options }).values;
@@ -96,16 +100,31 @@ try {
 for (const problem of lowSpace([root, runRoot])) {
   console.error(`conmand: warning: ${problem}: read-mostly until space is freed (ps, inspect, logs, attach, kill and rm work; create, start and stop answer 507)`);
 }
+const started: { name: string; where: string; close(): Promise<void> }[] = [];
+for (const service of services) {
+  const names = Object.keys(service.options);
+  const given = Object.fromEntries(names.map((name) => [name, (values as Record<string, string | boolean | undefined>)[name]]));
+  try {
+    started.push({ name: service.name, ...(await service.start(manager, { root, runRoot, options: given })) });
+  } catch (error) {
+    server.close();
+    await manager.close();
+    fs.rmSync(socket, { force: true });
+    refuse(new Error(`${service.name}: ${(error as Error).message}`));
+  }
+}
 const containers = await manager.list(true);
 console.error(
   `conmand: listening on ${socket} (pid ${process.pid}); ${containers.length} containers, ` +
     `${containers.filter((c) => c.status === 'running').length} running, recovered in ${Date.now() - began} ms; ` +
-    `shim pool: ${shimPoolSize === 0 ? 'off' : `${shimPoolSize} idle shims`}`,
+    `shim pool: ${shimPoolSize === 0 ? 'off' : `${shimPoolSize} idle shims`}` +
+    started.map((service) => `; ${service.name} on ${service.where}`).join(''),
 );
 
 async function shutdown(signal: string): Promise<void> {
   console.error(`conmand: ${signal}: stopping; containers keep running`);
   server.close();
+  for (const service of started) await service.close().catch(() => {});
   await manager.close();
   fs.rmSync(socket, { force: true });
   fs.rmSync(daemonFileOf(runRoot), { force: true });

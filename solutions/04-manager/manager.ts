@@ -935,6 +935,12 @@ export class Manager implements ContainerApi {
     return { ...state, container: id };
   }
 
+  /** Signal an exec process (chapter 08's ExecSync ends one that outlives its timeout). */
+  async killExec(execId: string, signal = 'SIGKILL'): Promise<void> {
+    const { container } = await this.inspectExec(execId);
+    await new ShimClient(this.shimDir(container)).forExec(execId).kill(signal);
+  }
+
   /** Back to an exec that runs on (or ended) without a client: a conman that lost conmand, or `exec -d`. */
   async attachExec(execId: string): Promise<Session> {
     const state = await this.inspectExec(execId);

@@ -75,7 +75,7 @@ function progressPrinter(quiet: boolean, out: NodeJS.WriteStream = process.stdou
  * `--registries FILE` or CONMAN_REGISTRIES):
  *   { "hosts": { "docker.io": { "mirrors": ["127.0.0.1:5001"] }, "127.0.0.1:5001": { "insecure": true } } }
  */
-function registriesFile(file: string | undefined): Pick<RegistryOptions, 'hosts'> {
+export function registriesFile(file: string | undefined): Pick<RegistryOptions, 'hosts'> {
   if (!file) return {};
   let parsed: { hosts?: RegistryOptions['hosts'] };
   try {

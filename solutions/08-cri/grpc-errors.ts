@@ -1,0 +1,30 @@
+/**
+ * The manager's errors as gRPC status codes: a CRI client decides what to do by the code
+ * (kubelet retries UNAVAILABLE, treats NOT_FOUND on a remove as done), and shows the message.
+ *
+ *   manager's HTTP-like status   gRPC code
+ *   400 bad request              INVALID_ARGUMENT
+ *   404 not found                NOT_FOUND
+ *   409 conflict                 FAILED_PRECONDITION (a container not running, an image in use)
+ *   429, 507                     RESOURCE_EXHAUSTED (too many, or a full disk)
+ *   anything else                UNKNOWN
+ */
+import { status as Status, type ServiceError } from '@grpc/grpc-js';
+
+/** An error with a gRPC code, as a handler's callback takes it. */
+export function grpcError(code: Status, message: string): Partial<ServiceError> {
+  return Object.assign(new Error(message), { code, details: message });
+}
+
+export function toGrpcError(error: unknown): Partial<ServiceError> {
+  if (typeof (error as ServiceError)?.code === 'number' && (error as ServiceError).details !== undefined) return error as ServiceError;
+  const message = error instanceof Error ? error.message : String(error);
+  const status = (error as { status?: number })?.status;
+  const code =
+    status === 400 ? Status.INVALID_ARGUMENT
+    : status === 404 ? Status.NOT_FOUND
+    : status === 409 ? Status.FAILED_PRECONDITION
+    : status === 429 || status === 507 ? Status.RESOURCE_EXHAUSTED
+    : Status.UNKNOWN;
+  return grpcError(code, message);
+}

@@ -1,0 +1,48 @@
+/**
+ * RunPodSandbox's PodSandboxConfig, as a chapter 07 pod: what kubelet asks for a pod's
+ * sandbox becomes `conman pod create`'s request.
+ *
+ *   metadata (name, namespace, uid, attempt)  → the pod's name, unique per attempt
+ *   hostname                                  → --hostname
+ *   port_mappings                             → -p [IP:]HOST:CONTAINER/PROTO (host_port 0: none)
+ *   dns_config.servers                        → --dns
+ *   linux.security_context.namespace_options  → network NODE: --network host;
+ *                                               pid POD: --share pid; ipc NODE: not supported
+ *   linux.resources (cpu quota/period, memory) → --cpus, --memory
+ */
+import { grpcError } from './grpc-errors.ts';
+import { status as Status } from '@grpc/grpc-js';
+import type { PodSandboxConfig, PodSandboxMetadata } from './cri-proto.ts';
+import type { PodCreateRequest } from '#lower/07-pods/pod-requests.ts';
+
+/** The manager's names are at most 128 characters of [a-zA-Z0-9_.-]: Kubernetes' names, namespaces and uids fit, in part. */
+export function podNameOf(metadata: PodSandboxMetadata): string {
+  const part = (text: string, max: number) => text.replace(/[^a-zA-Z0-9_.-]/g, '-').slice(0, max);
+  return `k8s_${part(metadata.name, 50)}_${part(metadata.namespace, 40)}_${part(metadata.uid, 8)}_${metadata.attempt}`;
+}
+
+export function podRequestOf(config: PodSandboxConfig): PodCreateRequest {
+  if (!config.metadata?.name) throw grpcError(Status.INVALID_ARGUMENT, 'config.metadata.name is required');
+  const options = config.linux?.security_context?.namespace_options;
+  if (options?.ipc === 'NODE') throw grpcError(Status.INVALID_ARGUMENT, 'ipc namespace NODE (hostIPC) is not supported by conman');
+  if (options?.pid === 'NODE') throw grpcError(Status.INVALID_ARGUMENT, 'pid namespace NODE (hostPID) is not supported by conman');
+  const hostNetwork = options?.network === 'NODE';
+  const share: PodCreateRequest['share'] = ['network', 'ipc', 'uts'];
+  if (options?.pid === 'POD') share.push('pid');
+  const publish = (config.port_mappings ?? [])
+    .filter((mapping) => mapping.host_port > 0)
+    .map((mapping) => `${mapping.host_ip ? `${mapping.host_ip}:` : ''}${mapping.host_port}:${mapping.container_port}/${(mapping.protocol || 'TCP').toLowerCase()}`);
+  const resources = config.linux?.resources;
+  const quota = Number(resources?.cpu_quota ?? 0);
+  const period = Number(resources?.cpu_period ?? 0);
+  const memory = Number(resources?.memory_limit_in_bytes ?? 0);
+  return {
+    name: podNameOf(config.metadata),
+    ...(config.hostname ? { hostname: config.hostname } : {}),
+    ...(hostNetwork ? { network: 'host' } : { publish }),
+    ...(config.dns_config?.servers?.length ? { dns: config.dns_config.servers } : {}),
+    share,
+    ...(quota > 0 && period > 0 ? { cpus: quota / period } : {}),
+    ...(memory > 0 ? { memory } : {}),
+  };
+}

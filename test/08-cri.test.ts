@@ -1,0 +1,197 @@
+/**
+ * Chapter 08 checks: the CRI endpoint, through a real gRPC client on its unix socket, as
+ * crictl and kubelet call it. A real registry (Debian's docker-registry) serves busybox; the
+ * sandbox is a chapter 07 pod with its infra (catatonit) on a real CNI bridge of this run,
+ * its port mapped by portmap; traffic goes only to 127.0.0.1. The client loads the
+ * reference api.proto, whatever the learner's server does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { pushBusyboxImage } from '../lib/harness/busybox-image.ts';
+import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
+import { eventually } from '../lib/harness/eventually.ts';
+import { useHostRun } from '../lib/harness/host-run.ts';
+import { freePort, startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
+import { REPO_ROOT } from '../lib/paths.ts';
+import { scaled } from '../lib/slow.ts';
+
+const hostRun = useHostRun();
+let registry: RegistryServer;
+let image: string;
+
+beforeAll(async () => {
+  registry = await startRegistry(hostRun());
+  image = `${registry.host}/test/busybox:1.36`;
+  await pushBusyboxImage(path.join(hostRun().dir, 'umoci'), registry.host, [['oci', 'test/busybox:1.36']], ['--config.cmd', 'sh']);
+}, scaled(120_000));
+
+afterAll(async () => {
+  await registry?.stop();
+});
+
+/** A world of chapter 08: conmand with its CRI socket, a network of this run, the test registry. */
+function criWorld(name: string): { w: ConmanWorld; socket: string } {
+  const network = hostRun().network(name);
+  const w = conmanWorld(hostRun(), '08-cri', name, {
+    CONMAN_CNI_CONF_DIR: path.join(hostRun().dir, name, 'net.d'),
+    CONMAN_CNI_PATH: '/usr/lib/cni',
+    CONMAN_DEFAULT_NETWORK: network.name,
+    CONMAN_DEFAULT_BRIDGE: network.bridge,
+    CONMAN_DEFAULT_SUBNET: network.subnet,
+    CONMAN_INSECURE_REGISTRIES: registry.host,
+  });
+  return { w, socket: path.join(w.runRoot, 'cri.sock') };
+}
+
+type Reply = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Call = (method: string, request?: object) => Promise<Reply>;
+
+/** A CRI client of the reference api.proto: call('RuntimeService/Version'), call('ImageService/PullImage', {...}). */
+function criClient(socket: string): { call: Call; close(): void } {
+  const definition = protoLoader.loadSync(path.join(REPO_ROOT, 'solutions/08-cri/api.proto'), { keepCase: true, longs: String, enums: String, defaults: true });
+  const v1 = (grpc.loadPackageDefinition(definition).runtime as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  const clients = {
+    RuntimeService: new (v1.RuntimeService as grpc.ServiceClientConstructor)(`unix://${socket}`, grpc.credentials.createInsecure()),
+    ImageService: new (v1.ImageService as grpc.ServiceClientConstructor)(`unix://${socket}`, grpc.credentials.createInsecure()),
+  };
+  const call: Call = (method, request = {}) => {
+    const [service, name] = method.split('/') as [keyof typeof clients, string];
+    const client = clients[service] as unknown as Record<string, (r: object, o: object, cb: (e: grpc.ServiceError | null, r: Reply) => void) => void>;
+    // crictl's own bound is 2 s (4 s for RunPodSandbox); ours waits for a slow machine, and a pull.
+    const deadline = new Date(Date.now() + scaled(60_000));
+    return new Promise((resolve, reject) => client[name].call(client, request, { deadline }, (error, reply) => (error ? reject(error) : resolve(reply))));
+  };
+  return { call, close: () => Object.values(clients).forEach((client) => client.close()) };
+}
+
+/** The gRPC code a call fails with ("NOT_FOUND"...), or "OK". */
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'OK';
+  } catch (error) {
+    return grpc.status[(error as grpc.ServiceError).code] ?? String(error);
+  }
+}
+
+describe('the CRI endpoint, as crictl and kubelet call it', () => {
+  test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout), logs, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
+    const { w, socket } = criWorld('cri');
+    await w.startDaemon();
+    const { call, close } = criClient(socket);
+    try {
+      expect((fs.statSync(socket).mode & 0o777).toString(8), 'the socket is root\'s only').toBe('600');
+      // What every client asks first.
+      const version = await call('RuntimeService/Version', { version: 'v1' });
+      for (const field of ['version', 'runtime_name', 'runtime_version', 'runtime_api_version']) expect(version[field], field).not.toBe('');
+      expect(version.runtime_api_version).toBe('v1');
+      const status = await call('RuntimeService/Status');
+      expect(status.status.conditions.map((c: Reply) => `${c.type}=${c.status}`).sort()).toEqual(['NetworkReady=true', 'RuntimeReady=true']);
+
+      // Images: one id across every call, found by tag, id and repo digest.
+      const pulled = await call('ImageService/PullImage', { image: { image } });
+      expect(pulled.image_ref).toMatch(/^sha256:[a-f0-9]{64}$/);
+      const byTag = (await call('ImageService/ImageStatus', { image: { image } })).image;
+      expect(byTag.id).toBe(pulled.image_ref);
+      expect(Number(byTag.size)).toBeGreaterThan(0);
+      expect(byTag.repo_tags).toEqual([image]);
+      expect((await call('ImageService/ImageStatus', { image: { image: pulled.image_ref } })).image.id, 'found by id').toBe(pulled.image_ref);
+      expect((await call('ImageService/ImageStatus', { image: { image: byTag.repo_digests[0] } })).image.id, 'found by repo digest').toBe(pulled.image_ref);
+      expect((await call('ImageService/ListImages')).images.map((i: Reply) => i.id)).toEqual([pulled.image_ref]);
+      expect((await call('ImageService/ImageStatus', { image: { image: `${registry.host}/test/none:1` } })).image, 'an image not here: no status, no error').toBeNull();
+      const fsInfo = await call('ImageService/ImageFsInfo');
+      expect(Number(fsInfo.image_filesystems[0].used_bytes.value)).toBeGreaterThan(0);
+
+      // A sandbox: a pod with its hostname and a host port; kubelet's metadata and labels kept.
+      const hostPort = await freePort();
+      const logDirectory = path.join(w.base, 'pods', 'default_web_1234');
+      const sandboxConfig = {
+        metadata: { name: 'web', namespace: 'default', uid: '1234-abcd', attempt: 0 },
+        hostname: 'web-pod',
+        log_directory: logDirectory,
+        port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: hostPort }],
+        labels: { app: 'web', 'io.kubernetes.pod.name': 'web' },
+        annotations: { note: 'from the test' },
+        linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+      };
+      const { pod_sandbox_id: podId } = await call('RuntimeService/RunPodSandbox', { config: sandboxConfig });
+      const podStatus = (await call('RuntimeService/PodSandboxStatus', { pod_sandbox_id: podId })).status;
+      expect(podStatus).toMatchObject({ id: podId, state: 'SANDBOX_READY', metadata: sandboxConfig.metadata, labels: sandboxConfig.labels, annotations: sandboxConfig.annotations });
+      expect(podStatus.network.ip).toMatch(/^10\.231\.\d+\.\d+$/);
+
+      // A container from the image: Kubernetes' command and args, its log where kubelet reads it.
+      const containerConfig = (name: string, command: string[]) => ({
+        metadata: { name, attempt: 0 },
+        image: { image },
+        command,
+        envs: [{ key: 'GREETING', value: 'hello from cri' }],
+        labels: { container: name },
+        log_path: `${name}/0.log`,
+      });
+      const server = containerConfig('server', ['sh', '-c', 'echo "$GREETING"; exec httpd -f -p 80 -h /etc']);
+      const { container_id: serverId } = await call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: server, sandbox_config: sandboxConfig });
+      expect((await call('RuntimeService/ContainerStatus', { container_id: serverId })).status.state).toBe('CONTAINER_CREATED');
+      await call('RuntimeService/StartContainer', { container_id: serverId });
+      const running = await call('RuntimeService/ListContainers', { filter: { state: { state: 'CONTAINER_RUNNING' }, label_selector: { container: 'server' } } });
+      expect(running.containers.map((c: Reply) => c.id)).toEqual([serverId]);
+      expect(running.containers[0]).toMatchObject({ pod_sandbox_id: podId, image_ref: pulled.image_ref, metadata: { name: 'server', attempt: 0 } });
+      // Served on the pod's port, through portmap, with the pod's hostname.
+      const page = await eventually('the pod\'s port answers', () => fetch(`http://127.0.0.1:${hostPort}/hostname`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text()).catch(() => undefined));
+      expect(page.trim()).toBe('web-pod');
+      // The CRI log, where kubelet reads it: "<time> stdout F <line>".
+      const logFile = path.join(logDirectory, 'server/0.log');
+      expect((await call('RuntimeService/ContainerStatus', { container_id: serverId })).status.log_path).toBe(logFile);
+      await eventually('the greeting in the CRI log', () => /^\S+ stdout F hello from cri$/m.test(fs.readFileSync(logFile, 'utf8')));
+
+      const execed = await call('RuntimeService/ExecSync', { container_id: serverId, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], timeout: 10 });
+      expect({ stdout: execed.stdout.toString(), stderr: execed.stderr.toString(), exit_code: execed.exit_code }).toEqual({ stdout: 'out\n', stderr: 'err\n', exit_code: 3 });
+      expect(await codeOf(call('RuntimeService/ExecSync', { container_id: serverId, cmd: ['sleep', '30'], timeout: 1 })), 'past its timeout').toBe('DEADLINE_EXCEEDED');
+
+      // kubelet restarts or conmand dies: what it lists is the same.
+      const before = { pods: await call('RuntimeService/ListPodSandbox'), containers: await call('RuntimeService/ListContainers') };
+      await w.stopDaemon('SIGKILL');
+      await w.startDaemon();
+      expect({ pods: await call('RuntimeService/ListPodSandbox'), containers: await call('RuntimeService/ListContainers') }).toEqual(before);
+
+      // A container that ends by itself is Completed; the stopped server is Error: httpd is its
+      // PID 1, which the kernel does not let SIGTERM kill, so SIGKILL after the timeout: 137.
+      const done = await call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: containerConfig('once', ['true']), sandbox_config: sandboxConfig });
+      await call('RuntimeService/StartContainer', { container_id: done.container_id });
+      const completed = await eventually('the one-shot container exited', async () => {
+        const s = (await call('RuntimeService/ContainerStatus', { container_id: done.container_id })).status;
+        return s.state === 'CONTAINER_EXITED' ? s : undefined;
+      });
+      expect(completed).toMatchObject({ exit_code: 0, reason: 'Completed' });
+      await call('RuntimeService/StopContainer', { container_id: serverId, timeout: 1 });
+      const stopped = (await call('RuntimeService/ContainerStatus', { container_id: serverId })).status;
+      expect(stopped).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 137, reason: 'Error' });
+      expect(BigInt(stopped.finished_at)).toBeGreaterThan(BigInt(stopped.started_at));
+
+      // Errors as gRPC codes; every Stop and Remove of something gone is done, not an error.
+      expect(await codeOf(call('RuntimeService/ContainerStatus', { container_id: 'no-such-container' }))).toBe('NOT_FOUND');
+      expect(await codeOf(call('ImageService/RemoveImage', { image: { image: pulled.image_ref } })), 'an image in use').toBe('FAILED_PRECONDITION');
+      expect(await codeOf(call('RuntimeService/Attach', { container_id: serverId })), 'what is not served says so').toBe('UNIMPLEMENTED');
+      await call('RuntimeService/RemoveContainer', { container_id: serverId });
+      await call('RuntimeService/RemoveContainer', { container_id: serverId });
+      await call('RuntimeService/StopPodSandbox', { pod_sandbox_id: podId });
+      expect((await call('RuntimeService/PodSandboxStatus', { pod_sandbox_id: podId })).status.state).toBe('SANDBOX_NOTREADY');
+      await call('RuntimeService/RemovePodSandbox', { pod_sandbox_id: podId });
+      await call('RuntimeService/RemovePodSandbox', { pod_sandbox_id: podId });
+      await call('RuntimeService/StopPodSandbox', { pod_sandbox_id: podId });
+      expect((await call('RuntimeService/ListPodSandbox')).items).toEqual([]);
+      expect((await call('RuntimeService/ListContainers')).containers, 'the pod\'s containers went with it').toEqual([]);
+      await call('ImageService/RemoveImage', { image: { image: pulled.image_ref } });
+      await call('ImageService/RemoveImage', { image: { image: pulled.image_ref } });
+      expect((await call('ImageService/ListImages')).images).toEqual([]);
+    } finally {
+      close();
+      const pods = JSON.parse((await w.conman(['pod', 'ps', '--json'])).stdout || '[]') as { id: string }[];
+      if (pods.length > 0) await w.conman(['pod', 'rm', '-f', ...pods.map((pod) => pod.id)]);
+      await w.stopDaemon();
+    }
+    expect(fs.existsSync(socket), 'conmand removes its CRI socket when it stops').toBe(false);
+  }, scaled(240_000));
+});
