@@ -29,8 +29,8 @@ const USAGE = `usage: ./workshop                     open the workshop (dashboar
 commands:
   list                               the chapters and your progress
   doctor                             can this machine run the workshop? (each problem with its fix)
-  check <NN|all> [--target chapters|solutions] [--json] [--junit FILE] [--verbose]
-                                     run a chapter's checks against your code (or the reference)
+  check <NN...|all> [--target chapters|solutions] [--json] [--junit FILE] [--verbose]
+                                     run chapters' checks against your code (or the reference)
   hint <NN> [exercise]               the next hint for a chapter's exercises
   reset <NN> [--yes]                 restore a chapter's starter files (your edits are kept in .workshop/backups/)
   layers <reference|own>             later chapters build on the reference (default) or your own code
@@ -67,7 +67,8 @@ async function check(args: string[]): Promise<number> {
     throw new UsageError(`--target ${values.target}: use chapters (your code) or solutions (the reference)`);
   }
   const target = values.target as Target;
-  const chapters = chaptersFor(positionals[0]);
+  // `check 05 06`: several chapters in one run (an instructor's selection).
+  const chapters = positionals.length > 1 ? positionals.map((name) => findChapter(name)) : chaptersFor(positionals[0]);
   // Ctrl-C stops the checks and everything they started (vitest runs in its own process group).
   const stop = new AbortController();
   const interrupt = () => {

@@ -123,5 +123,15 @@ describe('check counts and first failures quoted in the lessons are what the che
       }
       expect(wrong).toEqual([]);
     }, scaled(600_000));
+    // The starters as a learner first gets them: every check fails, and says which exercise to
+    // write (cli.test.ts proves the same, through `workshop check`, for the lessons without this state).
+    if (withState.some((quote) => Array.isArray(quote.done) && quote.done.length === 0)) {
+      test(`${chapter.folder}: with nothing done, every failure is "not implemented yet" and names its exercise`, async () => {
+        const result = await outcome(chapter, '');
+        expect(result.failed).toBeGreaterThan(0);
+        const pattern = new RegExp(`not implemented yet: .+ \\(exercise ${chapter.folder}/[\\w-]+\\)`);
+        expect(result.failures.filter((failure) => !pattern.test(failure.message)).map((f) => `${f.test}: ${f.message}`)).toEqual([]);
+      }, scaled(600_000));
+    }
   }
 });
