@@ -78,7 +78,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('the CRI endpoint, as crictl and kubelet call it', () => {
-  test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout), logs, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
+  test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout), logs, a security context and a mount, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
     const { w, socket } = criWorld('cri');
     await w.startDaemon();
     const { call, close } = criClient(socket);
@@ -149,6 +149,43 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       const execed = await call('RuntimeService/ExecSync', { container_id: serverId, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], timeout: 10 });
       expect({ stdout: execed.stdout.toString(), stderr: execed.stderr.toString(), exit_code: execed.exit_code }).toEqual({ stdout: 'out\n', stderr: 'err\n', exit_code: 3 });
       expect(await codeOf(call('RuntimeService/ExecSync', { container_id: serverId, cmd: ['sleep', '30'], timeout: 1 })), 'past its timeout').toBe('DEADLINE_EXCEEDED');
+
+      // A pod's securityContext and volumeMounts, as kubelet writes them into the config.
+      const volume = path.join(w.base, 'volume');
+      fs.mkdirSync(volume, { recursive: true });
+      fs.writeFileSync(path.join(volume, 'data.txt'), 'from the host\n');
+      const secure = {
+        ...containerConfig('secure', ['sleep', '300']),
+        mounts: [{ container_path: '/data', host_path: volume, readonly: true }],
+        linux: {
+          resources: { memory_limit_in_bytes: 64 * 1024 * 1024 },
+          security_context: {
+            run_as_user: { value: 1000 },
+            run_as_group: { value: 1000 },
+            supplemental_groups: [5],
+            readonly_rootfs: true,
+            no_new_privs: true,
+            capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['NET_BIND_SERVICE'] },
+          },
+        },
+      };
+      const { container_id: secureId } = await call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: secure, sandbox_config: sandboxConfig });
+      await call('RuntimeService/StartContainer', { container_id: secureId });
+      const inSecure = async (script: string) => (await call('RuntimeService/ExecSync', { container_id: secureId, cmd: ['sh', '-c', script], timeout: 10 })).stdout.toString();
+      expect(await inSecure('id -u; id -g; id -G')).toBe('1000\n1000\n1000 5\n');
+      expect(await inSecure('cat /data/data.txt; touch /data/x 2>/dev/null || echo "volume: read-only"; touch /x 2>/dev/null || echo "rootfs: read-only"')).toBe('from the host\nvolume: read-only\nrootfs: read-only\n');
+      expect(await inSecure('grep -E "^(NoNewPrivs|CapBnd)" /proc/self/status')).toBe('CapBnd:\t0000000000000400\nNoNewPrivs:\t1\n');
+      // Stats from the cgroups: the container's own, and the pod's with its containers.
+      const containerStats = (await call('RuntimeService/ContainerStats', { container_id: secureId })).stats;
+      expect(Number(containerStats.memory.working_set_bytes.value)).toBeGreaterThan(0);
+      expect(Number(containerStats.memory.available_bytes.value), 'what is left of its 64 MiB').toBeLessThan(64 * 1024 * 1024);
+      expect(Number(containerStats.cpu.usage_core_nano_seconds.value), 'the CPU its execs used').toBeGreaterThan(0);
+      const podStats = (await call('RuntimeService/PodSandboxStats', { pod_sandbox_id: podId })).stats;
+      expect(Number(podStats.linux.process.process_count.value), 'catatonit, httpd, sleep').toBeGreaterThanOrEqual(3);
+      expect(podStats.linux.containers.map((c: Reply) => c.attributes.id).sort()).toEqual([serverId, secureId].sort());
+      expect((await call('RuntimeService/ListContainerStats', { filter: { label_selector: { container: 'secure' } } })).stats.map((c: Reply) => c.attributes.id)).toEqual([secureId]);
+      await call('RuntimeService/StopContainer', { container_id: secureId, timeout: 0 }); // (sleep as PID 1 ignores SIGTERM: straight to SIGKILL)
+      expect(await codeOf(call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: { ...containerConfig('bad', ['true']), linux: { security_context: { capabilities: { add_capabilities: ['NO_SUCH_CAP'] } } } }, sandbox_config: sandboxConfig })), 'a capability that does not exist').toBe('INVALID_ARGUMENT');
 
       // kubelet restarts or conmand dies: what it lists is the same.
       const before = { pods: await call('RuntimeService/ListPodSandbox'), containers: await call('RuntimeService/ListContainers') };

@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { writeConfig } from '#lower/01-bundle/bundle.ts';
+import type { Spec } from '#lib/oci-spec.ts';
 import { generateConfig } from '#lower/01-bundle/config.ts';
 import { OciRuntime, type RuntimeName } from '#lower/02-lifecycle/runtime.ts';
 import { ShimClient, startShim } from '#lower/03-shim/client.ts';
@@ -255,7 +256,11 @@ export class Manager implements ContainerApi {
 
   // ----- create, start -----
 
-  async create(body: unknown): Promise<{ id: string; name: string }> {
+  /**
+   * `editSpec`: a caller in this process (chapter 08's CRI) changes the runtime spec before it
+   * is written, for what the request's JSON has no field for (mounts, a security context).
+   */
+  async create(body: unknown, options: { editSpec?: (spec: Spec) => void } = {}): Promise<{ id: string; name: string }> {
     const request = checkCreateRequest(body);
     const restartPolicy = parseRestartPolicy(request.restart ?? 'no');
     if (request.image !== undefined) {
@@ -347,6 +352,7 @@ export class Manager implements ContainerApi {
       }
       fs.mkdirSync(this.store.bundleOf(id), { recursive: true, mode: 0o700 });
       try {
+        options.editSpec?.(spec);
         await writeConfig(this.store.bundleOf(id), spec);
         // The log exists from the start: a follower (foreground `run`) holds it open from before
         // the first byte to after `--rm` removed the folder.

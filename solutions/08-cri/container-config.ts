@@ -10,6 +10,9 @@
  *   tty, stdin           → -t, -i
  *   metadata             → the container's name, unique in its pod per attempt
  *   (the sandbox)        → --pod
+ *
+ * Mounts, resources and the security context have no field in the request: container-spec.ts
+ * writes them into the runtime spec.
  */
 import { status as Status } from '@grpc/grpc-js';
 import { grpcError } from './grpc-errors.ts';
@@ -34,7 +37,6 @@ export function containerNameOf(podName: string, metadata: { name: string; attem
 export function createRequestOf(config: ContainerConfig, pod: { id: string; name: string }): ImageCreateRequest {
   if (!config.metadata?.name) throw grpcError(Status.INVALID_ARGUMENT, 'config.metadata.name is required');
   if (!config.image?.image) throw grpcError(Status.INVALID_ARGUMENT, 'config.image.image is required');
-  if (config.mounts?.length) throw grpcError(Status.INVALID_ARGUMENT, `mounts are not supported by conman yet (asked: ${config.mounts.map((m) => m.container_path).join(', ')})`);
   const [entrypoint, ...commandRest] = config.command ?? [];
   return {
     image: config.image.image,

@@ -84,6 +84,10 @@ export async function serveCri(manager: Manager, options: { root: string; socket
       ListContainers: (r) => runtime.listContainers(r),
       ContainerStatus: (r) => runtime.containerStatus(r),
       ExecSync: (r) => runtime.execSync(r),
+      ContainerStats: (r) => runtime.containerStatsOne(r),
+      ListContainerStats: (r) => runtime.listContainerStats(r),
+      PodSandboxStats: (r) => runtime.podSandboxStats(r),
+      ListPodSandboxStats: (r) => runtime.listPodSandboxStats(r),
     }),
   );
   server.addService(

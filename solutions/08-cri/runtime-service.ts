@@ -10,7 +10,9 @@ import type { Session } from '#lower/04-manager/session.ts';
 import type { Pods } from '#lower/07-pods/pods.ts';
 import { scaled } from '#lib/slow.ts';
 import { createRequestOf } from './container-config.ts';
+import { specEditorFor } from './container-spec.ts';
 import { containerStateOf, exitReasonOf } from './container-status.ts';
+import { containerUsage, usageOf } from './cri-stats.ts';
 import { nanoseconds, type ContainerConfig, type Labels, type PodSandboxConfig } from './cri-proto.ts';
 import type { ContainerMeta, CriStore, SandboxMeta } from './cri-store.ts';
 import { grpcError } from './grpc-errors.ts';
@@ -147,7 +149,8 @@ export class RuntimeService {
     const pod = await this.pods.inspect(sandbox.id);
     const containerConfig = config as ContainerConfig;
     const request = createRequestOf(containerConfig, { id: pod.id, name: pod.name });
-    const { id } = await this.manager.create(request);
+    const editSpec = specEditorFor(containerConfig); // (checks the config before anything is made)
+    const { id } = await this.manager.create(request, { editSpec });
     const info = await this.manager.inspect(id);
     // kubelet reads the log at log_directory/log_path; the shim writes it in the manager's root:
     // a link from where kubelet looks (cri-o has conmon write it there directly).
@@ -244,6 +247,64 @@ export class RuntimeService {
       },
       info: {},
     };
+  }
+
+  // ----- stats -----
+
+  private async containerStats(meta: ContainerMeta): Promise<object | undefined> {
+    const info = await this.manager.inspect(meta.id).catch(() => undefined);
+    if (!info) return undefined;
+    return { attributes: { id: meta.id, metadata: meta.metadata, labels: meta.labels, annotations: meta.annotations }, ...containerUsage(info), writable_layer: null };
+  }
+
+  async containerStatsOne({ container_id }: Request): Promise<object> {
+    const stats = await this.containerStats(this.containerMeta(container_id)!);
+    if (!stats) throw grpcError(grpc.status.NOT_FOUND, `container ${container_id} not found`);
+    return { stats };
+  }
+
+  async listContainerStats({ filter }: Request): Promise<object> {
+    const stats = [];
+    for (const meta of this.store.containers.list()) {
+      if (filter?.id && !meta.id.startsWith(filter.id)) continue;
+      if (filter?.pod_sandbox_id && !meta.podSandboxId.startsWith(filter.pod_sandbox_id)) continue;
+      if (!matchesLabels(meta.labels, filter?.label_selector)) continue;
+      const one = await this.containerStats(meta);
+      if (one) stats.push(one);
+    }
+    return { stats };
+  }
+
+  private async podStats(meta: SandboxMeta): Promise<object | undefined> {
+    const pod = await this.pods.stats(meta.id).catch(() => undefined);
+    if (!pod) return undefined;
+    const containers = [];
+    for (const container of this.store.containers.list()) {
+      if (container.podSandboxId !== meta.id) continue;
+      const one = await this.containerStats(container);
+      if (one) containers.push(one);
+    }
+    return {
+      attributes: { id: meta.id, metadata: meta.metadata, labels: meta.labels, annotations: meta.annotations },
+      linux: { ...usageOf(pod), network: null, process: { timestamp: nanoseconds(new Date().toISOString()), process_count: { value: String(pod.pids) } }, containers },
+    };
+  }
+
+  async podSandboxStats({ pod_sandbox_id }: Request): Promise<object> {
+    const stats = await this.podStats(this.sandboxMeta(pod_sandbox_id)!);
+    if (!stats) throw grpcError(grpc.status.NOT_FOUND, `pod sandbox ${pod_sandbox_id} not found`);
+    return { stats };
+  }
+
+  async listPodSandboxStats({ filter }: Request): Promise<object> {
+    const stats = [];
+    for (const meta of this.store.sandboxes.list()) {
+      if (filter?.id && !meta.id.startsWith(filter.id)) continue;
+      if (!matchesLabels(meta.labels, filter?.label_selector)) continue;
+      const one = await this.podStats(meta);
+      if (one) stats.push(one);
+    }
+    return { stats };
   }
 
   /** Run a command to its end and give its output and exit code; past `timeout` seconds, kill it. */
