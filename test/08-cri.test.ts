@@ -10,7 +10,9 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { WebSocket } from 'ws';
 import { pushBusyboxImage } from '../lib/harness/busybox-image.ts';
+import { caught } from '../lib/harness/caught.ts';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
@@ -67,6 +69,44 @@ function criClient(socket: string): { call: Call; close(): void } {
   return { call, close: () => Object.values(clients).forEach((client) => client.close()) };
 }
 
+/** A stream URL as kubectl exec opens it (WebSocket, v5.channel.k8s.io): send `input` and end it; collect stdout, stderr and the Status. */
+function channelSession(url: string, input: string): Promise<{ stdout: string; stderr: string; status: unknown }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v5.channel.k8s.io']);
+    const out = { stdout: '', stderr: '', status: undefined as unknown };
+    ws.on('open', () => {
+      if (input) ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(input)]));
+      ws.send(Buffer.from([255, 0])); // v5: no more stdin
+    });
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === 1) out.stdout += data.subarray(1).toString();
+      else if (data[0] === 2) out.stderr += data.subarray(1).toString();
+      else if (data[0] === 3) out.status = JSON.parse(data.subarray(1).toString());
+    });
+    ws.on('error', reject);
+    ws.on('close', () => resolve(out));
+  });
+}
+
+/** One request through a PortForward URL (portforward.k8s.io: channel 0 data, 1 errors, each first carrying the port). */
+function forwardedRequest(url: string, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), ['portforward.k8s.io']);
+    let response = Buffer.alloc(0);
+    let portSeen = false;
+    ws.on('open', () => ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(request)])));
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === 1 && data.length > 3) reject(new Error(data.subarray(3).toString()));
+      if (data[0] !== 0) return;
+      const payload = portSeen ? data.subarray(1) : data.subarray(3); // the first frame starts with the port
+      portSeen = true;
+      response = Buffer.concat([response, payload]);
+    });
+    ws.on('error', reject);
+    ws.on('close', () => resolve(response.toString()));
+  });
+}
+
 /** The gRPC code a call fails with ("NOT_FOUND"...), or "OK". */
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -78,7 +118,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('the CRI endpoint, as crictl and kubelet call it', () => {
-  test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout), logs, a security context and a mount, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
+  test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout; streamed over its URL), port-forward, logs, a security context and a mount, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
     const { w, socket } = criWorld('cri');
     await w.startDaemon();
     const { call, close } = criClient(socket);
@@ -150,6 +190,19 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       expect({ stdout: execed.stdout.toString(), stderr: execed.stderr.toString(), exit_code: execed.exit_code }).toEqual({ stdout: 'out\n', stderr: 'err\n', exit_code: 3 });
       expect(await codeOf(call('RuntimeService/ExecSync', { container_id: serverId, cmd: ['sleep', '30'], timeout: 1 })), 'past its timeout').toBe('DEADLINE_EXCEEDED');
 
+      // Exec over the streaming URL (kubectl exec -i): stdin in, stdout and stderr apart, the exit in a Status.
+      const { url } = await call('RuntimeService/Exec', { container_id: serverId, cmd: ['sh', '-c', 'read line; echo "got $line"; echo oops >&2; exit 4'], stdin: true, stdout: true, stderr: true });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\/\S+$/);
+      expect(await channelSession(url, 'hello\n')).toEqual({
+        stdout: 'got hello\n',
+        stderr: 'oops\n',
+        status: { metadata: {}, status: 'Failure', message: 'command terminated with non-zero exit code: 4', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '4' }] } },
+      });
+      expect(await caught(channelSession(url, '')), 'a URL serves once').toBeDefined();
+      // PortForward: the pod's port 80, through a URL of the same server.
+      const forward = await call('RuntimeService/PortForward', { pod_sandbox_id: podId, port: [80] });
+      expect(await forwardedRequest(forward.url, 'GET /hostname HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.[01] 200 OK[\s\S]*\r\n\r\nweb-pod\n$/);
+
       // A pod's securityContext and volumeMounts, as kubelet writes them into the config.
       const volume = path.join(w.base, 'volume');
       fs.mkdirSync(volume, { recursive: true });
@@ -210,7 +263,7 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       // Errors as gRPC codes; every Stop and Remove of something gone is done, not an error.
       expect(await codeOf(call('RuntimeService/ContainerStatus', { container_id: 'no-such-container' }))).toBe('NOT_FOUND');
       expect(await codeOf(call('ImageService/RemoveImage', { image: { image: pulled.image_ref } })), 'an image in use').toBe('FAILED_PRECONDITION');
-      expect(await codeOf(call('RuntimeService/Attach', { container_id: serverId })), 'what is not served says so').toBe('UNIMPLEMENTED');
+      expect(await codeOf(call('RuntimeService/ReopenContainerLog', { container_id: serverId })), 'what is not served says so').toBe('UNIMPLEMENTED');
       await call('RuntimeService/RemoveContainer', { container_id: serverId });
       await call('RuntimeService/RemoveContainer', { container_id: serverId });
       await call('RuntimeService/StopPodSandbox', { pod_sandbox_id: podId });

@@ -21,6 +21,7 @@ import { CriStore } from './cri-store.ts';
 import { toGrpcError } from './grpc-errors.ts';
 import { ImageService } from './image-service.ts';
 import { RuntimeService } from './runtime-service.ts';
+import { StreamingServer } from './streaming.ts';
 
 type Handler = (request: Record<string, unknown>) => Promise<object> | object;
 
@@ -62,7 +63,9 @@ export async function serveCri(manager: Manager, options: { root: string; socket
   const pods = manager.podProvider as Pods | undefined;
   if (!pods) throw new Error('the CRI needs pods: chapter 08\'s conmand registers chapter 07\'s');
   const images = new ImageService(imageStoreWithRegistries(options.root));
-  const runtime = new RuntimeService(manager, pods, new CriStore(options.root), images);
+  const streaming = new StreamingServer();
+  await streaming.listen();
+  const runtime = new RuntimeService(manager, pods, new CriStore(options.root), images, streaming);
   const { RuntimeService: runtimeDefinition, ImageService: imageDefinition } = loadCri();
 
   const server = new grpc.Server();
@@ -84,6 +87,9 @@ export async function serveCri(manager: Manager, options: { root: string; socket
       ListContainers: (r) => runtime.listContainers(r),
       ContainerStatus: (r) => runtime.containerStatus(r),
       ExecSync: (r) => runtime.execSync(r),
+      Exec: (r) => runtime.exec(r),
+      Attach: (r) => runtime.attach(r),
+      PortForward: (r) => runtime.portForward(r),
       ContainerStats: (r) => runtime.containerStatsOne(r),
       ListContainerStats: (r) => runtime.listContainerStats(r),
       PodSandboxStats: (r) => runtime.podSandboxStats(r),
@@ -111,6 +117,9 @@ export async function serveCri(manager: Manager, options: { root: string; socket
     await new Promise<number>((resolve, reject) =>
       server.bindAsync(`unix://${options.socket}`, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
     );
+  } catch (error) {
+    await streaming.close();
+    throw error;
   } finally {
     process.umask(umask);
   }
@@ -118,6 +127,7 @@ export async function serveCri(manager: Manager, options: { root: string; socket
     socket: options.socket,
     close: async () => {
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await streaming.close();
       fs.rmSync(options.socket, { force: true });
     },
   };

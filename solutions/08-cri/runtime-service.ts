@@ -17,6 +17,7 @@ import { nanoseconds, type ContainerConfig, type Labels, type PodSandboxConfig }
 import type { ContainerMeta, CriStore, SandboxMeta } from './cri-store.ts';
 import { grpcError } from './grpc-errors.ts';
 import type { ImageService } from './image-service.ts';
+import type { StreamingServer } from './streaming.ts';
 import { podRequestOf } from './sandbox-config.ts';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,6 +47,7 @@ export class RuntimeService {
     private readonly pods: Pods,
     private readonly store: CriStore,
     private readonly images: ImageService,
+    private readonly streaming: StreamingServer,
   ) {}
 
   version(): object {
@@ -247,6 +249,38 @@ export class RuntimeService {
       },
       info: {},
     };
+  }
+
+  // ----- streams: the RPC gives a URL, the bytes go there (streaming.ts) -----
+
+  private async runningContainer(ref: string): Promise<ContainerMeta> {
+    const meta = this.containerMeta(ref)!;
+    const info = await this.manager.inspect(meta.id);
+    if (info.status !== 'running') throw grpcError(grpc.status.FAILED_PRECONDITION, `container ${meta.id} is not running (${info.status})`);
+    return meta;
+  }
+
+  async exec({ container_id, cmd, tty, stdin }: Request): Promise<object> {
+    const meta = await this.runningContainer(container_id);
+    if (!Array.isArray(cmd) || cmd.length === 0) throw grpcError(grpc.status.INVALID_ARGUMENT, 'cmd must name a command');
+    return { url: this.streaming.urlFor('exec', () => this.manager.exec(meta.id, { args: cmd, tty: tty === true, stdin: stdin === true })) };
+  }
+
+  async attach({ container_id }: Request): Promise<object> {
+    const meta = await this.runningContainer(container_id);
+    return { url: this.streaming.urlFor('attach', () => this.manager.attach(meta.id)) };
+  }
+
+  async portForward({ pod_sandbox_id, port }: Request): Promise<object> {
+    const meta = this.sandboxMeta(pod_sandbox_id)!;
+    const ports = (port ?? []) as number[];
+    if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw grpcError(grpc.status.INVALID_ARGUMENT, 'port: give one or more ports from 1 to 65535');
+    const address = async () => {
+      const pod = await this.pods.inspect(meta.id);
+      if (!pod.ip) throw new Error('the pod has no address');
+      return pod.ip;
+    };
+    return { url: this.streaming.portForwardUrl(address, ports) };
   }
 
   // ----- stats -----
