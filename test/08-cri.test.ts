@@ -16,6 +16,7 @@ import { caught } from '../lib/harness/caught.ts';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
+import { importTarget } from '../lib/harness/target.ts';
 import { freePort, startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 import { scaled } from '../lib/slow.ts';
@@ -116,6 +117,95 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     return grpc.status[(error as grpc.ServiceError).code] ?? String(error);
   }
 }
+
+type SandboxConfig = typeof import('../solutions/08-cri/sandbox-config.ts');
+type ContainerSpec = typeof import('../solutions/08-cri/container-spec.ts');
+type GrpcErrors = typeof import('../solutions/08-cri/grpc-errors.ts');
+type ContainerStatus = typeof import('../solutions/08-cri/container-status.ts');
+
+describe('the pieces, each alone', () => {
+  test('podRequestOf: a PodSandboxConfig as a pod create request (name, hostname, ports, DNS, namespaces, limits); hostIPC refused', async () => {
+    const { podRequestOf, podNameOf } = await importTarget<SandboxConfig>('08-cri/sandbox-config.ts');
+    const metadata = { name: 'web', namespace: 'default', uid: 'c0ffee00-1234-5678', attempt: 2 };
+    const base = { metadata, hostname: '', log_directory: '', dns_config: null, port_mappings: [], labels: {}, annotations: {}, linux: null };
+    expect(podNameOf(metadata)).toBe('k8s_web_default_c0ffee00_2');
+    expect(
+      podRequestOf({
+        ...base,
+        hostname: 'web-0',
+        dns_config: { servers: ['10.0.0.10'], searches: [], options: [] },
+        port_mappings: [
+          { protocol: 'TCP', container_port: 80, host_port: 8080, host_ip: '' },
+          { protocol: 'UDP', container_port: 53, host_port: 5353, host_ip: '127.0.0.1' },
+          { protocol: 'TCP', container_port: 9090, host_port: 0, host_ip: '' },
+        ],
+        linux: { cgroup_parent: '', sysctls: {}, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD', target_id: '' } }, resources: { cpu_period: '100000', cpu_quota: '50000', cpu_shares: '0', memory_limit_in_bytes: '67108864', oom_score_adj: '0' } },
+      }),
+    ).toEqual({ name: 'k8s_web_default_c0ffee00_2', hostname: 'web-0', publish: ['8080:80/tcp', '127.0.0.1:5353:53/udp'], dns: ['10.0.0.10'], share: ['network', 'ipc', 'uts', 'pid'], cpus: 0.5, memory: 67108864 });
+    const hostNetwork = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD', target_id: '' } } } });
+    expect(hostNetwork).toMatchObject({ network: 'host', share: ['network', 'ipc', 'uts'] });
+    expect(hostNetwork.publish, 'no ports to map on the host\'s own network').toBeUndefined();
+    const hostIpc = await caught(Promise.resolve().then(() => podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'NODE', target_id: '' } } } })));
+    expect(hostIpc).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  });
+
+  test('specEditorFor: mounts (read-only, propagation), user and groups, read-only rootfs, capabilities, privileged, no_new_privs, oom_score_adj no lower than ours; what cannot be done is refused before anything is made', async () => {
+    const { specEditorFor } = await importTarget<ContainerSpec>('08-cri/container-spec.ts');
+    const { generateConfig } = await import('#lower/01-bundle/config.ts');
+    const config = (linux: object, mounts: object[] = []) => ({ metadata: { name: 'c', attempt: 0 }, image: { image: 'x' }, command: [], args: [], working_dir: '', envs: [], mounts, labels: {}, annotations: {}, log_path: '', stdin: false, stdin_once: false, tty: false, linux }) as never;
+    const edited = (linux: object, mounts: object[] = []) => {
+      const spec = generateConfig({ args: ['sh'] });
+      specEditorFor(config(linux, mounts))(spec);
+      return spec;
+    };
+    const volume = path.join(hostRun().dir, 'spec-volume');
+    const spec = edited(
+      { resources: { memory_limit_in_bytes: '1048576', cpu_quota: '20000', cpu_period: '100000', cpu_shares: '512', oom_score_adj: '-998' }, security_context: { run_as_user: { value: '1000' }, run_as_group: { value: '100' }, supplemental_groups: ['5', '6'], readonly_rootfs: true, no_new_privs: true, capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['net_bind_service', 'CAP_CHOWN'] } } },
+      [{ container_path: '/data', host_path: volume, readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }],
+    );
+    expect(spec.process.user).toEqual({ uid: 1000, gid: 100, additionalGids: [5, 6] });
+    expect(spec.root.readonly).toBe(true);
+    expect(spec.process.noNewPrivileges).toBe(true);
+    expect(spec.process.capabilities?.bounding?.sort()).toEqual(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE']);
+    expect(spec.process.capabilities?.effective?.sort()).toEqual(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE']);
+    expect(spec.mounts.find((m) => m.destination === '/data')).toEqual({ destination: '/data', type: 'bind', source: volume, options: ['rbind', 'rslave', 'ro'] });
+    expect(fs.statSync(volume).isDirectory(), 'a missing host path is made').toBe(true);
+    expect(spec.linux.resources).toMatchObject({ memory: { limit: 1048576, swap: 1048576 }, cpu: { shares: 512, quota: 20000, period: 100000 } });
+    expect(spec.process.oomScoreAdj, 'not below conmand\'s own (-998 needs CAP_SYS_RESOURCE)').toBe(Math.max(-998, Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8'))));
+    const privileged = edited({ security_context: { privileged: true, capabilities: { drop_capabilities: ['ALL'] } } });
+    expect(privileged.process.capabilities?.bounding).toContain('CAP_SYS_ADMIN');
+    expect(privileged.linux.maskedPaths).toEqual([]);
+    const plain = edited({ security_context: { masked_paths: ['/proc/kcore'], readonly_paths: ['/proc/sys'] } });
+    expect(plain.linux.maskedPaths).toEqual(['/proc/kcore']);
+    expect(plain.process.capabilities?.bounding, 'nothing dropped, nothing added: the defaults').not.toContain('CAP_SYS_ADMIN');
+    for (const bad of [{ capabilities: { add_capabilities: ['NO_SUCH'] } }, { seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }, { run_as_user: { value: '-1' } }]) {
+      expect(await caught(Promise.resolve().then(() => specEditorFor(config({ security_context: bad })))), JSON.stringify(bad)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    }
+  });
+
+  test('toGrpcError: the manager\'s statuses as gRPC codes; a gRPC error passes through', async () => {
+    const { toGrpcError, grpcError } = await importTarget<GrpcErrors>('08-cri/grpc-errors.ts');
+    const withStatus = (status: number) => Object.assign(new Error(`status ${status}`), { status });
+    expect([400, 404, 409, 429, 507].map((status) => toGrpcError(withStatus(status)).code)).toEqual([
+      grpc.status.INVALID_ARGUMENT,
+      grpc.status.NOT_FOUND,
+      grpc.status.FAILED_PRECONDITION,
+      grpc.status.RESOURCE_EXHAUSTED,
+      grpc.status.RESOURCE_EXHAUSTED,
+    ]);
+    expect(toGrpcError(new Error('boom'))).toMatchObject({ code: grpc.status.UNKNOWN, details: 'boom' });
+    const deadline = grpcError(grpc.status.DEADLINE_EXCEEDED, 'too slow');
+    expect(toGrpcError(deadline)).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, details: 'too slow' });
+  });
+
+  test('containerStateOf and exitReasonOf: the manager\'s statuses as CRI states; OOMKilled before the exit code, Completed, Error', async () => {
+    const { containerStateOf, exitReasonOf } = await importTarget<ContainerStatus>('08-cri/container-status.ts');
+    expect((['created', 'running', 'restarting', 'exited', 'unknown', 'removing'] as const).map(containerStateOf)).toEqual(['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN', 'CONTAINER_UNKNOWN']);
+    const exited = (exitCode: number, oomKilled = false) => ({ status: 'exited' as const, exit: { exitCode, oomKilled, finishedAt: '' } });
+    expect([exited(0), exited(1), exited(137, true), exited(0, true)].map(exitReasonOf)).toEqual(['Completed', 'Error', 'OOMKilled', 'OOMKilled']);
+    expect(exitReasonOf({ status: 'running' })).toBe('');
+  });
+});
 
 describe('the CRI endpoint, as crictl and kubelet call it', () => {
   test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout; streamed over its URL), port-forward, logs, a security context and a mount, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
