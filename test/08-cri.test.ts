@@ -327,6 +327,9 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       expect(Number(podStats.linux.process.process_count.value), 'catatonit, httpd, sleep').toBeGreaterThanOrEqual(3);
       expect(podStats.linux.containers.map((c: Reply) => c.attributes.id).sort()).toEqual([serverId, secureId].sort());
       expect((await call('RuntimeService/ListContainerStats', { filter: { label_selector: { container: 'secure' } } })).stats.map((c: Reply) => c.attributes.id)).toEqual([secureId]);
+      // New limits in place (kubelet's in-place resize): the cgroup says so at once.
+      await call('RuntimeService/UpdateContainerResources', { container_id: secureId, linux: { memory_limit_in_bytes: 32 * 1024 * 1024 } });
+      expect(Number((await call('RuntimeService/ContainerStats', { container_id: secureId })).stats.memory.available_bytes.value), 'what is left of its 32 MiB now').toBeLessThan(32 * 1024 * 1024);
       await call('RuntimeService/StopContainer', { container_id: secureId, timeout: 0 }); // (sleep as PID 1 ignores SIGTERM: straight to SIGKILL)
       expect(await codeOf(call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: { ...containerConfig('bad', ['true']), linux: { security_context: { capabilities: { add_capabilities: ['NO_SUCH_CAP'] } } } }, sandbox_config: sandboxConfig })), 'a capability that does not exist').toBe('INVALID_ARGUMENT');
 

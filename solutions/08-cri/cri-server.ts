@@ -87,6 +87,7 @@ export async function serveCri(manager: Manager, options: { root: string; socket
       ListContainers: (r) => runtime.listContainers(r),
       ContainerStatus: (r) => runtime.containerStatus(r),
       ExecSync: (r) => runtime.execSync(r),
+      UpdateContainerResources: (r) => runtime.updateContainerResources(r),
       Exec: (r) => runtime.exec(r),
       Attach: (r) => runtime.attach(r),
       PortForward: (r) => runtime.portForward(r),

@@ -251,6 +251,18 @@ export class RuntimeService {
     };
   }
 
+  /** New limits for a running container, in place (kubelet's in-place pod resize, and its CPU manager). */
+  async updateContainerResources({ container_id, linux }: Request): Promise<object> {
+    const meta = this.containerMeta(container_id)!;
+    await this.manager.updateResources(meta.id, {
+      memoryBytes: Number(linux?.memory_limit_in_bytes ?? 0),
+      cpuShares: Number(linux?.cpu_shares ?? 0),
+      cpuQuota: Number(linux?.cpu_quota ?? 0),
+      cpuPeriod: Number(linux?.cpu_period ?? 0),
+    });
+    return {};
+  }
+
   // ----- streams: the RPC gives a URL, the bytes go there (streaming.ts) -----
 
   private async runningContainer(ref: string): Promise<ContainerMeta> {
