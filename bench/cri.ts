@@ -105,8 +105,8 @@ async function main(): Promise<void> {
   const clients: { close(): void }[] = [];
   let stopConmand: (() => Promise<void>) | undefined;
   let registry: RegistryServer | undefined;
-  // containerd 1.6 makes /run/containerd/{s,runc} whatever its --state: remove them after, if they were not there before.
-  const preexisting = ['s', 'runc', ''].filter((sub) => fs.existsSync(path.join('/run/containerd', sub)));
+  // containerd 1.6 makes /run/containerd/{s,runc/k8s.io} whatever its --state: remove them after, if they were not there before.
+  const preexisting = ['runc/k8s.io', 's', 'runc', ''].filter((sub) => fs.existsSync(path.join('/run/containerd', sub)));
   try {
     process.stderr.write('registry and image...\n');
     registry = await startRegistry(run);
@@ -223,7 +223,7 @@ async function main(): Promise<void> {
     }
     await registry?.stop().catch(() => {});
     const removed = await run.cleanup();
-    for (const sub of ['s', 'runc', '']) {
+    for (const sub of ['runc/k8s.io', 's', 'runc', '']) {
       if (preexisting.includes(sub)) continue;
       try {
         fs.rmdirSync(path.join('/run/containerd', sub));
