@@ -26,35 +26,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { pushBusyboxImage } from '../lib/harness/busybox-image.ts';
 import { conmanWorld } from '../lib/harness/conman-world.ts';
+import { criClient, type CriCall } from '../lib/harness/cri-client.ts';
 import { HostRun } from '../lib/host/hygiene.ts';
 import { startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
-import { REPO_ROOT } from '../lib/paths.ts';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '10' } } });
 const RUNS = Number(opts.runs);
 const STEPS = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'ExecSync', 'StopContainer', 'RemoveContainer', 'StopPodSandbox', 'RemovePodSandbox'] as const;
 
-type Reply = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Call = (method: string, request?: object) => Promise<Reply>;
-
-function criClient(socket: string): { call: Call; close(): void } {
-  const definition = protoLoader.loadSync(path.join(REPO_ROOT, 'solutions/08-cri/api.proto'), { keepCase: true, longs: String, enums: String, defaults: true });
-  const v1 = (grpc.loadPackageDefinition(definition).runtime as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  const clients = {
-    RuntimeService: new (v1.RuntimeService as grpc.ServiceClientConstructor)(`unix://${socket}`, grpc.credentials.createInsecure()),
-    ImageService: new (v1.ImageService as grpc.ServiceClientConstructor)(`unix://${socket}`, grpc.credentials.createInsecure()),
-  };
-  const call: Call = (method, request = {}) => {
-    const [service, name] = method.split('/') as [keyof typeof clients, string];
-    const client = clients[service] as unknown as Record<string, (r: object, o: object, cb: (e: grpc.ServiceError | null, r: Reply) => void) => void>;
-    return new Promise((resolve, reject) => client[name].call(client, request, { deadline: new Date(Date.now() + 120_000) }, (error, reply) => (error ? reject(new Error(`${method}: ${error.message}`)) : resolve(reply))));
-  };
-  return { call, close: () => Object.values(clients).forEach((client) => client.close()) };
-}
+type Call = CriCall;
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -166,7 +148,7 @@ async function main(): Promise<void> {
     const log = fs.openSync(path.join(ctd, 'containerd.log'), 'a');
     containerd = spawn('/usr/bin/containerd', ['--config', config], { detached: true, stdio: ['ignore', log, log] });
     fs.closeSync(log);
-    const ctdClient = criClient(socket);
+    const ctdClient = criClient(socket, 120_000);
     clients.push(ctdClient);
     await waitFor('containerd\'s CRI answers Version', async () => Boolean((await ctdClient.call('RuntimeService/Version', {})).runtime_name), 30_000);
     await ctdClient.call('ImageService/PullImage', { image: { image } });
@@ -184,7 +166,7 @@ async function main(): Promise<void> {
     });
     await w.startDaemon();
     stopConmand = () => w.stopDaemon();
-    const conmanClient = criClient(path.join(w.runRoot, 'cri.sock'));
+    const conmanClient = criClient(path.join(w.runRoot, 'cri.sock'), 120_000);
     clients.push(conmanClient);
     await conmanClient.call('ImageService/PullImage', { image: { image } });
 

@@ -8,17 +8,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
 import { pushBusyboxImage } from '../lib/harness/busybox-image.ts';
 import { caught } from '../lib/harness/caught.ts';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
+import { codeOf, criClient, type CriReply } from '../lib/harness/cri-client.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget } from '../lib/harness/target.ts';
 import { freePort, startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
-import { REPO_ROOT } from '../lib/paths.ts';
 import { scaled } from '../lib/slow.ts';
 
 const hostRun = useHostRun();
@@ -49,26 +48,7 @@ function criWorld(name: string): { w: ConmanWorld; socket: string } {
   return { w, socket: path.join(w.runRoot, 'cri.sock') };
 }
 
-type Reply = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Call = (method: string, request?: object) => Promise<Reply>;
-
-/** A CRI client of the reference api.proto: call('RuntimeService/Version'), call('ImageService/PullImage', {...}). */
-function criClient(socket: string): { call: Call; close(): void } {
-  const definition = protoLoader.loadSync(path.join(REPO_ROOT, 'solutions/08-cri/api.proto'), { keepCase: true, longs: String, enums: String, defaults: true });
-  const v1 = (grpc.loadPackageDefinition(definition).runtime as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  const clients = {
-    RuntimeService: new (v1.RuntimeService as grpc.ServiceClientConstructor)(`unix://${socket}`, grpc.credentials.createInsecure()),
-    ImageService: new (v1.ImageService as grpc.ServiceClientConstructor)(`unix://${socket}`, grpc.credentials.createInsecure()),
-  };
-  const call: Call = (method, request = {}) => {
-    const [service, name] = method.split('/') as [keyof typeof clients, string];
-    const client = clients[service] as unknown as Record<string, (r: object, o: object, cb: (e: grpc.ServiceError | null, r: Reply) => void) => void>;
-    // crictl's own bound is 2 s (4 s for RunPodSandbox); ours waits for a slow machine, and a pull.
-    const deadline = new Date(Date.now() + scaled(60_000));
-    return new Promise((resolve, reject) => client[name].call(client, request, { deadline }, (error, reply) => (error ? reject(error) : resolve(reply))));
-  };
-  return { call, close: () => Object.values(clients).forEach((client) => client.close()) };
-}
+type Reply = CriReply;
 
 /** A stream URL as kubectl exec opens it (WebSocket, v5.channel.k8s.io): send `input` and end it; collect stdout, stderr and the Status. */
 function channelSession(url: string, input: string): Promise<{ stdout: string; stderr: string; status: unknown }> {
@@ -106,16 +86,6 @@ function forwardedRequest(url: string, request: string): Promise<string> {
     ws.on('error', reject);
     ws.on('close', () => resolve(response.toString()));
   });
-}
-
-/** The gRPC code a call fails with ("NOT_FOUND"...), or "OK". */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    return grpc.status[(error as grpc.ServiceError).code] ?? String(error);
-  }
 }
 
 type SandboxConfig = typeof import('../solutions/08-cri/sandbox-config.ts');
@@ -211,7 +181,8 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
   test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout; streamed over its URL), port-forward, logs, a security context and a mount, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
     const { w, socket } = criWorld('cri');
     await w.startDaemon();
-    const { call, close } = criClient(socket);
+    // crictl's own bound is 2 s (4 s for RunPodSandbox); ours waits for a slow machine, and a pull.
+    const { call, close } = criClient(socket, scaled(60_000));
     try {
       expect((fs.statSync(socket).mode & 0o777).toString(8), 'the socket is root\'s only').toBe('600');
       // What every client asks first.

@@ -724,6 +724,24 @@ export class Manager implements ContainerApi {
 
   // ----- stop, kill, remove -----
 
+  /**
+   * Change a running container's limits in place (`runc update`): chapter 08's
+   * UpdateContainerResources. Memory comes with no swap beyond it, as at create.
+   */
+  async updateResources(ref: string, resources: { memoryBytes?: number; cpuShares?: number; cpuQuota?: number; cpuPeriod?: number }): Promise<void> {
+    const id = this.resolve(ref);
+    await this.lock.run(id, async () => {
+      const record = this.recordOf(id);
+      if (record.status !== 'running') throw conflict(`container ${record.name} is not running (${record.status}): its limits are set when it starts`);
+      const args = ['update'];
+      if (resources.memoryBytes) args.push('--memory', String(resources.memoryBytes), '--memory-swap', String(resources.memoryBytes));
+      if (resources.cpuShares) args.push('--cpu-share', String(resources.cpuShares));
+      if (resources.cpuQuota) args.push('--cpu-quota', String(resources.cpuQuota), '--cpu-period', String(resources.cpuPeriod || 100_000));
+      if (args.length === 1) return;
+      await new OciRuntime({ runtime: record.runtime as RuntimeName, stateRoot: path.join(this.runRoot, record.runtime) }).invoke([...args, id]);
+    });
+  }
+
   async stop(ref: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_S): Promise<ContainerInfo> {
     if (!(timeoutSeconds >= 0 && timeoutSeconds <= MAX_STOP_TIMEOUT_S)) {
       throw badRequest(`stop timeout must be from 0 to ${MAX_STOP_TIMEOUT_S} seconds (a day), not ${timeoutSeconds}`);
