@@ -200,7 +200,7 @@ export class ExecProcess implements ShimApi {
     });
   }
 
-  /** The exec's end is the container's end too: the kernel killed it with the container's init. */
+  /** It has exited and its last output is out: the shim may forget it (forgetOldExecs). */
   get ended(): boolean {
     return this.over;
   }

@@ -51,7 +51,7 @@ export class RuntimeService {
   ) {}
 
   version(): object {
-    return { version: '0.1.0', runtime_name: RUNTIME_NAME, runtime_version: RUNTIME_VERSION, runtime_api_version: 'v1' };
+    return { version: RUNTIME_VERSION, runtime_name: RUNTIME_NAME, runtime_version: RUNTIME_VERSION, runtime_api_version: 'v1' };
   }
 
   status(): object {
