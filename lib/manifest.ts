@@ -250,7 +250,36 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '08', folder: '08-cri', title: 'CRI: a Kubernetes runtime endpoint', builds: 'a CRI v1 gRPC server over the manager', hints: {}, draft: true },
+  {
+    number: '08',
+    folder: '08-cri',
+    title: 'CRI: a Kubernetes runtime endpoint',
+    builds: 'a CRI v1 gRPC server over the manager: sandboxes as pods, containers from images, exec, logs, stats',
+    hints: {
+      'sandbox-config': [
+        'First the refusals: no config.metadata?.name, or namespace_options ipc or pid "NODE": throw grpcError(Status.INVALID_ARGUMENT, "...").',
+        'share is ["network", "ipc", "uts"], plus "pid" only when namespace_options.pid is "POD". network "NODE" is { network: "host" } and no publish.',
+        'publish: port_mappings with host_port > 0, as `${host_ip ? host_ip + ":" : ""}${host_port}:${container_port}/${protocol.toLowerCase()}`.',
+        'int64s are strings: cpus = Number(cpu_quota) / Number(cpu_period) when both are > 0; memory = Number(memory_limit_in_bytes) when > 0. Leave out what was not asked.',
+      ],
+      'security-context': [
+        'Check everything before returning the edit: seccomp.profile_type "Localhost", run_as_username, idOf(...) for the ids, capabilityName(...) of each name found in ALL_CAPABILITIES (or "CAP_ALL").',
+        'In the edit: spec.process.user.uid/gid/additionalGids, spec.root.readonly, spec.process.noNewPrivileges.',
+        'Capabilities: start from spec.process.capabilities.bounding (the defaults), drop first ("CAP_ALL" drops every one), then add; privileged is ALL_CAPABILITIES whatever was dropped.',
+        'Write the same list into bounding, effective and permitted. privileged also empties linux.maskedPaths and linux.readonlyPaths; else masked_paths/readonly_paths replace them when not empty.',
+      ],
+      'grpc-status': [
+        'An error that already has a numeric `code` and a `details` came from grpcError(): return it as it is.',
+        '(error as { status?: number }).status: 400 INVALID_ARGUMENT, 404 NOT_FOUND, 409 FAILED_PRECONDITION, 429 and 507 RESOURCE_EXHAUSTED, else UNKNOWN.',
+        'return grpcError(code, error instanceof Error ? error.message : String(error)).',
+      ],
+      'exec-timeout': [
+        'session.onOutput((stream, chunk) => (stream === "stdout" ? stdout : stderr).push(chunk)); the reply is Buffer.concat of each.',
+        'A deadline promise that rejects from a setTimeout of timeoutSeconds * 1000 ms (none at all when timeoutSeconds is 0); await Promise.race([session.exit, deadline]).',
+        'In the timer: kill().catch(() => {}) first, then reject(grpcError(Status.DEADLINE_EXCEEDED, ...)). In a finally: clearTimeout(timer) and session.close().',
+      ],
+    },
+  },
   { number: '09', folder: '09-orchestration', title: 'Orchestration: a small node agent', builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes', hints: {} },
 ];
 

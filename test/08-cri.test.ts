@@ -5,6 +5,7 @@
  * its port mapped by portmap; traffic goes only to 127.0.0.1. The client loads the
  * reference api.proto, whatever the learner's server does.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -23,16 +24,6 @@ import { scaled } from '../lib/slow.ts';
 const hostRun = useHostRun();
 let registry: RegistryServer;
 let image: string;
-
-beforeAll(async () => {
-  registry = await startRegistry(hostRun());
-  image = `${registry.host}/test/busybox:1.36`;
-  await pushBusyboxImage(path.join(hostRun().dir, 'umoci'), registry.host, [['oci', 'test/busybox:1.36']], ['--config.cmd', 'sh']);
-}, scaled(120_000));
-
-afterAll(async () => {
-  await registry?.stop();
-});
 
 /** A world of chapter 08: conmand with its CRI socket, a network of this run, the test registry. */
 function criWorld(name: string): { w: ConmanWorld; socket: string } {
@@ -90,6 +81,8 @@ function forwardedRequest(url: string, request: string): Promise<string> {
 
 type SandboxConfig = typeof import('../solutions/08-cri/sandbox-config.ts');
 type ContainerSpec = typeof import('../solutions/08-cri/container-spec.ts');
+type SecurityContextModule = typeof import('../solutions/08-cri/security-context.ts');
+type ExecSync = typeof import('../solutions/08-cri/exec-sync.ts');
 type GrpcErrors = typeof import('../solutions/08-cri/grpc-errors.ts');
 type ContainerStatus = typeof import('../solutions/08-cri/container-status.ts');
 
@@ -112,6 +105,10 @@ describe('the pieces, each alone', () => {
         linux: { cgroup_parent: '', sysctls: {}, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD', target_id: '' } }, resources: { cpu_period: '100000', cpu_quota: '50000', cpu_shares: '0', memory_limit_in_bytes: '67108864', oom_score_adj: '0' } },
       }),
     ).toEqual({ name: 'k8s_web_default_c0ffee00_2', hostname: 'web-0', publish: ['8080:80/tcp', '127.0.0.1:5353:53/udp'], dns: ['10.0.0.10'], share: ['network', 'ipc', 'uts', 'pid'], cpus: 0.5, memory: 67108864 });
+    const halfPeriod = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, security_context: null, resources: { cpu_period: '50000', cpu_quota: '100000', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0' } } });
+    expect(halfPeriod.cpus, 'quota / period: 100000 µs of every 50000 is 2 CPUs').toBe(2);
+    expect(halfPeriod.memory, 'no memory limit asked').toBeUndefined();
+    expect(await caught(Promise.resolve().then(() => podRequestOf({ ...base, metadata: null }))), 'a sandbox without a name').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     const hostNetwork = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD', target_id: '' } } } });
     expect(hostNetwork).toMatchObject({ network: 'host', share: ['network', 'ipc', 'uts'] });
     expect(hostNetwork.publish, 'no ports to map on the host\'s own network').toBeUndefined();
@@ -119,38 +116,51 @@ describe('the pieces, each alone', () => {
     expect(hostIpc).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   });
 
-  test('specEditorFor: mounts (read-only, propagation), user and groups, read-only rootfs, capabilities, privileged, no_new_privs, oom_score_adj no lower than ours; what cannot be done is refused before anything is made', async () => {
-    const { specEditorFor } = await importTarget<ContainerSpec>('08-cri/container-spec.ts');
+  test('securityEditor: user, group and supplemental groups, read-only rootfs, no_new_privs, capabilities dropped then added in every set, privileged, masked paths; what cannot be done refused before any edit', async () => {
+    const { securityEditor } = await importTarget<SecurityContextModule>('08-cri/security-context.ts');
     const { generateConfig } = await import('#lower/01-bundle/config.ts');
-    const config = (linux: object, mounts: object[] = []) => ({ metadata: { name: 'c', attempt: 0 }, image: { image: 'x' }, command: [], args: [], working_dir: '', envs: [], mounts, labels: {}, annotations: {}, log_path: '', stdin: false, stdin_once: false, tty: false, linux }) as never;
-    const edited = (linux: object, mounts: object[] = []) => {
+    const { DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS } = await import('#lib/oci-spec.ts');
+    const edited = (security: object) => {
       const spec = generateConfig({ args: ['sh'] });
-      specEditorFor(config(linux, mounts))(spec);
+      securityEditor(security as never)(spec);
       return spec;
     };
-    const volume = path.join(hostRun().dir, 'spec-volume');
-    const spec = edited(
-      { resources: { memory_limit_in_bytes: '1048576', cpu_quota: '20000', cpu_period: '100000', cpu_shares: '512', oom_score_adj: '-998' }, security_context: { run_as_user: { value: '1000' }, run_as_group: { value: '100' }, supplemental_groups: ['5', '6'], readonly_rootfs: true, no_new_privs: true, capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['net_bind_service', 'CAP_CHOWN'] } } },
-      [{ container_path: '/data', host_path: volume, readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }],
-    );
+    const spec = edited({ run_as_user: { value: '1000' }, run_as_group: { value: '100' }, supplemental_groups: ['5', '6'], readonly_rootfs: true, no_new_privs: true, capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['net_bind_service', 'CAP_CHOWN'] } });
     expect(spec.process.user).toEqual({ uid: 1000, gid: 100, additionalGids: [5, 6] });
     expect(spec.root.readonly).toBe(true);
     expect(spec.process.noNewPrivileges).toBe(true);
-    expect(spec.process.capabilities?.bounding?.sort()).toEqual(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE']);
-    expect(spec.process.capabilities?.effective?.sort()).toEqual(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE']);
+    for (const set of ['bounding', 'effective', 'permitted'] as const) {
+      expect(spec.process.capabilities?.[set]?.slice().sort(), `${set}: drop ALL, then add two`).toEqual(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE']);
+    }
+    const dropOne = edited({ capabilities: { drop_capabilities: ['NET_RAW'], add_capabilities: ['SYS_TIME'] } });
+    expect(dropOne.process.capabilities?.bounding?.slice().sort(), 'the defaults, less NET_RAW, plus SYS_TIME').toEqual([...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_NET_RAW'), 'CAP_SYS_TIME'].sort());
+    const privileged = edited({ privileged: true, capabilities: { drop_capabilities: ['ALL'] } });
+    expect(privileged.process.capabilities?.bounding, 'privileged: every capability, whatever is dropped').toContain('CAP_SYS_ADMIN');
+    expect(privileged.process.capabilities?.effective).toContain('CAP_SYS_ADMIN');
+    expect([privileged.linux.maskedPaths, privileged.linux.readonlyPaths], 'privileged: /proc and /sys as they are').toEqual([[], []]);
+    const plain = edited({ masked_paths: ['/proc/kcore'], readonly_paths: ['/proc/sys'] });
+    expect([plain.linux.maskedPaths, plain.linux.readonlyPaths]).toEqual([['/proc/kcore'], ['/proc/sys']]);
+    expect(plain.process.capabilities?.bounding?.slice().sort(), 'nothing dropped, nothing added: the defaults').toEqual([...DEFAULT_CAPABILITIES].sort());
+    expect(plain.process.user, 'no user asked: the image\'s (root here)').toMatchObject({ uid: 0, gid: 0 });
+    expect(plain.root.readonly).toBe(false);
+    expect(edited({}).linux.maskedPaths, 'no masked paths given: the defaults stay').toEqual(DEFAULT_MASKED_PATHS);
+    for (const bad of [{ capabilities: { add_capabilities: ['NO_SUCH'] } }, { capabilities: { drop_capabilities: ['CAP_NOPE'] } }, { seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }, { run_as_user: { value: '-1' } }, { run_as_username: 'www-data' }]) {
+      expect(await caught(Promise.resolve().then(() => securityEditor(bad as never))), `refused when asked, not when applied: ${JSON.stringify(bad)}`).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    }
+  });
+
+  test('specEditorFor: mounts (read-only, propagation, a missing host path made), memory and CPU, oom_score_adj no lower than ours', async () => {
+    const { specEditorFor } = await importTarget<ContainerSpec>('08-cri/container-spec.ts');
+    const { generateConfig } = await import('#lower/01-bundle/config.ts');
+    const config = (linux: object | null, mounts: object[] = []) => ({ metadata: { name: 'c', attempt: 0 }, image: { image: 'x' }, command: [], args: [], working_dir: '', envs: [], mounts, labels: {}, annotations: {}, log_path: '', stdin: false, stdin_once: false, tty: false, linux }) as never;
+    const volume = path.join(hostRun().dir, 'spec-volume');
+    const spec = generateConfig({ args: ['sh'] });
+    specEditorFor(config({ resources: { memory_limit_in_bytes: '1048576', cpu_quota: '20000', cpu_period: '100000', cpu_shares: '512', oom_score_adj: '-998' } }, [{ container_path: '/data', host_path: volume, readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }]))(spec);
     expect(spec.mounts.find((m) => m.destination === '/data')).toEqual({ destination: '/data', type: 'bind', source: volume, options: ['rbind', 'rslave', 'ro'] });
     expect(fs.statSync(volume).isDirectory(), 'a missing host path is made').toBe(true);
     expect(spec.linux.resources).toMatchObject({ memory: { limit: 1048576, swap: 1048576 }, cpu: { shares: 512, quota: 20000, period: 100000 } });
     expect(spec.process.oomScoreAdj, 'not below conmand\'s own (-998 needs CAP_SYS_RESOURCE)').toBe(Math.max(-998, Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8'))));
-    const privileged = edited({ security_context: { privileged: true, capabilities: { drop_capabilities: ['ALL'] } } });
-    expect(privileged.process.capabilities?.bounding).toContain('CAP_SYS_ADMIN');
-    expect(privileged.linux.maskedPaths).toEqual([]);
-    const plain = edited({ security_context: { masked_paths: ['/proc/kcore'], readonly_paths: ['/proc/sys'] } });
-    expect(plain.linux.maskedPaths).toEqual(['/proc/kcore']);
-    expect(plain.process.capabilities?.bounding, 'nothing dropped, nothing added: the defaults').not.toContain('CAP_SYS_ADMIN');
-    for (const bad of [{ capabilities: { add_capabilities: ['NO_SUCH'] } }, { seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }, { run_as_user: { value: '-1' } }]) {
-      expect(await caught(Promise.resolve().then(() => specEditorFor(config({ security_context: bad })))), JSON.stringify(bad)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
-    }
+    expect(await caught(Promise.resolve().then(() => specEditorFor(config(null, [{ container_path: 'data', host_path: volume, readonly: false }])))), 'a relative path').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   });
 
   test('toGrpcError: the manager\'s statuses as gRPC codes; a gRPC error passes through', async () => {
@@ -168,6 +178,47 @@ describe('the pieces, each alone', () => {
     expect(toGrpcError(deadline)).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, details: 'too slow' });
   });
 
+  test('runToEnd (ExecSync): output apart and the exit code; past the timeout, the process killed and DEADLINE_EXCEEDED; 0 is no timeout; no timer left behind', async () => {
+    const { runToEnd } = await importTarget<ExecSync>('08-cri/exec-sync.ts');
+    // A real process, as the manager's exec session gives it: its output, its exit, and a kill.
+    const run = (script: string) => {
+      const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const closed = { value: false };
+      const exit = new Promise<{ exitCode: number }>((resolve) => child.on('close', (code, signal) => resolve({ exitCode: code ?? (signal === 'SIGKILL' ? 137 : 128) })));
+      const session = {
+        onOutput: (listener: (stream: 'stdout' | 'stderr', chunk: Buffer) => void) => {
+          child.stdout.on('data', (chunk: Buffer) => listener('stdout', chunk));
+          child.stderr.on('data', (chunk: Buffer) => listener('stderr', chunk));
+        },
+        exit,
+        close: () => (closed.value = true),
+      };
+      const kill = async () => void child.kill('SIGKILL');
+      return { session, kill, closed, alive: () => child.exitCode === null && child.signalCode === null, exit };
+    };
+
+    const quick = run('echo out; echo err >&2; exit 3');
+    let killedLater = false;
+    expect(await runToEnd(quick.session, 1, async () => void (killedLater = true))).toEqual({ stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n'), exit_code: 3 });
+    expect(quick.closed.value, 'the session closed').toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    expect(killedLater, 'no timer left behind: once the command has ended, its deadline must not kill anything (an exec id can be used again)').toBe(false);
+
+    const slowButInTime = run('sleep 1.2; echo done');
+    expect((await runToEnd(slowButInTime.session, 3, slowButInTime.kill)).stdout.toString(), 'timeout is in seconds: 1.2 s is within 3').toBe('done\n');
+    const unbounded = run('sleep 1.2; echo unbounded');
+    expect((await runToEnd(unbounded.session, 0, unbounded.kill)).stdout.toString(), 'timeout 0: no bound at all').toBe('unbounded\n');
+
+    const hung = run('echo started; exec sleep 30');
+    const started = Date.now();
+    const error = await caught(runToEnd(hung.session, 1, hung.kill));
+    expect(error, 'past its timeout: DEADLINE_EXCEEDED').toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    expect(Date.now() - started, 'the deadline is 1 s, not the command\'s 30').toBeLessThan(scaled(10_000));
+    expect(hung.closed.value, 'the session closed').toBe(true);
+    await Promise.race([hung.exit, new Promise((resolve) => setTimeout(resolve, scaled(5000)))]);
+    expect(hung.alive(), 'the command killed, not left running in the container').toBe(false);
+  });
+
   test('containerStateOf and exitReasonOf: the manager\'s statuses as CRI states; OOMKilled before the exit code, Completed, Error', async () => {
     const { containerStateOf, exitReasonOf } = await importTarget<ContainerStatus>('08-cri/container-status.ts');
     expect((['created', 'running', 'restarting', 'exited', 'unknown', 'removing'] as const).map(containerStateOf)).toEqual(['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN', 'CONTAINER_UNKNOWN']);
@@ -178,6 +229,17 @@ describe('the pieces, each alone', () => {
 });
 
 describe('the CRI endpoint, as crictl and kubelet call it', () => {
+  // A registry for these checks only: the pieces above run without one.
+  beforeAll(async () => {
+    registry = await startRegistry(hostRun());
+    image = `${registry.host}/test/busybox:1.36`;
+    await pushBusyboxImage(path.join(hostRun().dir, 'umoci'), registry.host, [['oci', 'test/busybox:1.36']], ['--config.cmd', 'sh']);
+  }, scaled(120_000));
+
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
   test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout; streamed over its URL), port-forward, logs, a security context and a mount, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
     const { w, socket } = criWorld('cri');
     await w.startDaemon();
@@ -246,6 +308,23 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       const logFile = path.join(logDirectory, 'server/0.log');
       expect((await call('RuntimeService/ContainerStatus', { container_id: serverId })).status.log_path).toBe(logFile);
       await eventually('the greeting in the CRI log', () => /^\S+ stdout F hello from cri$/m.test(fs.readFileSync(logFile, 'utf8')));
+      expect(fs.lstatSync(logFile).isFile(), 'written there by the shim: a file, not a link to elsewhere').toBe(true);
+
+      // Log rotation, as kubelet does it: rename the file, ReopenContainerLog, a new file at the same place.
+      const ticker = (await call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: containerConfig('ticker', ['sh', '-c', 'while true; do echo tick; sleep 0.05; done']), sandbox_config: sandboxConfig })).container_id;
+      await call('RuntimeService/StartContainer', { container_id: ticker });
+      const tickerLog = path.join(logDirectory, 'ticker/0.log');
+      const ticks = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').match(/ stdout F tick$/gm)?.length ?? 0 : 0);
+      await eventually('ticks in the log', () => ticks(tickerLog) > 0);
+      fs.renameSync(tickerLog, `${tickerLog}.1`);
+      await call('RuntimeService/ReopenContainerLog', { container_id: ticker });
+      await eventually('ticks in a new file at the same place', () => ticks(tickerLog) > 0);
+      const rotated = ticks(`${tickerLog}.1`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(ticks(`${tickerLog}.1`), 'nothing more written into the rotated file').toBe(rotated);
+      await call('RuntimeService/StopContainer', { container_id: ticker, timeout: 0 });
+      expect(await codeOf(call('RuntimeService/ReopenContainerLog', { container_id: ticker })), 'a stopped container\'s log is closed').toBe('FAILED_PRECONDITION');
+      await call('RuntimeService/RemoveContainer', { container_id: ticker });
 
       const execed = await call('RuntimeService/ExecSync', { container_id: serverId, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], timeout: 10 });
       expect({ stdout: execed.stdout.toString(), stderr: execed.stderr.toString(), exit_code: execed.exit_code }).toEqual({ stdout: 'out\n', stderr: 'err\n', exit_code: 3 });
@@ -327,7 +406,6 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       // Errors as gRPC codes; every Stop and Remove of something gone is done, not an error.
       expect(await codeOf(call('RuntimeService/ContainerStatus', { container_id: 'no-such-container' }))).toBe('NOT_FOUND');
       expect(await codeOf(call('ImageService/RemoveImage', { image: { image: pulled.image_ref } })), 'an image in use').toBe('FAILED_PRECONDITION');
-      expect(await codeOf(call('RuntimeService/ReopenContainerLog', { container_id: serverId })), 'what is not served says so').toBe('UNIMPLEMENTED');
       await call('RuntimeService/RemoveContainer', { container_id: serverId });
       await call('RuntimeService/RemoveContainer', { container_id: serverId });
       await call('RuntimeService/StopPodSandbox', { pod_sandbox_id: podId });

@@ -19,7 +19,7 @@ import { notImplemented } from '#lib/not-implemented.ts';
 export const MAX_RECORD_BYTES = 16 * 1024;
 
 export class CriLogWriter {
-  private readonly fd: number;
+  private fd: number;
   private readonly pending: Record<LogStream, Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   /** Records (and their bytes) dropped because a write failed, e.g. ENOSPC. */
   readonly dropped = { records: 0, bytes: 0 };
@@ -78,5 +78,17 @@ export class CriLogWriter {
     this.end('stdout');
     this.end('stderr');
     fs.closeSync(this.fd);
+  }
+
+  /**
+   * Open the file at `path` again, and write there from now on. Log rotation renames the file
+   * (kubelet: 0.log → 0.log.20261130-101500), then asks for this (the CRI's
+   * ReopenContainerLog): without it, the writer goes on writing into the renamed file. A
+   * line in the middle of a record is not cut: records are written whole.
+   */
+  reopen(): void {
+    const fd = fs.openSync(this.path, 'a', 0o640); // first the new one: if that fails, the old one stays
+    fs.closeSync(this.fd);
+    this.fd = fd;
   }
 }

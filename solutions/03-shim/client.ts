@@ -390,6 +390,11 @@ export class ShimClient {
     await this.ok({ op: 'close-stdin' });
   }
 
+  /** The log at its path again, a new file if it was renamed (log rotation). */
+  async reopenLog(): Promise<void> {
+    await this.ok({ op: 'reopen-log' });
+  }
+
   /**
    * Delete the container's runtime state; resolves once the shim itself has exited. A shim
    * that runs other containers too (`sharedShim`: chapter 07's pod shim) stays: then once

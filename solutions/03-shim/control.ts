@@ -53,6 +53,8 @@ export interface ShimApi {
   delete(): Promise<void>;
   /** Run another process in the container; resolves with its state once it runs. (The container's shim only.) */
   exec?(execId: string, spec: ExecSpec): Promise<ShimState>;
+  /** Write the log at its path again, a new file if it was renamed (the container's shim only: `reopen-log`). */
+  reopenLog?(): void;
   /** An exec process by id: it answers the same verbs, and takes attach connections. */
   execProcess?(execId: string): (ShimApi & { attach(connection: net.Socket): void }) | undefined;
 }
@@ -181,10 +183,24 @@ export class ControlServer {
           attach(connection);
           return;
         }
+        if (request.op === 'reopen-log' && target === this.api && this.api.reopenLog) {
+          reply(this.reopenLog(this.api.reopenLog.bind(this.api)));
+          continue;
+        }
         void handleRequest(target, request).then(reply);
       }
     };
     connection.on('data', onData);
+  }
+
+  /** `reopen-log`: log rotation's second half (the CRI's ReopenContainerLog). */
+  private reopenLog(reopen: () => void): Reply {
+    try {
+      reopen();
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, error: `reopen-log: ${(error as Error).message}` };
+    }
   }
 
   /** `exec`: check the process's description, then have the shim run it. */

@@ -322,6 +322,11 @@ export class Shim implements ShimApi {
     return this.exited;
   }
 
+  reopenLog(): void {
+    if (!this.log) throw new Error(`the container is ${this.status}: its log is closed`);
+    this.log.reopen();
+  }
+
   async start(): Promise<void> {
     if (this.status !== 'created') throw new Error(`start: the container is ${this.status === 'running' ? 'already running' : 'stopped'}`);
     clearTimeout(this.abandoned);

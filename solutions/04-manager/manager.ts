@@ -205,7 +205,12 @@ export class Manager implements ContainerApi {
   }
 
   private info(record: ContainerRecord): ContainerInfo {
-    return { ...structuredClone(record), bundle: this.store.bundleOf(record.id), logFile: this.store.logOf(record.id), shimDir: this.shimDir(record.id) };
+    return { ...structuredClone(record), bundle: this.store.bundleOf(record.id), logFile: this.logFileOf(record), shimDir: this.shimDir(record.id) };
+  }
+
+  /** Its log: in its folder, unless its creator asked for a place (chapter 08: kubelet's). */
+  private logFileOf(record: ContainerRecord): string {
+    return record.logPath ?? this.store.logOf(record.id);
   }
 
   /** A full id, a name, or a unique prefix of an id → the container's id; 404 or 400 otherwise. */
@@ -258,9 +263,10 @@ export class Manager implements ContainerApi {
 
   /**
    * `editSpec`: a caller in this process (chapter 08's CRI) changes the runtime spec before it
-   * is written, for what the request's JSON has no field for (mounts, a security context).
+   * is written, for what the request's JSON has no field for (mounts, a security context);
+   * `logPath` puts the container's log there instead of in its folder (where kubelet reads it).
    */
-  async create(body: unknown, options: { editSpec?: (spec: Spec) => void } = {}): Promise<{ id: string; name: string }> {
+  async create(body: unknown, options: { editSpec?: (spec: Spec) => void; logPath?: string } = {}): Promise<{ id: string; name: string }> {
     const request = checkCreateRequest(body);
     const restartPolicy = parseRestartPolicy(request.restart ?? 'no');
     if (request.image !== undefined) {
@@ -325,6 +331,7 @@ export class Manager implements ContainerApi {
         restartCount: 0,
         restartDelaysMs: [],
         stoppedByUser: false,
+        ...(options.logPath ? { logPath: options.logPath } : {}),
       };
       // The bundle first, the record last: a crash in between leaves a folder without a
       // record, which the next open() removes (records.ts).
@@ -356,7 +363,8 @@ export class Manager implements ContainerApi {
         await writeConfig(this.store.bundleOf(id), spec);
         // The log exists from the start: a follower (foreground `run`) holds it open from before
         // the first byte to after `--rm` removed the folder.
-        fs.writeFileSync(this.store.logOf(id), '', { mode: 0o640 });
+        if (record.logPath) fs.mkdirSync(path.dirname(record.logPath), { recursive: true });
+        fs.writeFileSync(this.logFileOf(record), '', { mode: 0o640 });
         this.store.save(record);
       } catch (error) {
         if (prepared) await this.rootfsProvider!.release(id, this.store.dirOf(id)).catch(() => {});
@@ -401,7 +409,7 @@ export class Manager implements ContainerApi {
       runtime: record.runtime,
       stateRoot: path.join(this.runRoot, record.runtime),
       stdin: record.stdin,
-      logFile: this.store.logOf(record.id),
+      logFile: this.logFileOf(record),
       lingerMs: this.shimLingerMs,
       waitForStart: true,
     };
@@ -742,6 +750,14 @@ export class Manager implements ContainerApi {
     });
   }
 
+  /** Log rotation's second half: the shim writes the log at its path again, a new file if it was renamed (the CRI's ReopenContainerLog). */
+  async reopenLog(ref: string): Promise<void> {
+    const id = this.resolve(ref);
+    const record = this.recordOf(id);
+    if (record.status !== 'running') throw conflict(`container ${record.name} is not running (${record.status}): its log is closed`);
+    await new ShimClient(this.shimDir(id)).reopenLog();
+  }
+
   async stop(ref: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_S): Promise<ContainerInfo> {
     if (!(timeoutSeconds >= 0 && timeoutSeconds <= MAX_STOP_TIMEOUT_S)) {
       throw badRequest(`stop timeout must be from 0 to ${MAX_STOP_TIMEOUT_S} seconds (a day), not ${timeoutSeconds}`);
@@ -864,7 +880,7 @@ export class Manager implements ContainerApi {
 
   async logs(ref: string, options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Buffer>> {
     const id = this.resolve(ref);
-    const file = this.store.logOf(id);
+    const file = this.logFileOf(this.records.get(id)!);
     if (options.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0)) throw badRequest(`tail must be a whole number ≥ 0, not ${options.tail}`);
     const size = fs.existsSync(file) ? fs.statSync(file).size : 0; // what is shown, unless following
     const offset = options.tail !== undefined && size > 0 ? tailOffset(file, options.tail, size) : 0;

@@ -55,6 +55,8 @@ export interface ContainerRecord {
   network?: NetworkSettings;
   /** Its address and published ports, while attached (from a start to the end of its run). */
   networkStatus?: NetworkStatus;
+  /** Where its log is written, when not container.log in its folder (chapter 08: where kubelet reads it). */
+  logPath?: string;
   /** The pod it belongs to (chapter 07; pod-provider.ts), and whether it is that pod's infra or a member. */
   pod?: { id: string; role: 'infra' | 'member' };
 

@@ -7,14 +7,7 @@
  *   mounts[]              → a bind mount each: readonly → "ro"; propagation PRIVATE → rprivate,
  *                           HOST_TO_CONTAINER → rslave, BIDIRECTIONAL → rshared. A missing
  *                           host path is made a directory (containerd does so too)
- *   run_as_user/_group    → process.user.uid/gid; supplemental_groups → additionalGids
- *   readonly_rootfs       → root.readonly
- *   capabilities          → drop then add ("ALL" is every one; "NET_ADMIN" is CAP_NET_ADMIN)
- *   privileged            → every capability, no masked or read-only /proc paths
- *   no_new_privs          → process.noNewPrivileges
- *   masked/readonly_paths → replace the defaults when given (kubelet sends its own list)
- *   seccomp               → RuntimeDefault or Unconfined: neither adds a filter here (the
- *                           workshop ships no seccomp profile: see the lesson); Localhost: refused
+ *   security_context      → security-context.ts (user, groups, capabilities, privileged...)
  *   resources             → linux.resources: memory limit (no swap beyond it), CPU shares,
  *                           quota and period; oom_score_adj no lower than conmand's own
  *
@@ -23,30 +16,12 @@
  */
 import fs from 'node:fs';
 import { status as Status } from '@grpc/grpc-js';
-import { DEFAULT_CAPABILITIES, type Spec } from '#lib/oci-spec.ts';
+import type { Spec } from '#lib/oci-spec.ts';
 import { grpcError } from './grpc-errors.ts';
 import type { ContainerConfig } from './cri-proto.ts';
-
-/** Every capability a privileged container gets (the kernel's list, as runc knows it). */
-export const ALL_CAPABILITIES = [
-  ...DEFAULT_CAPABILITIES,
-  ...['DAC_READ_SEARCH', 'LINUX_IMMUTABLE', 'NET_BROADCAST', 'NET_ADMIN', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'LEASE', 'AUDIT_CONTROL', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE'].map((name) => `CAP_${name}`),
-];
+import { securityEditor, type SecurityContext } from './security-context.ts';
 
 const PROPAGATION: Record<string, string> = { PROPAGATION_PRIVATE: 'rprivate', PROPAGATION_HOST_TO_CONTAINER: 'rslave', PROPAGATION_BIDIRECTIONAL: 'rshared' };
-
-/** "net_admin", "NET_ADMIN" and "CAP_NET_ADMIN" are one capability. */
-export function capabilityName(name: string): string {
-  const upper = name.toUpperCase();
-  return upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
-}
-
-/** An int64 of the CRI (a string here: proto-loader's longs) as a number; refuses what is not one. */
-function int(field: string, value: string | undefined): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 0) throw grpcError(Status.INVALID_ARGUMENT, `${field}: ${value} is not a valid id`);
-  return number;
-}
 
 /** conmand's own oom_score_adj: a container may not ask for less (that needs CAP_SYS_RESOURCE), as containerd's restrict_oom_score_adj. */
 function ownOomScoreAdj(): number {
@@ -55,7 +30,7 @@ function ownOomScoreAdj(): number {
 
 export function specEditorFor(config: ContainerConfig): (spec: Spec) => void {
   const edits: ((spec: Spec) => void)[] = [];
-  const security = config.linux?.security_context as Record<string, any> | null | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const security = config.linux?.security_context as SecurityContext | null | undefined;
 
   // Mounts, checked now: absolute paths only.
   const mounts = (config.mounts ?? []).map((mount) => {
@@ -74,38 +49,8 @@ export function specEditorFor(config: ContainerConfig): (spec: Spec) => void {
     });
   }
 
-  if (security) {
-    if (security.seccomp?.profile_type === 'Localhost') throw grpcError(Status.INVALID_ARGUMENT, 'seccomp: Localhost profiles are not supported by conman (RuntimeDefault and Unconfined are)');
-    if (security.run_as_username) throw grpcError(Status.INVALID_ARGUMENT, `run_as_username "${security.run_as_username}": give run_as_user (a number); conman does not look names up in the image`);
-    const uid = security.run_as_user ? int('run_as_user', security.run_as_user.value) : undefined;
-    const gid = security.run_as_group ? int('run_as_group', security.run_as_group.value) : undefined;
-    const groups = ((security.supplemental_groups ?? []) as string[]).map((group) => int('supplemental_groups', group));
-    const drop = ((security.capabilities?.drop_capabilities ?? []) as string[]).map(capabilityName);
-    const add = ((security.capabilities?.add_capabilities ?? []) as string[]).map(capabilityName);
-    for (const name of [...drop, ...add]) {
-      if (name !== 'CAP_ALL' && !ALL_CAPABILITIES.includes(name)) throw grpcError(Status.INVALID_ARGUMENT, `capability ${name} is not one the kernel has`);
-    }
-    edits.push((spec) => {
-      if (uid !== undefined) spec.process.user.uid = uid;
-      if (gid !== undefined) spec.process.user.gid = gid;
-      if (groups.length > 0) spec.process.user.additionalGids = groups;
-      if (security.readonly_rootfs) spec.root.readonly = true;
-      if (security.no_new_privs) spec.process.noNewPrivileges = true;
-      let capabilities = security.privileged ? [...ALL_CAPABILITIES] : [...(spec.process.capabilities?.bounding ?? DEFAULT_CAPABILITIES)];
-      if (!security.privileged) {
-        capabilities = drop.includes('CAP_ALL') ? [] : capabilities.filter((name) => !drop.includes(name));
-        capabilities = [...new Set([...capabilities, ...(add.includes('CAP_ALL') ? ALL_CAPABILITIES : add)])];
-      }
-      spec.process.capabilities = { bounding: capabilities, effective: capabilities, permitted: capabilities };
-      if (security.privileged) {
-        spec.linux.maskedPaths = [];
-        spec.linux.readonlyPaths = [];
-      } else {
-        if (security.masked_paths?.length) spec.linux.maskedPaths = security.masked_paths;
-        if (security.readonly_paths?.length) spec.linux.readonlyPaths = security.readonly_paths;
-      }
-    });
-  }
+  // The security context: securityEditor() checks it now, and edits the spec later.
+  if (security) edits.push(securityEditor(security));
 
   const resources = config.linux?.resources;
   if (resources) {

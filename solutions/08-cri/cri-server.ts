@@ -33,12 +33,22 @@ function unary(name: string, handler: Handler): grpc.handleUnaryCall<Record<stri
       .then(
         (reply) => callback(null, reply),
         (error: unknown) => {
-          const status = toGrpcError(error);
+          const status = statusOf(error);
           if (status.code === grpc.status.UNKNOWN) console.error(`conmand: CRI ${name}: ${status.details}`);
           callback(status);
         },
       );
   };
+}
+
+/** The gRPC status of a handler's error; should the mapping itself throw (an unfinished toGrpcError), UNKNOWN with both messages. */
+function statusOf(error: unknown): Partial<grpc.ServiceError> {
+  try {
+    return toGrpcError(error);
+  } catch (mapping) {
+    const details = `${(mapping as Error).message} (while mapping: ${(error as Error)?.message ?? String(error)})`;
+    return Object.assign(new Error(details), { code: grpc.status.UNKNOWN, details });
+  }
 }
 
 function unaryAll(handlers: Record<string, Handler>): grpc.UntypedServiceImplementation {
@@ -88,6 +98,8 @@ export async function serveCri(manager: Manager, options: { root: string; socket
       ContainerStatus: (r) => runtime.containerStatus(r),
       ExecSync: (r) => runtime.execSync(r),
       UpdateContainerResources: (r) => runtime.updateContainerResources(r),
+      ReopenContainerLog: (r) => runtime.reopenContainerLog(r),
+      UpdateRuntimeConfig: () => ({}), // (kubelet sends the node's pod CIDR; conman's CNI config is its own)
       Exec: (r) => runtime.exec(r),
       Attach: (r) => runtime.attach(r),
       PortForward: (r) => runtime.portForward(r),

@@ -17,6 +17,7 @@ export function grpcError(code: Status, message: string): Partial<ServiceError> 
 }
 
 export function toGrpcError(error: unknown): Partial<ServiceError> {
+  // EXERCISE(grpc-status): an error with a gRPC code passes as it is; the manager's status (the error's `status` field) becomes a gRPC code; anything else is UNKNOWN
   if (typeof (error as ServiceError)?.code === 'number' && (error as ServiceError).details !== undefined) return error as ServiceError;
   const message = error instanceof Error ? error.message : String(error);
   const status = (error as { status?: number })?.status;
@@ -27,4 +28,5 @@ export function toGrpcError(error: unknown): Partial<ServiceError> {
     : status === 429 || status === 507 ? Status.RESOURCE_EXHAUSTED
     : Status.UNKNOWN;
   return grpcError(code, message);
+  // END EXERCISE
 }

@@ -8,18 +8,17 @@ import type { ContainerInfo } from '#lower/04-manager/container-api.ts';
 import type { Manager } from '#lower/04-manager/manager.ts';
 import type { Session } from '#lower/04-manager/session.ts';
 import type { Pods } from '#lower/07-pods/pods.ts';
-import { scaled } from '#lib/slow.ts';
 import { createRequestOf } from './container-config.ts';
 import { specEditorFor } from './container-spec.ts';
 import { containerStateOf, exitReasonOf } from './container-status.ts';
 import { containerUsage, usageOf } from './cri-stats.ts';
+import { runToEnd } from './exec-sync.ts';
 import { nanoseconds, type ContainerConfig, type Labels, type PodSandboxConfig } from './cri-proto.ts';
 import type { ContainerMeta, CriStore, SandboxMeta } from './cri-store.ts';
 import { grpcError } from './grpc-errors.ts';
 import type { ImageService } from './image-service.ts';
 import type { StreamingServer } from './streaming.ts';
 import { podRequestOf } from './sandbox-config.ts';
-import fs from 'node:fs';
 import path from 'node:path';
 
 export const RUNTIME_NAME = 'conman';
@@ -152,16 +151,12 @@ export class RuntimeService {
     const containerConfig = config as ContainerConfig;
     const request = createRequestOf(containerConfig, { id: pod.id, name: pod.name });
     const editSpec = specEditorFor(containerConfig); // (checks the config before anything is made)
-    const { id } = await this.manager.create(request, { editSpec });
-    const info = await this.manager.inspect(id);
-    // kubelet reads the log at log_directory/log_path; the shim writes it in the manager's root:
-    // a link from where kubelet looks (cri-o has conmon write it there directly).
+    // kubelet reads the log at log_directory/log_path, and rotates it there: the shim writes it
+    // there itself (as conmon does for cri-o), not in the manager's folder.
     const logPath = sandbox.logDirectory && containerConfig.log_path ? path.join(sandbox.logDirectory, containerConfig.log_path) : '';
-    if (logPath) {
-      fs.mkdirSync(path.dirname(logPath), { recursive: true });
-      fs.rmSync(logPath, { force: true });
-      fs.symlinkSync(info.logFile, logPath);
-    }
+    if (logPath && !path.isAbsolute(logPath)) throw grpcError(grpc.status.INVALID_ARGUMENT, `the log's place ${logPath} (log_directory + log_path) is not an absolute path`);
+    const { id } = await this.manager.create(request, { editSpec, ...(logPath ? { logPath } : {}) });
+    const info = await this.manager.inspect(id);
     this.store.containers.put({
       id,
       podSandboxId: sandbox.id,
@@ -263,6 +258,14 @@ export class RuntimeService {
     return {};
   }
 
+  /** kubelet has renamed the log file (rotation): the shim starts a new one at the same path. */
+  async reopenContainerLog({ container_id }: Request): Promise<object> {
+    const meta = this.containerMeta(container_id)!;
+    if (!meta.logPath) throw grpcError(grpc.status.FAILED_PRECONDITION, `container ${container_id} has no log path (its sandbox has no log_directory)`);
+    await this.manager.reopenLog(meta.id);
+    return {};
+  }
+
   // ----- streams: the RPC gives a URL, the bytes go there (streaming.ts) -----
 
   private async runningContainer(ref: string): Promise<ContainerMeta> {
@@ -353,30 +356,14 @@ export class RuntimeService {
     return { stats };
   }
 
-  /** Run a command to its end and give its output and exit code; past `timeout` seconds, kill it. */
+  /** Run a command to its end and give its output and exit code; past `timeout` seconds, kill it (exec-sync.ts). */
   async execSync({ container_id, cmd, timeout }: Request): Promise<object> {
     const meta = this.containerMeta(container_id)!;
     if (!Array.isArray(cmd) || cmd.length === 0) throw grpcError(grpc.status.INVALID_ARGUMENT, 'cmd must name a command');
     const session: Session = await this.manager.exec(meta.id, { args: cmd });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    session.onOutput((stream, chunk) => (stream === 'stdout' ? stdout : stderr).push(chunk));
-    const seconds = Number(timeout ?? 0);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      if (seconds > 0) {
-        timer = setTimeout(() => {
-          if (session.execId) void this.manager.killExec(session.execId).catch(() => {});
-          reject(grpcError(grpc.status.DEADLINE_EXCEEDED, `command ${JSON.stringify(cmd)} timed out after ${seconds} s`));
-        }, scaled(seconds * 1000));
-      }
-    });
-    try {
-      const exit = await Promise.race([session.exit, deadline]);
-      return { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exit_code: exit.exitCode };
-    } finally {
-      clearTimeout(timer);
-      session.close();
-    }
+    const kill = async () => {
+      if (session.execId) await this.manager.killExec(session.execId);
+    };
+    return runToEnd(session, Number(timeout ?? 0), kill);
   }
 }

@@ -22,6 +22,7 @@ export function podNameOf(metadata: PodSandboxMetadata): string {
 }
 
 export function podRequestOf(config: PodSandboxConfig): PodCreateRequest {
+  // EXERCISE(sandbox-config): a PodSandboxConfig as chapter 07's pod create request; INVALID_ARGUMENT for a missing name and for host IPC or PID
   if (!config.metadata?.name) throw grpcError(Status.INVALID_ARGUMENT, 'config.metadata.name is required');
   const options = config.linux?.security_context?.namespace_options;
   if (options?.ipc === 'NODE') throw grpcError(Status.INVALID_ARGUMENT, 'ipc namespace NODE (hostIPC) is not supported by conman');
@@ -45,4 +46,5 @@ export function podRequestOf(config: PodSandboxConfig): PodCreateRequest {
     ...(quota > 0 && period > 0 ? { cpus: quota / period } : {}),
     ...(memory > 0 ? { memory } : {}),
   };
+  // END EXERCISE
 }

@@ -1,0 +1,73 @@
+/**
+ * What a ContainerConfig asks of the runtime spec beyond conman's create request: its mounts,
+ * its resources and its security context. kubelet turns a pod's `securityContext` and
+ * `volumeMounts` into these fields; containerd's CRI plugin and cri-o write them into the
+ * OCI spec the same way (containerd: `WithMounts`, `WithUser`, `WithCapabilities`...).
+ *
+ *   mounts[]              → a bind mount each: readonly → "ro"; propagation PRIVATE → rprivate,
+ *                           HOST_TO_CONTAINER → rslave, BIDIRECTIONAL → rshared. A missing
+ *                           host path is made a directory (containerd does so too)
+ *   security_context      → security-context.ts (user, groups, capabilities, privileged...)
+ *   resources             → linux.resources: memory limit (no swap beyond it), CPU shares,
+ *                           quota and period; oom_score_adj no lower than conmand's own
+ *
+ * specEditorFor() checks the config first and throws INVALID_ARGUMENT for what cannot be
+ * done, so that the manager's create only applies a change that cannot fail.
+ */
+import fs from 'node:fs';
+import { status as Status } from '@grpc/grpc-js';
+import type { Spec } from '#lib/oci-spec.ts';
+import { grpcError } from './grpc-errors.ts';
+import type { ContainerConfig } from './cri-proto.ts';
+import { securityEditor, type SecurityContext } from './security-context.ts';
+
+const PROPAGATION: Record<string, string> = { PROPAGATION_PRIVATE: 'rprivate', PROPAGATION_HOST_TO_CONTAINER: 'rslave', PROPAGATION_BIDIRECTIONAL: 'rshared' };
+
+/** conmand's own oom_score_adj: a container may not ask for less (that needs CAP_SYS_RESOURCE), as containerd's restrict_oom_score_adj. */
+function ownOomScoreAdj(): number {
+  return Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8'));
+}
+
+export function specEditorFor(config: ContainerConfig): (spec: Spec) => void {
+  const edits: ((spec: Spec) => void)[] = [];
+  const security = config.linux?.security_context as SecurityContext | null | undefined;
+
+  // Mounts, checked now: absolute paths only.
+  const mounts = (config.mounts ?? []).map((mount) => {
+    const m = mount as typeof mount & { propagation?: string };
+    if (!m.container_path.startsWith('/') || !m.host_path.startsWith('/')) {
+      throw grpcError(Status.INVALID_ARGUMENT, `mount ${m.host_path} → ${m.container_path}: both paths must be absolute`);
+    }
+    return { destination: m.container_path, type: 'bind', source: m.host_path, options: ['rbind', PROPAGATION[m.propagation ?? 'PROPAGATION_PRIVATE'] ?? 'rprivate', m.readonly ? 'ro' : 'rw'] };
+  });
+  if (mounts.length > 0) {
+    edits.push((spec) => {
+      for (const mount of mounts) if (!fs.existsSync(mount.source)) fs.mkdirSync(mount.source, { recursive: true });
+      // A mount of the CRI replaces one of ours at the same place (kubelet gives its own /etc/hosts).
+      const taken = new Set(mounts.map((mount) => mount.destination));
+      spec.mounts = [...spec.mounts.filter((mount) => !taken.has(mount.destination)), ...mounts];
+    });
+  }
+
+  // The security context: securityEditor() checks it now, and edits the spec later.
+  if (security) edits.push(securityEditor(security));
+
+  const resources = config.linux?.resources;
+  if (resources) {
+    const memory = Number(resources.memory_limit_in_bytes ?? 0);
+    const quota = Number(resources.cpu_quota ?? 0);
+    const period = Number(resources.cpu_period ?? 0);
+    const shares = Number(resources.cpu_shares ?? 0);
+    const oomScoreAdj = Number(resources.oom_score_adj ?? 0);
+    edits.push((spec) => {
+      spec.linux.resources ??= {};
+      if (memory > 0) spec.linux.resources.memory = { limit: memory, swap: memory };
+      if (quota > 0 || shares > 0) spec.linux.resources.cpu = { ...(shares > 0 ? { shares } : {}), ...(quota > 0 ? { quota, period: period > 0 ? period : 100_000 } : {}) };
+      // kubelet asks -998 for some pods; lowering it needs CAP_SYS_RESOURCE (runc then fails without a word).
+      if (oomScoreAdj !== 0) spec.process.oomScoreAdj = Math.max(oomScoreAdj, ownOomScoreAdj());
+    });
+  }
+  return (spec) => {
+    for (const edit of edits) edit(spec);
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * ImageService: kubelet's calls for images, over chapter 05's image store. An image's id is
+ * its config's digest, as containerd's and cri-o's are: two tags of the same image are one
+ * image with two repo_tags, and `image_ref` (PullImage), `id` (ListImages, ImageStatus) and
+ * ContainerStatus's `image_ref` agree. An image is found by id (or a 12+ prefix), by tag, and
+ * by repo digest (`name@sha256:...`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ImageInUseError, type ImageRecord, type ImageStore } from '#lower/05-images/images.ts';
+import { nanoseconds } from './cri-proto.ts';
+
+type Request = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** "127.0.0.1:5000/test/busybox:1.36" → "127.0.0.1:5000/test/busybox". */
+function repositoryOf(name: string): string {
+  const at = name.indexOf('@');
+  if (at >= 0) return name.slice(0, at);
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+}
+
+export class ImageService {
+  constructor(readonly store: ImageStore) {}
+
+  /** Every record (one per name) of the image `text` names: by id, tag or repo digest. */
+  recordsOf(text: string): ImageRecord[] {
+    const records = this.store.list();
+    const digest = /@(sha256:[a-f0-9]{64})$/.exec(text)?.[1];
+    const first = digest ? records.find((r) => r.digest === digest || r.manifest === digest) : this.store.find(text);
+    return first ? records.filter((r) => r.config === first.config) : [];
+  }
+
+  /** The image's id as the CRI gives it (its config digest), or '' when it is not here. */
+  idOf(text: string): string {
+    return this.recordsOf(text)[0]?.config ?? '';
+  }
+
+  private imageOf(records: ImageRecord[]): object {
+    return {
+      id: records[0].config,
+      repo_tags: records.map((r) => r.name),
+      repo_digests: [...new Set(records.map((r) => `${repositoryOf(r.name)}@${r.digest}`))],
+      size: String(records[0].size),
+      uid: null,
+      username: '',
+      spec: { image: records[0].config, annotations: {} },
+      pinned: false,
+    };
+  }
+
+  async pullImage({ image }: Request): Promise<object> {
+    const record = await this.store.pull(image?.image ?? '');
+    return { image_ref: record.config };
+  }
+
+  async listImages({ filter }: Request): Promise<object> {
+    const byId = new Map<string, ImageRecord[]>();
+    const wanted = filter?.image?.image ? new Set(this.recordsOf(filter.image.image).map((r) => r.config)) : undefined;
+    for (const record of this.store.list()) {
+      if (wanted && !wanted.has(record.config)) continue;
+      byId.set(record.config, [...(byId.get(record.config) ?? []), record]);
+    }
+    return { images: [...byId.values()].map((records) => this.imageOf(records)) };
+  }
+
+  /** An image not here is not an error: its status is empty (kubelet then pulls it). */
+  async imageStatus({ image }: Request): Promise<object> {
+    const records = this.recordsOf(image?.image ?? '');
+    return { image: records.length ? this.imageOf(records) : null, info: {} };
+  }
+
+  /** Removes the image under every name; one not here is already removed. */
+  async removeImage({ image }: Request): Promise<object> {
+    for (const record of this.recordsOf(image?.image ?? '')) {
+      try {
+        await this.store.remove(record.name);
+      } catch (error) {
+        if (error instanceof ImageInUseError) throw Object.assign(error, { status: 409 });
+        throw error;
+      }
+    }
+    return {};
+  }
+
+  /** The store's disk use: the blobs kept (the snapshots are their unpacked copy). */
+  async imageFsInfo(): Promise<object> {
+    const content = path.join(this.store.root, 'content');
+    let bytes = 0;
+    let inodes = 0;
+    const walk = (dir: string) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        inodes++;
+        if (entry.isDirectory()) walk(path.join(dir, entry.name));
+        else bytes += fs.statSync(path.join(dir, entry.name)).size;
+      }
+    };
+    if (fs.existsSync(content)) walk(content);
+    const usage = { timestamp: nanoseconds(new Date().toISOString()), fs_id: { mountpoint: this.store.root }, used_bytes: { value: String(bytes) }, inodes_used: { value: String(inodes) } };
+    return { image_filesystems: [usage], container_filesystems: [] };
+  }
+}

@@ -1,0 +1,22 @@
+// wrong: hostIPC and hostPID quietly ignored (the pod gets namespaces of its own, and its containers do not see what the manifest says they see)
+// caught by: podRequestOf
+if (!config.metadata?.name) throw grpcError(Status.INVALID_ARGUMENT, 'config.metadata.name is required');
+const options = config.linux?.security_context?.namespace_options;
+const share: PodCreateRequest['share'] = ['network', 'ipc', 'uts'];
+if (options?.pid === 'POD') share.push('pid');
+const publish = (config.port_mappings ?? [])
+  .filter((mapping) => mapping.host_port > 0)
+  .map((mapping) => `${mapping.host_ip ? `${mapping.host_ip}:` : ''}${mapping.host_port}:${mapping.container_port}/${(mapping.protocol || 'TCP').toLowerCase()}`);
+const resources = config.linux?.resources;
+const quota = Number(resources?.cpu_quota ?? 0);
+const period = Number(resources?.cpu_period ?? 0);
+const memory = Number(resources?.memory_limit_in_bytes ?? 0);
+return {
+  name: podNameOf(config.metadata),
+  ...(config.hostname ? { hostname: config.hostname } : {}),
+  ...(options?.network === 'NODE' ? { network: 'host' } : { publish }),
+  ...(config.dns_config?.servers?.length ? { dns: config.dns_config.servers } : {}),
+  share,
+  ...(quota > 0 && period > 0 ? { cpus: quota / period } : {}),
+  ...(memory > 0 ? { memory } : {}),
+};
