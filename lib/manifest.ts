@@ -263,8 +263,8 @@ export const CHAPTERS: ChapterInfo[] = [
         'int64s are strings: cpus = Number(cpu_quota) / Number(cpu_period) when both are > 0; memory = Number(memory_limit_in_bytes) when > 0. Leave out what was not asked.',
       ],
       'security-context': [
-        'Check everything before returning the edit: seccomp.profile_type "Localhost", run_as_username, idOf(...) for the ids, capabilityName(...) of each name found in ALL_CAPABILITIES (or "CAP_ALL").',
-        'In the edit: spec.process.user.uid/gid/additionalGids, spec.root.readonly, spec.process.noNewPrivileges.',
+        'Check everything before returning the edit: seccomp.profile_type "Localhost", run_as_group without run_as_user or run_as_username, idOf(...) for the ids, capabilityName(...) of each name found in ALL_CAPABILITIES (or "CAP_ALL").',
+        'In the edit: spec.process.user.uid/gid/additionalGids, spec.root.readonly, and spec.process.noNewPrivileges = security.no_new_privs === true (false too is an answer).',
         'Capabilities: start from spec.process.capabilities.bounding (the defaults), drop first ("CAP_ALL" drops every one), then add; privileged is ALL_CAPABILITIES whatever was dropped.',
         'Write the same list into bounding, effective and permitted. privileged also empties linux.maskedPaths and linux.readonlyPaths; else masked_paths/readonly_paths replace them when not empty.',
       ],
@@ -280,7 +280,7 @@ export const CHAPTERS: ChapterInfo[] = [
       ],
     },
   },
-  { number: '09', folder: '09-orchestration', title: 'Orchestration: a small node agent', builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes', hints: {} },
+  { number: '09', folder: '09-orchestration', title: 'Orchestration: a small node agent', builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes', hints: {}, draft: true },
 ];
 
 export function isAvailable(chapter: ChapterInfo): boolean {

@@ -42,11 +42,12 @@ function criWorld(name: string): { w: ConmanWorld; socket: string } {
 type Reply = CriReply;
 
 /** A stream URL as kubectl exec opens it (WebSocket, v5.channel.k8s.io): send `input` and end it; collect stdout, stderr and the Status. */
-function channelSession(url: string, input: string): Promise<{ stdout: string; stderr: string; status: unknown }> {
+function channelSession(url: string, input: string, size?: { Width: number; Height: number }): Promise<{ stdout: string; stderr: string; status: unknown }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v5.channel.k8s.io']);
     const out = { stdout: '', stderr: '', status: undefined as unknown };
     ws.on('open', () => {
+      if (size) ws.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify(size))])); // kubectl's first message with a terminal
       if (input) ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(input)]));
       ws.send(Buffer.from([255, 0])); // v5: no more stdin
     });
@@ -91,7 +92,8 @@ describe('the pieces, each alone', () => {
     const { podRequestOf, podNameOf } = await importTarget<SandboxConfig>('08-cri/sandbox-config.ts');
     const metadata = { name: 'web', namespace: 'default', uid: 'c0ffee00-1234-5678', attempt: 2 };
     const base = { metadata, hostname: '', log_directory: '', dns_config: null, port_mappings: [], labels: {}, annotations: {}, linux: null };
-    expect(podNameOf(metadata)).toBe('k8s_web_default_c0ffee00_2');
+    expect(podNameOf(metadata)).toMatch(/^k8s_web_default_[0-9a-f]{12}_2$/);
+    expect(podNameOf({ ...metadata, uid: 'c0ffee00-9999' }), 'the whole uid counts, not its start').not.toBe(podNameOf(metadata));
     expect(
       podRequestOf({
         ...base,
@@ -104,7 +106,7 @@ describe('the pieces, each alone', () => {
         ],
         linux: { cgroup_parent: '', sysctls: {}, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD', target_id: '' } }, resources: { cpu_period: '100000', cpu_quota: '50000', cpu_shares: '0', memory_limit_in_bytes: '67108864', oom_score_adj: '0' } },
       }),
-    ).toEqual({ name: 'k8s_web_default_c0ffee00_2', hostname: 'web-0', publish: ['8080:80/tcp', '127.0.0.1:5353:53/udp'], dns: ['10.0.0.10'], share: ['network', 'ipc', 'uts', 'pid'], cpus: 0.5, memory: 67108864 });
+    ).toEqual({ name: podNameOf(metadata), hostname: 'web-0', publish: ['8080:80/tcp', '127.0.0.1:5353:53/udp'], dns: ['10.0.0.10'], share: ['network', 'ipc', 'uts', 'pid'], cpus: 0.5, memory: 67108864 });
     const halfPeriod = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, security_context: null, resources: { cpu_period: '50000', cpu_quota: '100000', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0' } } });
     expect(halfPeriod.cpus, 'quota / period: 100000 µs of every 50000 is 2 CPUs').toBe(2);
     expect(halfPeriod.memory, 'no memory limit asked').toBeUndefined();
@@ -143,8 +145,9 @@ describe('the pieces, each alone', () => {
     expect(plain.process.capabilities?.bounding?.slice().sort(), 'nothing dropped, nothing added: the defaults').toEqual([...DEFAULT_CAPABILITIES].sort());
     expect(plain.process.user, 'no user asked: the image\'s (root here)').toMatchObject({ uid: 0, gid: 0 });
     expect(plain.root.readonly).toBe(false);
+    expect(plain.process.noNewPrivileges, 'no_new_privs not asked: false, the CRI\'s default (chapter 01\'s is true)').toBe(false);
     expect(edited({}).linux.maskedPaths, 'no masked paths given: the defaults stay').toEqual(DEFAULT_MASKED_PATHS);
-    for (const bad of [{ capabilities: { add_capabilities: ['NO_SUCH'] } }, { capabilities: { drop_capabilities: ['CAP_NOPE'] } }, { seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }, { run_as_user: { value: '-1' } }, { run_as_username: 'www-data' }]) {
+    for (const bad of [{ capabilities: { add_capabilities: ['NO_SUCH'] } }, { capabilities: { drop_capabilities: ['CAP_NOPE'] } }, { seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }, { run_as_user: { value: '-1' } }, { run_as_group: { value: '100' } }]) {
       expect(await caught(Promise.resolve().then(() => securityEditor(bad as never))), `refused when asked, not when applied: ${JSON.stringify(bad)}`).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     }
   });
@@ -155,12 +158,25 @@ describe('the pieces, each alone', () => {
     const config = (linux: object | null, mounts: object[] = []) => ({ metadata: { name: 'c', attempt: 0 }, image: { image: 'x' }, command: [], args: [], working_dir: '', envs: [], mounts, labels: {}, annotations: {}, log_path: '', stdin: false, stdin_once: false, tty: false, linux }) as never;
     const volume = path.join(hostRun().dir, 'spec-volume');
     const spec = generateConfig({ args: ['sh'] });
-    specEditorFor(config({ resources: { memory_limit_in_bytes: '1048576', cpu_quota: '20000', cpu_period: '100000', cpu_shares: '512', oom_score_adj: '-998' } }, [{ container_path: '/data', host_path: volume, readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }]))(spec);
+    await specEditorFor(config({ resources: { memory_limit_in_bytes: '1048576', cpu_quota: '20000', cpu_period: '100000', cpu_shares: '512', oom_score_adj: '-998' } }, [{ container_path: '/data', host_path: volume, readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }]))(spec);
     expect(spec.mounts.find((m) => m.destination === '/data')).toEqual({ destination: '/data', type: 'bind', source: volume, options: ['rbind', 'rslave', 'ro'] });
     expect(fs.statSync(volume).isDirectory(), 'a missing host path is made').toBe(true);
     expect(spec.linux.resources).toMatchObject({ memory: { limit: 1048576, swap: 1048576 }, cpu: { shares: 512, quota: 20000, period: 100000 } });
     expect(spec.process.oomScoreAdj, 'not below conmand\'s own (-998 needs CAP_SYS_RESOURCE)').toBe(Math.max(-998, Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8'))));
     expect(await caught(Promise.resolve().then(() => specEditorFor(config(null, [{ container_path: 'data', host_path: volume, readonly: false }])))), 'a relative path').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect(await caught(Promise.resolve().then(() => specEditorFor(config(null, [{ container_path: '/data', host_path: '', readonly: false }])))), 'an image volume').toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+    // run_as_username: looked up in the image's own /etc/passwd, once its rootfs exists.
+    const rootfs = path.join(hostRun().dir, 'spec-rootfs');
+    fs.mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n');
+    fs.writeFileSync(path.join(rootfs, 'etc/group'), 'root:x:0:\nwww-data:x:33:\n');
+    const named = generateConfig({ args: ['sh'] });
+    named.root.path = rootfs;
+    await specEditorFor(config({ security_context: { run_as_username: 'www-data' } }))(named);
+    expect(named.process.user).toMatchObject({ uid: 33, gid: 33 });
+    const unknown = generateConfig({ args: ['sh'] });
+    unknown.root.path = rootfs;
+    expect(await caught(specEditorFor(config({ security_context: { run_as_username: 'nobody-here' } }))(unknown)), 'a name the image does not have').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   });
 
   test('toGrpcError: the manager\'s statuses as gRPC codes; a gRPC error passes through', async () => {
@@ -339,9 +355,15 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
         status: { metadata: {}, status: 'Failure', message: 'command terminated with non-zero exit code: 4', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '4' }] } },
       });
       expect(await caught(channelSession(url, '')), 'a URL serves once').toBeDefined();
+      // kubectl exec -t: the terminal has the client's size before the command runs.
+      const { url: ttyUrl } = await call('RuntimeService/Exec', { container_id: serverId, cmd: ['stty', 'size'], tty: true, stdout: true });
+      expect((await channelSession(ttyUrl, '', { Width: 100, Height: 30 })).stdout.trim(), 'stty size, first thing').toBe('30 100');
       // PortForward: the pod's port 80, through a URL of the same server.
       const forward = await call('RuntimeService/PortForward', { pod_sandbox_id: podId, port: [80] });
       expect(await forwardedRequest(forward.url, 'GET /hostname HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.[01] 200 OK[\s\S]*\r\n\r\nweb-pod\n$/);
+      // No port in the request (critest and kubectl send none): the client names it on the URL.
+      const anyPort = await call('RuntimeService/PortForward', { pod_sandbox_id: podId });
+      expect(await forwardedRequest(`${anyPort.url}?port=80`, 'GET /hostname HTTP/1.0\r\n\r\n')).toMatch(/\r\n\r\nweb-pod\n$/);
 
       // A pod's securityContext and volumeMounts, as kubelet writes them into the config.
       const volume = path.join(w.base, 'volume');
@@ -368,6 +390,13 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       expect(await inSecure('id -u; id -g; id -G')).toBe('1000\n1000\n1000 5\n');
       expect(await inSecure('cat /data/data.txt; touch /data/x 2>/dev/null || echo "volume: read-only"; touch /x 2>/dev/null || echo "rootfs: read-only"')).toBe('from the host\nvolume: read-only\nrootfs: read-only\n');
       expect(await inSecure('grep -E "^(NoNewPrivs|CapBnd)" /proc/self/status')).toBe('CapBnd:\t0000000000000400\nNoNewPrivs:\t1\n');
+      // What crictl inspect shows: its mounts and resources as asked; verbose, its PID and runtime spec.
+      const inspected = await call('RuntimeService/ContainerStatus', { container_id: secureId, verbose: true });
+      expect(inspected.status.mounts).toMatchObject([{ container_path: '/data', host_path: volume, readonly: true }]);
+      expect(Number(inspected.status.resources.linux.memory_limit_in_bytes)).toBe(64 * 1024 * 1024);
+      const verbose = JSON.parse(inspected.info.info);
+      expect(verbose).toMatchObject({ sandboxID: podId, runtimeSpec: { root: { readonly: true }, process: { user: { uid: 1000 } } } });
+      expect(fs.existsSync(`/proc/${verbose.pid}`), 'its PID, a live process').toBe(true);
       // Stats from the cgroups: the container's own, and the pod's with its containers.
       const containerStats = (await call('RuntimeService/ContainerStats', { container_id: secureId })).stats;
       expect(Number(containerStats.memory.working_set_bytes.value)).toBeGreaterThan(0);
@@ -402,6 +431,16 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       const stopped = (await call('RuntimeService/ContainerStatus', { container_id: serverId })).status;
       expect(stopped).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 137, reason: 'Error' });
       expect(BigInt(stopped.finished_at)).toBeGreaterThan(BigInt(stopped.started_at));
+
+      // A sandbox as critest sends it: no hostname (the pod's name, made one), a sysctl of the pod's namespaces.
+      const bareConfig = { metadata: { name: 'bare', namespace: 'cri-test', uid: 'cri-test-uid-1', attempt: 0 }, linux: { sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80' } } };
+      const { pod_sandbox_id: bareId } = await call('RuntimeService/RunPodSandbox', { config: bareConfig });
+      const { container_id: bareContainer } = await call('RuntimeService/CreateContainer', { pod_sandbox_id: bareId, config: containerConfig('probe', ['sleep', '300']), sandbox_config: bareConfig });
+      await call('RuntimeService/StartContainer', { container_id: bareContainer });
+      const seen = (await call('RuntimeService/ExecSync', { container_id: bareContainer, cmd: ['sh', '-c', 'hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start'], timeout: 10 })).stdout.toString();
+      expect(seen).toMatch(/^k8s-bare-cri-test-[0-9a-f]{12}-0\n80\n$/);
+      await call('RuntimeService/StopPodSandbox', { pod_sandbox_id: bareId });
+      await call('RuntimeService/RemovePodSandbox', { pod_sandbox_id: bareId });
 
       // Errors as gRPC codes; every Stop and Remove of something gone is done, not an error.
       expect(await codeOf(call('RuntimeService/ContainerStatus', { container_id: 'no-such-container' }))).toBe('NOT_FOUND');

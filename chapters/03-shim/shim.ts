@@ -378,7 +378,7 @@ export class Shim implements ShimApi {
     if (this.execs.has(execId)) throw new Error(`exec: there is an exec ${execId} already`);
     this.forgetOldExecs();
     const dir = path.join(this.options.dir, 'execs', execId);
-    const process = new ExecProcess(execId, dir, { id: this.options.id, runtime: this.runtime }, spec, () => this.execs.delete(execId));
+    const process = new ExecProcess(execId, dir, { id: this.options.id, runtime: this.runtime, bundle: this.options.bundle }, spec, () => this.execs.delete(execId));
     this.execs.set(execId, process);
     this.launching++;
     try {

@@ -16,7 +16,7 @@
  *          Upgrade: the connection carries frames.ts (start: attach, then start it; rows and
  *          cols: its terminal's size before it starts)
  *   POST   /containers/REF/exec               JSON body → 201 {"id"}; then
- *   POST   /exec/ID/start                     Upgrade: frames
+ *   POST   /exec/ID/start?rows=R&cols=C       Upgrade: frames (rows and cols: a terminal's size from the start)
  *   POST   /exec/ID/attach                    Upgrade: frames, to an exec started earlier (the
  *                                             shim runs it: it outlives a conmand restart)
  *   GET    /exec/ID/json                      its state: running, or exited with its code
@@ -173,11 +173,11 @@ const UPGRADES: { pattern: RegExp; open: (manager: Manager, match: string[], que
   { pattern: /^\/containers\/([^/]+)\/attach$/, open: (m, [ref], q) => m.attach(ref, { start: flag(q, 'start'), size: terminalSize(q) }) },
   {
     pattern: /^\/exec\/([^/]+)\/start$/,
-    open: async (m, [execId]) => {
+    open: async (m, [execId], q) => {
       const pending = pendingExecs.get(execId);
       if (!pending) throw notFound(`exec ${execId}`);
       pendingExecs.delete(execId);
-      return m.exec(pending.ref, pending.request, execId);
+      return m.exec(pending.ref, pending.request, { execId, size: terminalSize(q) });
     },
   },
   { pattern: /^\/exec\/([^/]+)\/attach$/, open: (m, [execId]) => m.attachExec(execId) },

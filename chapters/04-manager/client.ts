@@ -26,6 +26,16 @@ function conmandCommand(): string {
   return relative.startsWith('..') ? script : relative;
 }
 
+/** A terminal's size as the query of an upgrade (attach, exec start). */
+function sizeQuery(size: { rows: number; cols: number } | undefined): URLSearchParams {
+  const query = new URLSearchParams();
+  if (size) {
+    query.set('rows', String(size.rows));
+    query.set('cols', String(size.cols));
+  }
+  return query;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -169,18 +179,15 @@ export class ApiClient implements ContainerApi {
   }
 
   attach(ref: string, options: { start?: boolean; size?: { rows: number; cols: number } } = {}): Promise<Session> {
-    const query = new URLSearchParams();
+    const query = sizeQuery(options.size);
     if (options.start) query.set('start', '1');
-    if (options.size) {
-      query.set('rows', String(options.size.rows));
-      query.set('cols', String(options.size.cols));
-    }
     return this.upgraded(`/containers/${encodeURIComponent(ref)}/attach${query.size ? `?${query}` : ''}`);
   }
 
-  async exec(ref: string, body: unknown): Promise<Session> {
+  async exec(ref: string, body: unknown, options: { size?: { rows: number; cols: number } } = {}): Promise<Session> {
     const { id } = await this.json<{ id: string }>('POST', `/containers/${encodeURIComponent(ref)}/exec`, body);
-    return { ...(await this.upgraded(`/exec/${id}/start`)), execId: id };
+    const query = sizeQuery(options.size);
+    return { ...(await this.upgraded(`/exec/${id}/start${query.size ? `?${query}` : ''}`)), execId: id };
   }
 
   async attachExec(execId: string): Promise<Session> {

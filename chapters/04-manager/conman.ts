@@ -234,12 +234,15 @@ async function run(api: ContainerApi, args: string[], andStart: boolean): Promis
  * comes from the log, opened before the start: it has every byte, stdout and stderr apart,
  * even when --rm removes it all.
  */
+/** Our window's size, for a container's or an exec's terminal from its start (0 x 0, unknown: none). */
+function ownTerminalSize(tty: boolean): { rows: number; cols: number } | undefined {
+  const known = tty && process.stdout.isTTY && process.stdout.rows > 0 && process.stdout.columns > 0;
+  return known ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+}
+
 async function startAttached(api: ContainerApi, id: string, options: { stdin: boolean; tty: boolean }): Promise<number> {
   if (options.stdin || options.tty) {
-    // (A terminal that does not know its size says 0 x 0: then the container's stays unset too.)
-    const known = options.tty && process.stdout.isTTY && process.stdout.rows > 0 && process.stdout.columns > 0;
-    const size = known ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
-    const session = await api.attach(id, { start: true, size });
+    const session = await api.attach(id, { start: true, size: ownTerminalSize(options.tty) });
     const exit = await runInteractive(session, options);
     if (!exit) return 0; // detached
     return exit.exitCode;
@@ -353,7 +356,7 @@ async function command(api: ContainerApi, name: string, args: string[]): Promise
         stdin,
         ...(parsed.options.env ? { env: envMap(parsed.options.env as string[]) } : {}),
         ...(parsed.options.workdir ? { cwd: parsed.options.workdir as string } : {}),
-      });
+      }, { size: ownTerminalSize(tty) });
       if (detach) {
         // It runs on in the shim; its output is kept for `exec --attach`.
         console.log(session.execId);

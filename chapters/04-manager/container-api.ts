@@ -35,8 +35,8 @@ export interface ContainerApi {
    * (run -it, start -a); `size`: the terminal's size before the process starts.
    */
   attach(ref: string, options?: { start?: boolean; size?: { rows: number; cols: number } }): Promise<Session>;
-  /** Another process in the container; its Session's execId finds it again (attachExec). */
-  exec(ref: string, request: unknown): Promise<Session>;
+  /** Another process in the container; its Session's execId finds it again (attachExec). `size`: its terminal's, from the start. */
+  exec(ref: string, request: unknown, options?: { size?: { rows: number; cols: number } }): Promise<Session>;
   /** Back to an exec started earlier: its output since, its input, its exit. */
   attachExec(execId: string): Promise<Session>;
   /** An exec's state: running, or stopped with its exit (the shim keeps it until the container goes). */

@@ -50,6 +50,15 @@ export interface PodInfo extends PodRecord {
 /** The files a member mounts from its infra: the network's /etc files (chapter 06 writes them). */
 const POD_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf'];
 
+/**
+ * A pod's name as its default hostname: a name may hold "_" and "." and run to 128
+ * characters, a hostname label may not (letters, digits, "-", 63 at most). CRI pods are named
+ * k8s_<name>_<namespace>_..., so their hostname is k8s-<name>-<namespace>-..., cut.
+ */
+export function hostnameOf(podName: string): string {
+  return podName.replace(/[^a-zA-Z0-9-]/g, '-').slice(0, 63).replace(/^-+|-+$/g, '') || 'pod';
+}
+
 export class Pods implements PodProvider {
   private readonly store: PodStore;
   private readonly pods = new Map<string, PodRecord>();
@@ -143,7 +152,7 @@ export class Pods implements PodProvider {
         id,
         name,
         created: new Date().toISOString(),
-        hostname: request.hostname ?? name,
+        hostname: request.hostname ?? hostnameOf(name),
         ...(request.network !== undefined ? { network: request.network } : {}),
         publish: request.publish ?? [],
         dns: request.dns ?? [],

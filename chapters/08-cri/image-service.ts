@@ -7,8 +7,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { ImageInUseError, type ImageRecord, type ImageStore } from '#lower/05-images/images.ts';
 import { nanoseconds } from './cri-proto.ts';
+import { grpcError } from './grpc-errors.ts';
 
 type Request = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -36,14 +38,16 @@ export class ImageService {
     return this.recordsOf(text)[0]?.config ?? '';
   }
 
-  private imageOf(records: ImageRecord[]): object {
+  private async imageOf(records: ImageRecord[]): Promise<object> {
+    // The image's User, as kubelet checks runAsNonRoot against it: a number is a uid, else a name.
+    const user = ((await this.store.config(records[0]).catch(() => undefined))?.config?.User ?? '').split(':')[0];
     return {
       id: records[0].config,
-      repo_tags: records.map((r) => r.name),
+      repo_tags: records.filter((r) => !r.name.includes('@')).map((r) => r.name), // (pulled by digest: no tag)
       repo_digests: [...new Set(records.map((r) => `${repositoryOf(r.name)}@${r.digest}`))],
       size: String(records[0].size),
-      uid: null,
-      username: '',
+      uid: /^\d+$/.test(user) ? { value: user } : null,
+      username: /^\d+$/.test(user) ? '' : user,
       spec: { image: records[0].config, annotations: {} },
       pinned: false,
     };
@@ -61,13 +65,13 @@ export class ImageService {
       if (wanted && !wanted.has(record.config)) continue;
       byId.set(record.config, [...(byId.get(record.config) ?? []), record]);
     }
-    return { images: [...byId.values()].map((records) => this.imageOf(records)) };
+    return { images: await Promise.all([...byId.values()].map((records) => this.imageOf(records))) };
   }
 
   /** An image not here is not an error: its status is empty (kubelet then pulls it). */
   async imageStatus({ image }: Request): Promise<object> {
     const records = this.recordsOf(image?.image ?? '');
-    return { image: records.length ? this.imageOf(records) : null, info: {} };
+    return { image: records.length ? await this.imageOf(records) : null, info: {} };
   }
 
   /** Removes the image under every name; one not here is already removed. */
@@ -76,7 +80,12 @@ export class ImageService {
       try {
         await this.store.remove(record.name);
       } catch (error) {
-        if (error instanceof ImageInUseError) throw Object.assign(error, { status: 409 });
+        if (/^no image "/.test((error as Error).message)) continue; // removed meanwhile (another RemoveImage): done
+        // (in a CRI client's words: its containers are removed with RemoveContainer, not conman rm)
+        if (error instanceof ImageInUseError) {
+          const mounted = / is mounted: /.test(error.message); // (conman image mount: a person's, not the CRI's)
+          throw grpcError(grpc.status.FAILED_PRECONDITION, mounted ? error.message : `image ${record.name} is used by a container: remove its containers first (RemoveContainer, crictl rm)`);
+        }
         throw error;
       }
     }

@@ -4,6 +4,7 @@
  * not know: kubelet retries them after a crash of its own, and "already gone" is done.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { Spec } from '#lib/oci-spec.ts';
 import type { ContainerInfo } from '#lower/04-manager/container-api.ts';
 import type { Manager } from '#lower/04-manager/manager.ts';
 import type { Session } from '#lower/04-manager/session.ts';
@@ -19,6 +20,7 @@ import { grpcError } from './grpc-errors.ts';
 import type { ImageService } from './image-service.ts';
 import type { StreamingServer } from './streaming.ts';
 import { podRequestOf } from './sandbox-config.ts';
+import fs from 'node:fs';
 import path from 'node:path';
 
 export const RUNTIME_NAME = 'conman';
@@ -29,6 +31,15 @@ type Request = Record<string, any>; // eslint-disable-line @typescript-eslint/no
 /** Does an object carry every label of the selector (ListPodSandbox's and ListContainers' label_selector)? */
 export function matchesLabels(labels: Labels, selector: Labels | undefined): boolean {
   return Object.entries(selector ?? {}).every(([key, value]) => labels[key] === value);
+}
+
+/** A container's config.json, or undefined if it cannot be read (its bundle is gone). */
+function readSpec(bundle: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Ignore "no such ..." (a Stop or Remove of something already gone); rethrow the rest. */
@@ -84,6 +95,7 @@ export class RuntimeService {
       logDirectory: sandbox.log_directory ?? '',
       runtimeHandler: '',
       createdAt: new Date().toISOString(),
+      ...(Object.keys(sandbox.linux?.sysctls ?? {}).length > 0 ? { sysctls: sandbox.linux!.sysctls } : {}),
     });
     return { pod_sandbox_id: id };
   }
@@ -150,7 +162,12 @@ export class RuntimeService {
     const pod = await this.pods.inspect(sandbox.id);
     const containerConfig = config as ContainerConfig;
     const request = createRequestOf(containerConfig, { id: pod.id, name: pod.name });
-    const editSpec = specEditorFor(containerConfig); // (checks the config before anything is made)
+    const editContainer = specEditorFor(containerConfig); // (checks the config before anything is made)
+    const editSpec = async (spec: Spec) => {
+      // The pod's sysctls: runc writes them in the container's namespaces, which are the pod's (net, ipc).
+      if (sandbox.sysctls) spec.linux.sysctl = { ...spec.linux.sysctl, ...sandbox.sysctls };
+      await editContainer(spec);
+    };
     // kubelet reads the log at log_directory/log_path, and rotates it there: the shim writes it
     // there itself (as conmon does for cri-o), not in the manager's folder.
     const logPath = sandbox.logDirectory && containerConfig.log_path ? path.join(sandbox.logDirectory, containerConfig.log_path) : '';
@@ -167,6 +184,8 @@ export class RuntimeService {
       image: request.image,
       imageRef: this.images.idOf(request.image),
       createdAt: info.created,
+      mounts: containerConfig.mounts ?? [],
+      resources: containerConfig.linux?.resources ?? null,
     });
     return { container_id: id };
   }
@@ -205,6 +224,7 @@ export class RuntimeService {
       metadata: meta.metadata,
       image: { image: meta.image },
       image_ref: meta.imageRef,
+      image_id: meta.imageRef,
       state: containerStateOf(info.status),
       created_at: nanoseconds(meta.createdAt),
       labels: meta.labels,
@@ -227,9 +247,13 @@ export class RuntimeService {
     return { containers };
   }
 
-  async containerStatus({ container_id }: Request): Promise<object> {
+  async containerStatus({ container_id, verbose }: Request): Promise<object> {
     const meta = this.containerMeta(container_id)!;
     const info = await this.manager.inspect(meta.id);
+    // verbose: what crictl inspect shows under "info" (containerd's keys: its pid, its sandbox, the runtime spec).
+    const details = verbose
+      ? { info: JSON.stringify({ sandboxID: meta.podSandboxId, pid: info.pid ?? 0, runtimeType: RUNTIME_NAME, runtimeSpec: readSpec(info.bundle) }) }
+      : {};
     return {
       status: {
         ...this.containerOf(meta, info),
@@ -238,11 +262,12 @@ export class RuntimeService {
         exit_code: info.exit?.exitCode ?? 0,
         reason: exitReasonOf(info),
         message: '',
-        mounts: [],
+        mounts: meta.mounts ?? [],
         log_path: meta.logPath,
         image_id: meta.imageRef,
+        resources: meta.resources ? { linux: meta.resources } : null,
       },
-      info: {},
+      info: details,
     };
   }
 
@@ -255,6 +280,7 @@ export class RuntimeService {
       cpuQuota: Number(linux?.cpu_quota ?? 0),
       cpuPeriod: Number(linux?.cpu_period ?? 0),
     });
+    this.store.containers.put({ ...meta, resources: { ...(meta.resources ?? {}), ...linux } });
     return {};
   }
 
@@ -278,7 +304,8 @@ export class RuntimeService {
   async exec({ container_id, cmd, tty, stdin }: Request): Promise<object> {
     const meta = await this.runningContainer(container_id);
     if (!Array.isArray(cmd) || cmd.length === 0) throw grpcError(grpc.status.INVALID_ARGUMENT, 'cmd must name a command');
-    return { url: this.streaming.urlFor('exec', () => this.manager.exec(meta.id, { args: cmd, tty: tty === true, stdin: stdin === true })) };
+    const open = (size?: { rows: number; cols: number }) => this.manager.exec(meta.id, { args: cmd, tty: tty === true, stdin: stdin === true }, { size });
+    return { url: this.streaming.urlFor('exec', open, { tty: tty === true }) };
   }
 
   async attach({ container_id }: Request): Promise<object> {
@@ -288,8 +315,9 @@ export class RuntimeService {
 
   async portForward({ pod_sandbox_id, port }: Request): Promise<object> {
     const meta = this.sandboxMeta(pod_sandbox_id)!;
+    // No port here is allowed (critest, kubectl): the client names them on the stream's URL (?port=80) instead.
     const ports = (port ?? []) as number[];
-    if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw grpcError(grpc.status.INVALID_ARGUMENT, 'port: give one or more ports from 1 to 65535');
+    if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw grpcError(grpc.status.INVALID_ARGUMENT, 'port: ports are from 1 to 65535');
     const address = async () => {
       const pod = await this.pods.inspect(meta.id);
       if (!pod.ip) throw new Error('the pod has no address');

@@ -10,6 +10,7 @@
  *                                               pid POD: --share pid; ipc NODE: not supported
  *   linux.resources (cpu quota/period, memory) → --cpus, --memory
  */
+import { createHash } from 'node:crypto';
 import { grpcError } from './grpc-errors.ts';
 import { status as Status } from '@grpc/grpc-js';
 import type { PodSandboxConfig, PodSandboxMetadata } from './cri-proto.ts';
@@ -19,7 +20,9 @@ import { notImplemented } from '#lib/not-implemented.ts';
 /** The manager's names are at most 128 characters of [a-zA-Z0-9_.-]: Kubernetes' names, namespaces and uids fit, in part. */
 export function podNameOf(metadata: PodSandboxMetadata): string {
   const part = (text: string, max: number) => text.replace(/[^a-zA-Z0-9_.-]/g, '-').slice(0, max);
-  return `k8s_${part(metadata.name, 50)}_${part(metadata.namespace, 40)}_${part(metadata.uid, 8)}_${metadata.attempt}`;
+  // The uid whole, hashed: two uids may share their first characters (critest's do).
+  const uid = createHash('sha256').update(metadata.uid).digest('hex').slice(0, 12);
+  return `k8s_${part(metadata.name, 50)}_${part(metadata.namespace, 40)}_${uid}_${metadata.attempt}`;
 }
 
 export function podRequestOf(config: PodSandboxConfig): PodCreateRequest {

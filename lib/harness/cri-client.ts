@@ -6,6 +6,7 @@
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { notImplementedIn } from '../not-implemented.ts';
 import { REPO_ROOT } from '../paths.ts';
 
 export type CriReply = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -28,12 +29,17 @@ export function criClient(socket: string, deadlineMs: number): { call: CriCall; 
   return { call, close: () => Object.values(clients).forEach((client) => client.close()) };
 }
 
-/** The gRPC code a call fails with ("NOT_FOUND"...), or "OK". */
+/**
+ * The gRPC code a call fails with ("NOT_FOUND"...), or "OK". A server's "not implemented yet"
+ * (an unfinished exercise, whatever code it came with) is thrown, so the check says so.
+ */
 export async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
     return 'OK';
   } catch (error) {
+    const unfinished = notImplementedIn(String((error as Error)?.message ?? ''));
+    if (unfinished) throw unfinished;
     return grpc.status[(error as grpc.ServiceError).code] ?? String(error);
   }
 }

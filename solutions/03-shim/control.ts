@@ -209,6 +209,10 @@ export class ControlServer {
     if (typeof spec !== 'object' || spec === null || !Array.isArray(spec.args) || spec.args.length === 0 || !spec.args.every((arg) => typeof arg === 'string')) {
       return { ok: false, error: 'exec: "process" must be an object with "args", a non-empty list of strings' };
     }
+    const size = spec.size as { rows?: unknown; cols?: unknown } | undefined;
+    if (size !== undefined && !(typeof size === 'object' && size !== null && [size.rows, size.cols].every((n) => Number.isInteger(n) && (n as number) > 0 && (n as number) < 65536))) {
+      return { ok: false, error: 'exec: "size" must be {"rows": N, "cols": N}, whole numbers from 1 to 65535' };
+    }
     if (!this.api.exec) return { ok: false, error: 'exec: this shim does not run exec processes' };
     try {
       return { ok: true, ...(await this.api.exec(execId, spec)) };

@@ -1,7 +1,13 @@
 /**
  * One more process in a running container, run by its shim: `conman exec`. The shim runs
  *
- *   runc exec --detach --pid-file DIR/exec.pid [--tty --console-socket DIR/console.sock] ID ARGS...
+ *   runc exec --detach --process DIR/process.json --pid-file DIR/exec.pid [--console-socket DIR/console.sock] ID
+ *
+ * process.json is the container's own `process` (config.json: its user, capabilities, env...)
+ * with this exec's args, env, cwd and terminal, and the terminal's size: runc sizes the
+ * terminal before the process runs, so a `stty size` run first thing finds it (with `--tty`
+ * and ARGS on the command line there is no size: it could only come after the start). This is
+ * how containerd's shim calls runc too (go-runc's Exec).
  *
  * runc starts the process inside the container's namespaces and cgroup and exits; the process
  * is orphaned to the shim (a child subreaper), which reaps it as it reaps the container's
@@ -43,6 +49,24 @@ export interface ExecSpec {
   tty?: boolean;
   /** Give it a stdin (attach can type into it). A terminal always has one. */
   stdin?: boolean;
+  /** The terminal's size from the start (with tty). */
+  size?: { rows: number; cols: number };
+}
+
+/** The container's process with an exec's changes: what `runc exec --process` runs. */
+export function execProcessSpec(base: Record<string, unknown>, spec: ExecSpec): Record<string, unknown> {
+  // Variables of the exec replace the container's of the same name (a second PATH=... would
+  // be ignored by most programs: getenv finds the first).
+  const env = new Map(((base.env as string[] | undefined) ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry] as const));
+  for (const [key, value] of Object.entries(spec.env ?? {})) env.set(key, `${key}=${value}`);
+  return {
+    ...base,
+    args: spec.args,
+    env: [...env.values()],
+    ...(spec.cwd ? { cwd: spec.cwd } : {}),
+    terminal: spec.tty === true,
+    ...(spec.tty && spec.size ? { consoleSize: { height: spec.size.rows, width: spec.size.cols } } : {}),
+  };
 }
 
 /** Output held for a client while none is attached; then the shim stops reading. */
@@ -87,7 +111,7 @@ export class ExecProcess implements ShimApi {
     readonly id: string,
     /** This exec's folder, under the shim's. */
     readonly dir: string,
-    private readonly container: { id: string; runtime: OciRuntime },
+    private readonly container: { id: string; runtime: OciRuntime; bundle: string },
     readonly spec: ExecSpec,
     /** A delete request for this exec: the shim forgets it. */
     private readonly onDelete: () => void,
@@ -104,14 +128,15 @@ export class ExecProcess implements ShimApi {
   async launch(): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const pidFile = path.join(this.dir, 'exec.pid');
-    const args = ['exec', '--detach', '--pid-file', pidFile];
-    for (const [key, value] of Object.entries(this.spec.env ?? {})) args.push('--env', `${key}=${value}`);
-    if (this.spec.cwd) args.push('--cwd', this.spec.cwd);
+    const processFile = path.join(this.dir, 'process.json');
+    const base = (JSON.parse(fs.readFileSync(path.join(this.container.bundle, 'config.json'), 'utf8')) as { process: Record<string, unknown> }).process;
+    fs.writeFileSync(processFile, JSON.stringify(execProcessSpec(base, this.spec)), { mode: 0o600 });
+    const args = ['exec', '--detach', '--process', processFile, '--pid-file', pidFile];
     if (this.spec.tty) {
       const socket = await ConsoleSocket.listen(path.join(this.dir, 'console.sock'));
       try {
         // runc sends the terminal's master before it exits: after a clean exit it is waiting for us.
-        await this.container.runtime.invoke([...args, '--tty', '--console-socket', socket.path, this.container.id, ...this.spec.args]);
+        await this.container.runtime.invoke([...args, '--console-socket', socket.path, this.container.id]);
         this.terminal = new Terminal(await socket.receiveMaster());
       } finally {
         socket.close();
@@ -125,7 +150,7 @@ export class ExecProcess implements ShimApi {
       try {
         // Without a terminal, runc --detach passes its own stdio on to the process.
         const fds = stdio.forContainer as unknown as Record<'stdin' | 'stdout' | 'stderr', never>;
-        await this.container.runtime.invoke([...args, this.container.id, ...this.spec.args], { stdin: fds.stdin, stdout: fds.stdout, stderr: fds.stderr });
+        await this.container.runtime.invoke([...args, this.container.id], { stdin: fds.stdin, stdout: fds.stdout, stderr: fds.stderr });
       } catch (error) {
         stdio.stdout.destroy();
         stdio.stderr.destroy();

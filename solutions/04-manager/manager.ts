@@ -266,7 +266,7 @@ export class Manager implements ContainerApi {
    * is written, for what the request's JSON has no field for (mounts, a security context);
    * `logPath` puts the container's log there instead of in its folder (where kubelet reads it).
    */
-  async create(body: unknown, options: { editSpec?: (spec: Spec) => void; logPath?: string } = {}): Promise<{ id: string; name: string }> {
+  async create(body: unknown, options: { editSpec?: (spec: Spec) => void | Promise<void>; logPath?: string } = {}): Promise<{ id: string; name: string }> {
     const request = checkCreateRequest(body);
     const restartPolicy = parseRestartPolicy(request.restart ?? 'no');
     if (request.image !== undefined) {
@@ -359,7 +359,7 @@ export class Manager implements ContainerApi {
       }
       fs.mkdirSync(this.store.bundleOf(id), { recursive: true, mode: 0o700 });
       try {
-        options.editSpec?.(spec);
+        await options.editSpec?.(spec);
         await writeConfig(this.store.bundleOf(id), spec);
         // The log exists from the start: a follower (foreground `run`) holds it open from before
         // the first byte to after `--rm` removed the folder.
@@ -947,13 +947,15 @@ export class Manager implements ContainerApi {
   }
 
   /** Another process in the container, run by its shim (exec-session.ts); `execId` names it for a later attach. */
-  async exec(ref: string, body: unknown, execId = randomBytes(8).toString('hex')): Promise<Session> {
+  /** `size`: a terminal's size from the start; `execId`: the id the API gave at the create step (else a new one). */
+  async exec(ref: string, body: unknown, options: { size?: { rows: number; cols: number }; execId?: string } = {}): Promise<Session> {
+    const execId = options.execId ?? randomBytes(8).toString('hex');
     const request = checkExecRequest(body);
     const id = this.resolve(ref);
     const record = this.recordOf(id);
     if (record.status !== 'running') throw conflict(`container ${record.name} is not running (${record.status}): start it first`);
     const shim = new ShimClient(this.shimDir(id));
-    const { client } = await shim.exec(execId, { args: request.args, env: request.env, cwd: request.cwd, tty: request.tty, stdin: request.stdin }).catch((error: Error) => {
+    const { client } = await shim.exec(execId, { args: request.args, env: request.env, cwd: request.cwd, tty: request.tty, stdin: request.stdin, ...(request.tty && options.size ? { size: options.size } : {}) }).catch((error: Error) => {
       // runc could not run the process: a command not in the image is the request's fault (a 400).
       throw cannotRun(error.message) ?? error;
     });

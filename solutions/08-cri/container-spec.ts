@@ -7,7 +7,8 @@
  *   mounts[]              → a bind mount each: readonly → "ro"; propagation PRIVATE → rprivate,
  *                           HOST_TO_CONTAINER → rslave, BIDIRECTIONAL → rshared. A missing
  *                           host path is made a directory (containerd does so too)
- *   security_context      → security-context.ts (user, groups, capabilities, privileged...)
+ *   security_context      → security-context.ts (user, groups, capabilities, privileged...);
+ *                           run_as_username here, looked up in the image once its rootfs exists
  *   resources             → linux.resources: memory limit (no swap beyond it), CPU shares,
  *                           quota and period; oom_score_adj no lower than conmand's own
  *
@@ -20,6 +21,7 @@ import type { Spec } from '#lib/oci-spec.ts';
 import { grpcError } from './grpc-errors.ts';
 import type { ContainerConfig } from './cri-proto.ts';
 import { securityEditor, type SecurityContext } from './security-context.ts';
+import { resolveUser } from '#lower/05-images/image-config.ts';
 
 const PROPAGATION: Record<string, string> = { PROPAGATION_PRIVATE: 'rprivate', PROPAGATION_HOST_TO_CONTAINER: 'rslave', PROPAGATION_BIDIRECTIONAL: 'rshared' };
 
@@ -28,13 +30,15 @@ function ownOomScoreAdj(): number {
   return Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8'));
 }
 
-export function specEditorFor(config: ContainerConfig): (spec: Spec) => void {
-  const edits: ((spec: Spec) => void)[] = [];
+export function specEditorFor(config: ContainerConfig): (spec: Spec) => Promise<void> {
+  const edits: ((spec: Spec) => void | Promise<void>)[] = [];
   const security = config.linux?.security_context as SecurityContext | null | undefined;
 
   // Mounts, checked now: absolute paths only.
   const mounts = (config.mounts ?? []).map((mount) => {
     const m = mount as typeof mount & { propagation?: string };
+    // A mount without a host path is an image volume (an image's content as a volume, Kubernetes 1.31): not done here.
+    if (!m.host_path) throw grpcError(Status.UNIMPLEMENTED, `mount at ${m.container_path}: image volumes (a mount with no host_path) are not supported by conman`);
     if (!m.container_path.startsWith('/') || !m.host_path.startsWith('/')) {
       throw grpcError(Status.INVALID_ARGUMENT, `mount ${m.host_path} → ${m.container_path}: both paths must be absolute`);
     }
@@ -49,8 +53,20 @@ export function specEditorFor(config: ContainerConfig): (spec: Spec) => void {
     });
   }
 
-  // The security context: securityEditor() checks it now, and edits the spec later.
-  if (security) edits.push(securityEditor(security));
+  // A user by name: looked up in the image's own /etc/passwd and /etc/group (chapter 05's
+  // resolveUser), which exist once the manager has made the rootfs; a group given by number wins.
+  const username = security?.run_as_username;
+  if (username) {
+    edits.push(async (spec) => {
+      const user = await resolveUser(spec.root.path, username).catch((error: Error) => {
+        throw grpcError(Status.INVALID_ARGUMENT, `run_as_username "${username}": ${error.message}`);
+      });
+      spec.process.user = { ...spec.process.user, ...user };
+    });
+  }
+  // The security context: securityEditor() checks it now, and edits the spec later. Always:
+  // even an empty one says something (no_new_privs false, where chapter 01's default is true).
+  edits.push(securityEditor(security ?? {}));
 
   const resources = config.linux?.resources;
   if (resources) {
@@ -67,7 +83,7 @@ export function specEditorFor(config: ContainerConfig): (spec: Spec) => void {
       if (oomScoreAdj !== 0) spec.process.oomScoreAdj = Math.max(oomScoreAdj, ownOomScoreAdj());
     });
   }
-  return (spec) => {
-    for (const edit of edits) edit(spec);
+  return async (spec) => {
+    for (const edit of edits) await edit(spec);
   };
 }

@@ -18,6 +18,8 @@ export interface SandboxMeta {
   logDirectory: string;
   runtimeHandler: string;
   createdAt: string;
+  /** The pod's sysctls (net.*, kernel.shm*...): written by runc into each container's namespaces, which are the pod's. */
+  sysctls?: Labels;
 }
 
 export interface ContainerMeta {
@@ -32,6 +34,10 @@ export interface ContainerMeta {
   image: string;
   imageRef: string;
   createdAt: string;
+  /** As asked: ContainerStatus gives them back (crictl inspect shows them). */
+  mounts?: object[];
+  /** Its linux resources as asked, or as UpdateContainerResources changed them. */
+  resources?: object | null;
 }
 
 class JsonFolder<T extends { id: string }> {

@@ -4,10 +4,13 @@
  * plugin (`WithUser`, `WithCapabilities`, `WithMaskedPaths`...) and cri-o write the same
  * fields of the OCI spec, and runc applies them before the container's first instruction.
  *
- *   run_as_user / run_as_group  → process.user.uid / gid
+ *   run_as_user / run_as_group  → process.user.uid / gid (a group needs a user: alone, refused)
+ *   run_as_username             → (a name: container-spec.ts looks it up in the image's
+ *                                 /etc/passwd, once the rootfs exists)
  *   supplemental_groups         → process.user.additionalGids
  *   readonly_rootfs             → root.readonly
- *   no_new_privs                → process.noNewPrivileges
+ *   no_new_privs                → process.noNewPrivileges, true or false: the CRI's default is
+ *                                 false (a pod's allowPrivilegeEscalation), chapter 01's true
  *   capabilities                → drop first, then add ("ALL" is every one; "net_admin",
  *                                 "NET_ADMIN" and "CAP_NET_ADMIN" are one): bounding,
  *                                 effective and permitted sets alike
@@ -61,10 +64,10 @@ export function idOf(field: string, value: string | undefined): number {
 
 export function securityEditor(security: SecurityContext): (spec: Spec) => void {
   // EXERCISE(security-context): check the security context (INVALID_ARGUMENT for what cannot be done), then return the edit of the spec
-  // First the checks: a Localhost seccomp profile, run_as_username (conman looks no names up),
-  // an id that is not one (idOf), a capability the kernel does not have (ALL is allowed).
+  // First the checks: a Localhost seccomp profile, a group without a user, an id that is not
+  // one (idOf), a capability the kernel does not have (ALL is allowed).
   if (security.seccomp?.profile_type === 'Localhost') throw grpcError(Status.INVALID_ARGUMENT, 'seccomp: Localhost profiles are not supported by conman (RuntimeDefault and Unconfined are)');
-  if (security.run_as_username) throw grpcError(Status.INVALID_ARGUMENT, `run_as_username "${security.run_as_username}": give run_as_user (a number); conman does not look names up in the image`);
+  if (security.run_as_group && !security.run_as_user && !security.run_as_username) throw grpcError(Status.INVALID_ARGUMENT, 'run_as_group is given without run_as_user or run_as_username: a group needs a user');
   const uid = security.run_as_user ? idOf('run_as_user', security.run_as_user.value) : undefined;
   const gid = security.run_as_group ? idOf('run_as_group', security.run_as_group.value) : undefined;
   const groups = (security.supplemental_groups ?? []).map((group) => idOf('supplemental_groups', group));
@@ -79,7 +82,7 @@ export function securityEditor(security: SecurityContext): (spec: Spec) => void 
     if (gid !== undefined) spec.process.user.gid = gid;
     if (groups.length > 0) spec.process.user.additionalGids = groups;
     if (security.readonly_rootfs) spec.root.readonly = true;
-    if (security.no_new_privs) spec.process.noNewPrivileges = true;
+    spec.process.noNewPrivileges = security.no_new_privs === true;
     let capabilities: string[];
     if (security.privileged) {
       capabilities = [...ALL_CAPABILITIES];

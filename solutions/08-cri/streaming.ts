@@ -23,13 +23,14 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Session } from '#lower/04-manager/session.ts';
+import { scaled } from '#lib/slow.ts';
 
 export const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'channel.k8s.io', 'portforward.k8s.io'];
 const TOKEN_TTL_MS = 60_000;
 
 type Pending =
-  | { kind: 'session'; open: () => Promise<Session> }
+  | { kind: 'session'; open: (size?: TerminalSize) => Promise<Session>; tty: boolean }
   | { kind: 'portforward'; address: () => Promise<string>; ports: number[] };
 
 /** Kubernetes' Status for the end of an exec: kubectl reads the exit code from its causes. */
@@ -42,6 +43,24 @@ export function exitStatus(exitCode: number): object {
     reason: 'NonZeroExitCode',
     details: { causes: [{ reason: 'ExitCode', message: String(exitCode) }] },
   };
+}
+
+type TerminalSize = { rows: number; cols: number };
+
+/** The ports a port-forward URL names (?port=80&port=443), when the RPC named none. */
+function portsOf(url: URL): number[] {
+  return url.searchParams.getAll('port').map(Number).filter((port) => Number.isInteger(port) && port > 0 && port < 65536);
+}
+
+/** A resize message's size ({"Width":W,"Height":H}), or undefined if it is not one. */
+function resizeOf(data: Buffer): TerminalSize | undefined {
+  if (data[0] !== CHANNEL.resize) return undefined;
+  try {
+    const { Width, Height } = JSON.parse(data.subarray(1).toString()) as { Width: number; Height: number };
+    return Number.isInteger(Width) && Number.isInteger(Height) && Width > 0 && Height > 0 && Width < 65536 && Height < 65536 ? { rows: Height, cols: Width } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function frame(channel: number, data: Buffer | string): Buffer {
@@ -66,8 +85,8 @@ export class StreamingServer {
         return;
       }
       this.sockets.handleUpgrade(request, socket, head, (ws) => {
-        if (pending.kind === 'session') void this.serveSession(ws, pending.open);
-        else void this.servePortForward(ws, pending.address, pending.ports);
+        if (pending.kind === 'session') void this.serveSession(ws, pending.open, pending.tty);
+        else void this.servePortForward(ws, pending.address, pending.ports.length > 0 ? pending.ports : portsOf(url));
       });
     });
     // Loopback only: the URL goes to kubelet on this node (containerd's default address too).
@@ -75,9 +94,9 @@ export class StreamingServer {
     this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  /** A one-time URL for a stream that `open` makes when the client comes. */
-  urlFor(kind: 'exec' | 'attach', open: () => Promise<Session>): string {
-    return this.register(kind, { kind: 'session', open });
+  /** A one-time URL for a stream that `open` makes when the client comes (with a terminal: its first size, if the client sent one at once). */
+  urlFor(kind: 'exec' | 'attach', open: (size?: TerminalSize) => Promise<Session>, options: { tty?: boolean } = {}): string {
+    return this.register(kind, { kind: 'session', open, tty: options.tty === true });
   }
 
   portForwardUrl(address: () => Promise<string>, ports: number[]): string {
@@ -91,16 +110,31 @@ export class StreamingServer {
     return `${this.base}/${kind}/${token}`;
   }
 
-  private async serveSession(ws: WebSocket, open: () => Promise<Session>): Promise<void> {
+  private async serveSession(ws: WebSocket, open: (size?: TerminalSize) => Promise<Session>, tty: boolean): Promise<void> {
     const v5 = ws.protocol === 'v5.channel.k8s.io';
     // The client may type before the process runs: keep what comes until the session is there
     // (a 'message' with no listener would be lost).
     const early: Buffer[] = [];
-    const keep = (data: Buffer) => early.push(data);
+    let sized: (size: TerminalSize) => void = () => {};
+    const keep = (data: Buffer) => {
+      early.push(data);
+      const size = resizeOf(data);
+      if (size) sized(size);
+    };
     ws.on('message', keep);
+    // A terminal's first size comes right after the connection (kubectl and crictl send it
+    // first): wait a moment for it, so the process starts with it (runc sizes the terminal
+    // before the process runs; a resize after the start races with a `stty size`).
+    const size = tty
+      ? await new Promise<TerminalSize | undefined>((resolve) => {
+          const timer = setTimeout(() => resolve(undefined), scaled(1000));
+          sized = (first) => (clearTimeout(timer), resolve(first));
+        })
+      : undefined;
+    sized = () => {};
     let session: Session;
     try {
-      session = await open();
+      session = await open(size);
     } catch (error) {
       ws.send(frame(CHANNEL.error, JSON.stringify({ metadata: {}, status: 'Failure', message: (error as Error).message })));
       ws.close();
@@ -113,8 +147,8 @@ export class StreamingServer {
       const payload = data.subarray(1);
       if (channel === CHANNEL.stdin) session.write(payload);
       else if (channel === CHANNEL.resize) {
-        const { Width, Height } = JSON.parse(payload.toString()) as { Width: number; Height: number };
-        session.resize(Height, Width);
+        const resized = resizeOf(data);
+        if (resized) session.resize(resized.rows, resized.cols);
       } else if (v5 && channel === CHANNEL.close && payload[0] === CHANNEL.stdin) session.endInput();
     };
     for (const data of early) onMessage(data);
@@ -130,6 +164,10 @@ export class StreamingServer {
   }
 
   private async servePortForward(ws: WebSocket, address: () => Promise<string>, ports: number[]): Promise<void> {
+    if (ports.length === 0) {
+      ws.close(1008, 'no port to forward: name them in the PortForward request, or on the URL (?port=80)');
+      return;
+    }
     const early: Buffer[] = [];
     const keep = (data: Buffer) => early.push(data);
     ws.on('message', keep);

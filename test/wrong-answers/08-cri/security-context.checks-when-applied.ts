@@ -1,9 +1,9 @@
 // wrong: the capabilities checked inside the edit, when the manager writes config.json: the CreateContainer call has made folders by then, and the error comes from the wrong place
 // caught by: securityEditor
-// First the checks: a Localhost seccomp profile, run_as_username (conman looks no names up),
-// an id that is not one (idOf), a capability the kernel does not have (ALL is allowed).
+// First the checks: a Localhost seccomp profile, a group without a user, an id that is not
+// one (idOf), a capability the kernel does not have (ALL is allowed).
 if (security.seccomp?.profile_type === 'Localhost') throw grpcError(Status.INVALID_ARGUMENT, 'seccomp: Localhost profiles are not supported by conman (RuntimeDefault and Unconfined are)');
-if (security.run_as_username) throw grpcError(Status.INVALID_ARGUMENT, `run_as_username "${security.run_as_username}": give run_as_user (a number); conman does not look names up in the image`);
+if (security.run_as_group && !security.run_as_user && !security.run_as_username) throw grpcError(Status.INVALID_ARGUMENT, 'run_as_group is given without run_as_user or run_as_username: a group needs a user');
 const uid = security.run_as_user ? idOf('run_as_user', security.run_as_user.value) : undefined;
 const gid = security.run_as_group ? idOf('run_as_group', security.run_as_group.value) : undefined;
 const groups = (security.supplemental_groups ?? []).map((group) => idOf('supplemental_groups', group));
@@ -17,7 +17,7 @@ return (spec) => {
   if (gid !== undefined) spec.process.user.gid = gid;
   if (groups.length > 0) spec.process.user.additionalGids = groups;
   if (security.readonly_rootfs) spec.root.readonly = true;
-  if (security.no_new_privs) spec.process.noNewPrivileges = true;
+  spec.process.noNewPrivileges = security.no_new_privs === true;
   let capabilities: string[];
   if (security.privileged) {
     capabilities = [...ALL_CAPABILITIES];
