@@ -15,6 +15,7 @@ import { pushBusyboxImage } from '../lib/harness/busybox-image.ts';
 import { caught } from '../lib/harness/caught.ts';
 import { conmanWorld, type ConmanWorld } from '../lib/harness/conman-world.ts';
 import { codeOf, criClient, type CriReply } from '../lib/harness/cri-client.ts';
+import { spdyExec, spdyForward } from '../lib/harness/spdy-client.ts';
 import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget } from '../lib/harness/target.ts';
@@ -358,12 +359,23 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       // kubectl exec -t: the terminal has the client's size before the command runs.
       const { url: ttyUrl } = await call('RuntimeService/Exec', { container_id: serverId, cmd: ['stty', 'size'], tty: true, stdout: true });
       expect((await channelSession(ttyUrl, '', { Width: 100, Height: 30 })).stdout.trim(), 'stty size, first thing').toBe('30 100');
+      // The same over SPDY/3.1, as client-go's SPDY executor speaks it (crictl, critest, kubectl before 1.30).
+      const { url: spdyUrl } = await call('RuntimeService/Exec', { container_id: serverId, cmd: ['sh', '-c', 'read line; echo "got $line"; echo oops >&2; exit 4'], stdin: true, stdout: true, stderr: true });
+      expect(await spdyExec(spdyUrl, { stdin: true, input: 'hello\n' }), 'exec over SPDY').toEqual({
+        stdout: 'got hello\n',
+        stderr: 'oops\n',
+        status: { metadata: {}, status: 'Failure', message: 'command terminated with non-zero exit code: 4', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '4' }] } },
+      });
+      const { url: spdyTty } = await call('RuntimeService/Exec', { container_id: serverId, cmd: ['stty', 'size'], tty: true, stdout: true });
+      expect((await spdyExec(spdyTty, { tty: true, size: { Width: 100, Height: 30 } })).stdout.trim(), 'exec -t over SPDY: sized from the start').toBe('30 100');
       // PortForward: the pod's port 80, through a URL of the same server.
       const forward = await call('RuntimeService/PortForward', { pod_sandbox_id: podId, port: [80] });
       expect(await forwardedRequest(forward.url, 'GET /hostname HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.[01] 200 OK[\s\S]*\r\n\r\nweb-pod\n$/);
       // No port in the request (critest and kubectl send none): the client names it on the URL.
       const anyPort = await call('RuntimeService/PortForward', { pod_sandbox_id: podId });
       expect(await forwardedRequest(`${anyPort.url}?port=80`, 'GET /hostname HTTP/1.0\r\n\r\n')).toMatch(/\r\n\r\nweb-pod\n$/);
+      const spdyPorts = await call('RuntimeService/PortForward', { pod_sandbox_id: podId });
+      expect(await spdyForward(spdyPorts.url, 80, 'GET /hostname HTTP/1.0\r\n\r\n'), 'port-forward over SPDY: the port in the stream\'s headers').toMatch(/\r\n\r\nweb-pod\n$/);
 
       // A pod's securityContext and volumeMounts, as kubelet writes them into the config.
       const volume = path.join(w.base, 'volume');

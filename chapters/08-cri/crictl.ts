@@ -9,9 +9,9 @@
  * - its JSON (inspect, info, -o json) uses protobuf's JSON names (podSandboxId, createdAt);
  *   ours prints the proto's own names (pod_sandbox_id, created_at), as it loads them (keepCase).
  * - it reads YAML config files too, and has yaml/go-template/table outputs; we read and print JSON.
- * - its streams (exec -i/-t, port-forward) speak SPDY or WebSocket; ours WebSocket only (all
- *   conmand speaks), and port-forward asks for one URL per local connection (SPDY opens one
- *   stream per connection in one URL instead).
+ * - its streams (exec -i/-t, port-forward) speak SPDY by default, WebSocket if asked; ours
+ *   WebSocket only (conmand serves both), and port-forward asks for one URL per local
+ *   connection (over SPDY, one URL carries a pair of streams per connection instead).
  * - `create` can pull the image (--with-pull), `run` does runp+create+start in one: not here.
  * - it waits 2 s for an answer by default (--timeout); we give 10 s, 5 min for a pull or a sandbox.
  */

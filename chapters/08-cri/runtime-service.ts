@@ -301,16 +301,21 @@ export class RuntimeService {
     return meta;
   }
 
-  async exec({ container_id, cmd, tty, stdin }: Request): Promise<object> {
+  async exec({ container_id, cmd, tty, stdin, stdout, stderr }: Request): Promise<object> {
     const meta = await this.runningContainer(container_id);
     if (!Array.isArray(cmd) || cmd.length === 0) throw grpcError(grpc.status.INVALID_ARGUMENT, 'cmd must name a command');
     const open = (size?: { rows: number; cols: number }) => this.manager.exec(meta.id, { args: cmd, tty: tty === true, stdin: stdin === true }, { size });
-    return { url: this.streaming.urlFor('exec', open, { tty: tty === true }) };
+    return { url: this.streaming.urlFor('exec', open, { tty: tty === true, stdin: stdin === true, stdout: stdout === true, stderr: stderr === true }) };
   }
 
-  async attach({ container_id }: Request): Promise<object> {
+  async attach({ container_id, stdin, tty, stdout, stderr }: Request): Promise<object> {
     const meta = await this.runningContainer(container_id);
-    return { url: this.streaming.urlFor('attach', () => this.manager.attach(meta.id)) };
+    const open = async (size?: { rows: number; cols: number }) => {
+      const session = await this.manager.attach(meta.id);
+      if (size) session.resize(size.rows, size.cols); // (it runs already: its terminal is resized now)
+      return session;
+    };
+    return { url: this.streaming.urlFor('attach', open, { tty: tty === true, stdin: stdin === true, stdout: stdout === true, stderr: stderr === true }) };
   }
 
   async portForward({ pod_sandbox_id, port }: Request): Promise<object> {

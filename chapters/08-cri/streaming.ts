@@ -14,8 +14,9 @@
  * PortForward (`portforward.k8s.io` over WebSocket, `?port=80`): for the i-th port, channel 2i
  * carries data and 2i+1 errors, each starting with the port as a little-endian uint16.
  *
- * Real servers also speak SPDY/3.1 on the same URLs (what kubelet and kubectl used for years);
- * this one does not. Tokens last a minute and serve once, as kubelet's and containerd's.
+ * The same URLs speak SPDY/3.1 too (what kubelet and kubectl used for years, and client-go's
+ * SPDY executor still does): an upgrade to `SPDY/3.1` goes to spdy-streaming.ts. Tokens last a
+ * minute and serve once, as kubelet's and containerd's.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -24,28 +25,16 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Session } from '#lower/04-manager/session.ts';
 import { scaled } from '#lib/slow.ts';
+import { serveSpdy, wantsSpdy } from './spdy-streaming.ts';
+import { exitStatus, failureStatus, terminalSizeOf, type SessionStreams, type TerminalSize } from './stream-status.ts';
 
 export const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'channel.k8s.io', 'portforward.k8s.io'];
 const TOKEN_TTL_MS = 60_000;
 
 type Pending =
-  | { kind: 'session'; open: (size?: TerminalSize) => Promise<Session>; tty: boolean }
+  | { kind: 'session'; open: (size?: TerminalSize) => Promise<Session>; streams: SessionStreams }
   | { kind: 'portforward'; address: () => Promise<string>; ports: number[] };
-
-/** Kubernetes' Status for the end of an exec: kubectl reads the exit code from its causes. */
-export function exitStatus(exitCode: number): object {
-  if (exitCode === 0) return { metadata: {}, status: 'Success' };
-  return {
-    metadata: {},
-    status: 'Failure',
-    message: `command terminated with non-zero exit code: ${exitCode}`,
-    reason: 'NonZeroExitCode',
-    details: { causes: [{ reason: 'ExitCode', message: String(exitCode) }] },
-  };
-}
-
-type TerminalSize = { rows: number; cols: number };
 
 /** The ports a port-forward URL names (?port=80&port=443), when the RPC named none. */
 function portsOf(url: URL): number[] {
@@ -54,13 +43,7 @@ function portsOf(url: URL): number[] {
 
 /** A resize message's size ({"Width":W,"Height":H}), or undefined if it is not one. */
 function resizeOf(data: Buffer): TerminalSize | undefined {
-  if (data[0] !== CHANNEL.resize) return undefined;
-  try {
-    const { Width, Height } = JSON.parse(data.subarray(1).toString()) as { Width: number; Height: number };
-    return Number.isInteger(Width) && Number.isInteger(Height) && Width > 0 && Height > 0 && Width < 65536 && Height < 65536 ? { rows: Height, cols: Width } : undefined;
-  } catch {
-    return undefined;
-  }
+  return data[0] === CHANNEL.resize ? terminalSizeOf(data.subarray(1).toString()) : undefined;
 }
 
 function frame(channel: number, data: Buffer | string): Buffer {
@@ -84,8 +67,12 @@ export class StreamingServer {
         socket.end('HTTP/1.1 404 Not Found\r\n\r\nno such stream (tokens serve once, within a minute of the RPC)\n');
         return;
       }
+      if (wantsSpdy(request)) {
+        serveSpdy(request, socket, head, pending.kind === 'session' ? pending : { kind: 'portforward', address: pending.address });
+        return;
+      }
       this.sockets.handleUpgrade(request, socket, head, (ws) => {
-        if (pending.kind === 'session') void this.serveSession(ws, pending.open, pending.tty);
+        if (pending.kind === 'session') void this.serveSession(ws, pending.open, pending.streams.tty);
         else void this.servePortForward(ws, pending.address, pending.ports.length > 0 ? pending.ports : portsOf(url));
       });
     });
@@ -95,8 +82,9 @@ export class StreamingServer {
   }
 
   /** A one-time URL for a stream that `open` makes when the client comes (with a terminal: its first size, if the client sent one at once). */
-  urlFor(kind: 'exec' | 'attach', open: (size?: TerminalSize) => Promise<Session>, options: { tty?: boolean } = {}): string {
-    return this.register(kind, { kind: 'session', open, tty: options.tty === true });
+  urlFor(kind: 'exec' | 'attach', open: (size?: TerminalSize) => Promise<Session>, streams: Partial<SessionStreams> = {}): string {
+    const asked = { stdin: streams.stdin === true, stdout: streams.stdout !== false, stderr: streams.stderr !== false, tty: streams.tty === true };
+    return this.register(kind, { kind: 'session', open, streams: asked });
   }
 
   portForwardUrl(address: () => Promise<string>, ports: number[]): string {
@@ -136,7 +124,7 @@ export class StreamingServer {
     try {
       session = await open(size);
     } catch (error) {
-      ws.send(frame(CHANNEL.error, JSON.stringify({ metadata: {}, status: 'Failure', message: (error as Error).message })));
+      ws.send(frame(CHANNEL.error, JSON.stringify(failureStatus((error as Error).message))));
       ws.close();
       return;
     }
@@ -158,7 +146,7 @@ export class StreamingServer {
       const exit = await session.exit;
       ws.send(frame(CHANNEL.error, JSON.stringify(exitStatus(exit.exitCode))));
     } catch (error) {
-      ws.send(frame(CHANNEL.error, JSON.stringify({ metadata: {}, status: 'Failure', message: (error as Error).message })));
+      ws.send(frame(CHANNEL.error, JSON.stringify(failureStatus((error as Error).message))));
     }
     ws.close();
   }
