@@ -20,11 +20,15 @@ import { eventually } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget } from '../lib/harness/target.ts';
 import { freePort, startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
+import { startTokenServer, type TokenServer } from '../lib/host/token-server.ts';
 import { scaled } from '../lib/slow.ts';
 
 const hostRun = useHostRun();
 let registry: RegistryServer;
 let image: string;
+/** A registry that wants credentials (a token server's), for PullImage's auth. */
+let privateRegistry: RegistryServer;
+let tokens: TokenServer;
 
 /** A world of chapter 08: conmand with its CRI socket, a network of this run, the test registry. */
 function criWorld(name: string): { w: ConmanWorld; socket: string } {
@@ -35,7 +39,7 @@ function criWorld(name: string): { w: ConmanWorld; socket: string } {
     CONMAN_DEFAULT_NETWORK: network.name,
     CONMAN_DEFAULT_BRIDGE: network.bridge,
     CONMAN_DEFAULT_SUBNET: network.subnet,
-    CONMAN_INSECURE_REGISTRIES: registry.host,
+    CONMAN_INSECURE_REGISTRIES: `${registry.host},${privateRegistry.host}`,
   });
   return { w, socket: path.join(w.runRoot, 'cri.sock') };
 }
@@ -251,13 +255,18 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
     registry = await startRegistry(hostRun());
     image = `${registry.host}/test/busybox:1.36`;
     await pushBusyboxImage(path.join(hostRun().dir, 'umoci'), registry.host, [['oci', 'test/busybox:1.36']], ['--config.cmd', 'sh']);
+    tokens = await startTokenServer(path.join(hostRun().dir, 'tokens'), { kubelet: 's3cret' });
+    privateRegistry = await startRegistry(hostRun(), 'token-registry', { token: { realm: tokens.realm, service: 'conman-test-registry', issuer: 'conman-test', rootCertBundle: tokens.cert } });
+    await pushBusyboxImage(path.join(hostRun().dir, 'umoci-private'), privateRegistry.host, [['oci', 'private/busybox:1']], ['--config.cmd', 'sh'], 'kubelet:s3cret');
   }, scaled(120_000));
 
   afterAll(async () => {
     await registry?.stop();
+    await privateRegistry?.stop();
+    await tokens?.close();
   });
 
-  test('version, status, pull, runp (with a port), create, start, ps, exec (sync, with a timeout; streamed over its URL), port-forward, logs, a security context and a mount, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
+  test('version, status, pull (with credentials too), runp (with a port), create, start, ps, exec (sync, with a timeout; streamed over WebSocket and SPDY, with a terminal), attach, port-forward, logs and their rotation, a security context and a mount, sysctls, stats, stop, rm, stopp, rmp; a conmand kill -9 in between changes nothing kubelet sees', async () => {
     const { w, socket } = criWorld('cri');
     await w.startDaemon();
     // crictl's own bound is 2 s (4 s for RunPodSandbox); ours waits for a slow machine, and a pull.
@@ -368,6 +377,12 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       });
       const { url: spdyTty } = await call('RuntimeService/Exec', { container_id: serverId, cmd: ['stty', 'size'], tty: true, stdout: true });
       expect((await spdyExec(spdyTty, { tty: true, size: { Width: 100, Height: 30 } })).stdout.trim(), 'exec -t over SPDY: sized from the start').toBe('30 100');
+      // Attach (kubectl attach -i): to a running container's own stdin and stdout, here over SPDY.
+      const reader = (await call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: { ...containerConfig('reader', ['sh', '-c', 'read line; echo "attached: $line"']), stdin: true }, sandbox_config: sandboxConfig })).container_id;
+      await call('RuntimeService/StartContainer', { container_id: reader });
+      const { url: attachUrl } = await call('RuntimeService/Attach', { container_id: reader, stdin: true, stdout: true, stderr: true });
+      expect(await spdyExec(attachUrl, { stdin: true, input: 'hello\n' }), 'attach over SPDY: its input, its output, its end').toEqual({ stdout: 'attached: hello\n', stderr: '', status: { metadata: {}, status: 'Success' } });
+      await call('RuntimeService/RemoveContainer', { container_id: reader });
       // PortForward: the pod's port 80, through a URL of the same server.
       const forward = await call('RuntimeService/PortForward', { pod_sandbox_id: podId, port: [80] });
       expect(await forwardedRequest(forward.url, 'GET /hostname HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.[01] 200 OK[\s\S]*\r\n\r\nweb-pod\n$/);
@@ -469,6 +484,15 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       await call('ImageService/RemoveImage', { image: { image: pulled.image_ref } });
       await call('ImageService/RemoveImage', { image: { image: pulled.image_ref } });
       expect((await call('ImageService/ListImages')).images).toEqual([]);
+
+      // A private image: PullImage's auth, as kubelet passes a pod's imagePullSecrets.
+      const privateImage = `${privateRegistry.host}/private/busybox:1`;
+      expect(await codeOf(call('ImageService/PullImage', { image: { image: privateImage } })), 'no credentials').not.toBe('OK');
+      const authed = await call('ImageService/PullImage', { image: { image: privateImage }, auth: { username: 'kubelet', password: 's3cret' } });
+      expect((await call('ImageService/ImageStatus', { image: { image: privateImage } })).image.id).toBe(authed.image_ref);
+      expect(tokens.seen.filter((s) => s.scope === 'repository:private/busybox:pull').map((s) => `${s.user} ${s.status}`), 'the token server saw kubelet\'s credentials').toContain('kubelet 200');
+      expect(await codeOf(call('ImageService/PullImage', { image: { image: privateImage }, auth: { auth: Buffer.from('kubelet:wrong').toString('base64') } })), 'wrong credentials (docker\'s "auth" form)').not.toBe('OK');
+      await call('ImageService/RemoveImage', { image: { image: authed.image_ref } });
     } finally {
       close();
       const pods = JSON.parse((await w.conman(['pod', 'ps', '--json'])).stdout || '[]') as { id: string }[];

@@ -11,8 +11,8 @@ import { buildRootfs } from '#lower/01-bundle/rootfs.ts';
 
 const exec = promisify(execFile);
 
-/** `work`: a scratch folder; `configArgs`: umoci config options (--config.cmd sh ...); pushes registryHost/TAG for each [format, TAG]. */
-export async function pushBusyboxImage(work: string, registryHost: string, tags: ['oci' | 'v2s2', string][], configArgs: string[]): Promise<void> {
+/** `work`: a scratch folder; `configArgs`: umoci config options (--config.cmd sh ...); pushes registryHost/TAG for each [format, TAG]; `creds`: "user:password" for a registry that wants them. */
+export async function pushBusyboxImage(work: string, registryHost: string, tags: ['oci' | 'v2s2', string][], configArgs: string[], creds?: string): Promise<void> {
   fs.mkdirSync(work, { recursive: true });
   const layout = `${work}/layout:busybox`;
   await exec('umoci', ['init', '--layout', `${work}/layout`]);
@@ -23,6 +23,6 @@ export async function pushBusyboxImage(work: string, registryHost: string, tags:
   await exec('umoci', ['config', '--image', layout, ...configArgs]);
   fs.rmSync(`${work}/bundle`, { recursive: true, force: true });
   for (const [format, tag] of tags) {
-    await exec('skopeo', ['copy', '--quiet', '--format', format, `oci:${layout}`, `docker://${registryHost}/${tag}`, '--dest-tls-verify=false'], { timeout: scaled(60_000) });
+    await exec('skopeo', ['copy', '--quiet', '--format', format, `oci:${layout}`, `docker://${registryHost}/${tag}`, '--dest-tls-verify=false', ...(creds ? ['--dest-creds', creds] : [])], { timeout: scaled(60_000) });
   }
 }

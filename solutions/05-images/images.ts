@@ -98,10 +98,10 @@ export class ImageStore {
    * whole pull (default 10 minutes, scaled): past it, the connections are dropped and the
    * pull fails saying so.
    */
-  async pull(text: string, options: { onProgress?: (event: PullProgress) => void; timeoutMs?: number } = {}): Promise<ImageRecord> {
+  async pull(text: string, options: { onProgress?: (event: PullProgress) => void; timeoutMs?: number; credentials?: { username: string; password: string } } = {}): Promise<ImageRecord> {
     const ref = parseReference(text);
     const { RegistryClient, RegistryError } = await registryModule();
-    const client = new RegistryClient(this.registryOptions);
+    const client = new RegistryClient({ ...this.registryOptions, ...(options.credentials ? { credentials: options.credentials } : {}) });
     const timeoutMs = options.timeoutMs ?? scaled(600_000);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {

@@ -75,6 +75,8 @@ export interface RegistryOptions {
   insecureRegistries?: string[];
   /** A docker-style auth.json ({"auths": {"host": {"auth": base64("user:password")}}}). */
   authFile?: string;
+  /** Credentials given with this pull (the CRI's PullImage auth): used instead of the auth.json's. */
+  credentials?: { username: string; password: string };
   /** The platform to pick from an index; default this machine's. */
   platform?: Platform;
   /** Headers and body timeout of each request; default 30 s (scaled for a slow machine). */
@@ -240,7 +242,7 @@ export class RegistryClient {
     const attempt = async () => {
       const headers: Record<string, string> = { 'user-agent': 'conman-workshop/0.1', ...extra.headers };
       const token = this.tokens.get(`${endpoint.host} ${scope}`);
-      const credentials = credentialsFor(this.options.authFile, endpoint.host);
+      const credentials = (this.options.credentials ?? credentialsFor(this.options.authFile, endpoint.host));
       if (token) headers.authorization = `Bearer ${token}`;
       else if (credentials && this.basic.has(endpoint.host)) headers.authorization = basicHeader(credentials);
       return this.raw(method, url, headers, extra.body);
@@ -250,7 +252,7 @@ export class RegistryClient {
     const header = String(response.headers['www-authenticate'] ?? '');
     await response.body.dump();
     const challenge = parseChallenge(header);
-    const credentials = credentialsFor(this.options.authFile, endpoint.host);
+    const credentials = (this.options.credentials ?? credentialsFor(this.options.authFile, endpoint.host));
     if (challenge.scheme === 'bearer') {
       this.tokens.set(`${endpoint.host} ${scope}`, await this.fetchToken(endpoint, challenge, scope, credentials));
     } else if (challenge.scheme === 'basic') {

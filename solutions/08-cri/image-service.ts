@@ -22,6 +22,20 @@ function repositoryOf(name: string): string {
   return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
 }
 
+/** AuthConfig as a user name and password: given apart, or as docker's "auth" (base64 of user:password). */
+export function credentialsOf(auth: Request | null | undefined): { username: string; password: string } | undefined {
+  if (!auth) return undefined;
+  if (auth.identity_token || auth.registry_token) throw grpcError(grpc.status.INVALID_ARGUMENT, 'auth: identity_token and registry_token are not supported by conman: give username and password');
+  if (auth.username) return { username: auth.username, password: auth.password ?? '' };
+  if (auth.auth) {
+    const plain = Buffer.from(auth.auth, 'base64').toString();
+    const colon = plain.indexOf(':');
+    if (colon < 0) throw grpcError(grpc.status.INVALID_ARGUMENT, 'auth.auth: not the base64 of "user:password"');
+    return { username: plain.slice(0, colon), password: plain.slice(colon + 1) };
+  }
+  return undefined;
+}
+
 export class ImageService {
   constructor(readonly store: ImageStore) {}
 
@@ -53,8 +67,10 @@ export class ImageService {
     };
   }
 
-  async pullImage({ image }: Request): Promise<object> {
-    const record = await this.store.pull(image?.image ?? '');
+  /** `auth`: kubelet's credentials for this pull (from the pod's imagePullSecrets), over conmand's own auth.json. */
+  async pullImage({ image, auth }: Request): Promise<object> {
+    const credentials = credentialsOf(auth);
+    const record = await this.store.pull(image?.image ?? '', credentials ? { credentials } : {});
     return { image_ref: record.config };
   }
 
