@@ -98,6 +98,17 @@ export interface LinuxDeviceCgroup {
   access?: string;
 }
 
+/** A device node made in the container's /dev (linux.devices[]). */
+export interface LinuxDevice {
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
 export interface LinuxResources {
   devices?: LinuxDeviceCgroup[];
   memory?: LinuxMemory;
@@ -110,6 +121,7 @@ export interface Linux {
   /** Where the container's cgroup goes, e.g. "/conman-workshop/abc" (cgroupfs driver). */
   cgroupsPath?: string;
   resources?: LinuxResources;
+  devices?: LinuxDevice[];
   maskedPaths?: string[];
   readonlyPaths?: string[];
   sysctl?: Record<string, string>;

@@ -21,6 +21,7 @@ import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget } from '../lib/harness/target.ts';
 import { freePort, startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
 import { startTokenServer, type TokenServer } from '../lib/host/token-server.ts';
+import { removeCgroupTree } from '../lib/host/cgroups.ts';
 import { scaled } from '../lib/slow.ts';
 
 const hostRun = useHostRun();
@@ -93,7 +94,7 @@ type GrpcErrors = typeof import('../solutions/08-cri/grpc-errors.ts');
 type ContainerStatus = typeof import('../solutions/08-cri/container-status.ts');
 
 describe('the pieces, each alone', () => {
-  test('podRequestOf: a PodSandboxConfig as a pod create request (name, hostname, ports, DNS, namespaces, limits); hostIPC refused', async () => {
+  test('podRequestOf: a PodSandboxConfig as a pod create request (name, hostname, ports, DNS, namespaces shared or the host\'s, limits); TARGET refused', async () => {
     const { podRequestOf, podNameOf } = await importTarget<SandboxConfig>('08-cri/sandbox-config.ts');
     const metadata = { name: 'web', namespace: 'default', uid: 'c0ffee00-1234-5678', attempt: 2 };
     const base = { metadata, hostname: '', log_directory: '', dns_config: null, port_mappings: [], labels: {}, annotations: {}, linux: null };
@@ -118,9 +119,13 @@ describe('the pieces, each alone', () => {
     expect(await caught(Promise.resolve().then(() => podRequestOf({ ...base, metadata: null }))), 'a sandbox without a name').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     const hostNetwork = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD', target_id: '' } } } });
     expect(hostNetwork).toMatchObject({ network: 'host', share: ['network', 'ipc', 'uts'] });
+    expect(hostNetwork.host, 'nothing of the host\'s but its network').toBeUndefined();
     expect(hostNetwork.publish, 'no ports to map on the host\'s own network').toBeUndefined();
-    const hostIpc = await caught(Promise.resolve().then(() => podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'NODE', target_id: '' } } } })));
-    expect(hostIpc).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    const hostIpcPid = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'NODE', ipc: 'NODE', target_id: '' } } } });
+    expect(hostIpcPid, 'hostIPC and hostPID: the host\'s, not shared').toMatchObject({ share: ['network', 'uts'], host: ['ipc', 'pid'] });
+    expect(podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'NODE', ipc: 'POD', target_id: '' } } } }), 'hostPID alone').toMatchObject({ share: ['network', 'ipc', 'uts'], host: ['pid'] });
+    const target = await caught(Promise.resolve().then(() => podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'abc' } } } })));
+    expect(target, 'TARGET is for containers').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   });
 
   test('securityEditor: user, group and supplemental groups, read-only rootfs, no_new_privs, capabilities dropped then added in every set, privileged, masked paths; what cannot be done refused before any edit', async () => {
@@ -157,7 +162,7 @@ describe('the pieces, each alone', () => {
     }
   });
 
-  test('specEditorFor: mounts (read-only, propagation, a missing host path made), memory and CPU, oom_score_adj no lower than ours', async () => {
+  test('specEditorFor: mounts (read-only, propagation, a missing host path made), devices, memory and CPU, oom_score_adj no lower than ours; run_as_username looked up in the image', async () => {
     const { specEditorFor } = await importTarget<ContainerSpec>('08-cri/container-spec.ts');
     const { generateConfig } = await import('#lower/01-bundle/config.ts');
     const config = (linux: object | null, mounts: object[] = []) => ({ metadata: { name: 'c', attempt: 0 }, image: { image: 'x' }, command: [], args: [], working_dir: '', envs: [], mounts, labels: {}, annotations: {}, log_path: '', stdin: false, stdin_once: false, tty: false, linux }) as never;
@@ -167,9 +172,16 @@ describe('the pieces, each alone', () => {
     expect(spec.mounts.find((m) => m.destination === '/data')).toEqual({ destination: '/data', type: 'bind', source: volume, options: ['rbind', 'rslave', 'ro'] });
     expect(fs.statSync(volume).isDirectory(), 'a missing host path is made').toBe(true);
     expect(spec.linux.resources).toMatchObject({ memory: { limit: 1048576, swap: 1048576 }, cpu: { shares: 512, quota: 20000, period: 100000 } });
+    expect(spec.process.noNewPrivileges, 'no security context: the CRI\'s default, false').toBe(false);
     expect(spec.process.oomScoreAdj, 'not below conmand\'s own (-998 needs CAP_SYS_RESOURCE)').toBe(Math.max(-998, Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8'))));
     expect(await caught(Promise.resolve().then(() => specEditorFor(config(null, [{ container_path: 'data', host_path: volume, readonly: false }])))), 'a relative path').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     expect(await caught(Promise.resolve().then(() => specEditorFor(config(null, [{ container_path: '/data', host_path: '', readonly: false }])))), 'an image volume').toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+    // Devices: the node's type and numbers from the host's, and a cgroup rule that lets it be used.
+    const withDevice = generateConfig({ args: ['sh'] });
+    await specEditorFor({ ...(config(null) as object), devices: [{ container_path: '/dev/mynull', host_path: '/dev/null', permissions: 'rw' }] } as never)(withDevice);
+    expect(withDevice.linux.devices).toContainEqual(expect.objectContaining({ path: '/dev/mynull', type: 'c', major: 1, minor: 3 }));
+    expect(withDevice.linux.resources?.devices).toContainEqual({ allow: true, type: 'c', major: 1, minor: 3, access: 'rw' });
+    expect(await caught(Promise.resolve().then(() => specEditorFor({ ...(config(null) as object), devices: [{ container_path: '/dev/x', host_path: '/etc/hostname', permissions: 'r' }] } as never))), 'a file that is no device').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     // run_as_username: looked up in the image's own /etc/passwd, once its rootfs exists.
     const rootfs = path.join(hostRun().dir, 'spec-rootfs');
     fs.mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
@@ -460,14 +472,22 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       expect(BigInt(stopped.finished_at)).toBeGreaterThan(BigInt(stopped.started_at));
 
       // A sandbox as critest sends it: no hostname (the pod's name, made one), a sysctl of the pod's namespaces.
-      const bareConfig = { metadata: { name: 'bare', namespace: 'cri-test', uid: 'cri-test-uid-1', attempt: 0 }, linux: { sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80' } } };
+      const bareConfig = { metadata: { name: 'bare', namespace: 'cri-test', uid: 'cri-test-uid-1', attempt: 0 }, linux: { cgroup_parent: `${hostRun().cgroupParent}/kubepods/pod-bare`, sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80' }, security_context: { namespace_options: { network: 'POD', pid: 'NODE', ipc: 'NODE' } } } };
       const { pod_sandbox_id: bareId } = await call('RuntimeService/RunPodSandbox', { config: bareConfig });
-      const { container_id: bareContainer } = await call('RuntimeService/CreateContainer', { pod_sandbox_id: bareId, config: containerConfig('probe', ['sleep', '300']), sandbox_config: bareConfig });
+      const probe = { ...containerConfig('probe', ['sleep', '300']), devices: [{ container_path: '/dev/cri-zero', host_path: '/dev/zero', permissions: 'r' }] };
+      const { container_id: bareContainer } = await call('RuntimeService/CreateContainer', { pod_sandbox_id: bareId, config: probe, sandbox_config: bareConfig });
       await call('RuntimeService/StartContainer', { container_id: bareContainer });
-      const seen = (await call('RuntimeService/ExecSync', { container_id: bareContainer, cmd: ['sh', '-c', 'hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start'], timeout: 10 })).stdout.toString();
-      expect(seen).toMatch(/^k8s-bare-cri-test-[0-9a-f]{12}-0\n80\n$/);
+      const seen = (await call('RuntimeService/ExecSync', { container_id: bareContainer, cmd: ['sh', '-c', 'hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; for ns in pid ipc net; do readlink /proc/self/ns/$ns; done'], timeout: 10 })).stdout.toString().split('\n');
+      expect(seen[0]).toMatch(/^k8s-bare-cri-test-[0-9a-f]{12}-0$/);
+      expect(seen[1], 'the pod\'s sysctl').toBe('80');
+      expect(seen.slice(2, 4), 'hostPID and hostIPC: the host\'s namespaces').toEqual([fs.readlinkSync('/proc/self/ns/pid'), fs.readlinkSync('/proc/self/ns/ipc')]);
+      expect(seen[4], 'but a network of its own').not.toBe(fs.readlinkSync('/proc/self/ns/net'));
+      expect((await call('RuntimeService/ExecSync', { container_id: bareContainer, cmd: ['sh', '-c', 'head -c 3 /dev/cri-zero | od -An -tx1'], timeout: 10 })).stdout.toString().trim(), 'a device of the host\'s, by another name').toBe('00 00 00');
+      const barePid = JSON.parse((await call('RuntimeService/ContainerStatus', { container_id: bareContainer, verbose: true })).info.info).pid;
+      expect(fs.readFileSync(`/proc/${barePid}/cgroup`, 'utf8'), 'under kubelet\'s pod cgroup (cgroup_parent)').toContain(`${hostRun().cgroupParent}/kubepods/pod-bare/`);
       await call('RuntimeService/StopPodSandbox', { pod_sandbox_id: bareId });
       await call('RuntimeService/RemovePodSandbox', { pod_sandbox_id: bareId });
+      await removeCgroupTree(`${hostRun().cgroupParent}/kubepods`.slice(1)); // (kubelet's own parent cgroup: kubelet removes it)
 
       // Errors as gRPC codes; every Stop and Remove of something gone is done, not an error.
       expect(await codeOf(call('RuntimeService/ContainerStatus', { container_id: 'no-such-container' }))).toBe('NOT_FOUND');

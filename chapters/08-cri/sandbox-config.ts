@@ -6,8 +6,9 @@
  *   hostname                                  → --hostname
  *   port_mappings                             → -p [IP:]HOST:CONTAINER/PROTO (host_port 0: none)
  *   dns_config.servers                        → --dns
- *   linux.security_context.namespace_options  → network NODE: --network host;
- *                                               pid POD: --share pid; ipc NODE: not supported
+ *   linux.security_context.namespace_options  → network NODE: --network host; pid POD: share pid;
+ *                                               ipc or pid NODE: the host's (hostIPC, hostPID);
+ *                                               TARGET: refused (it is for containers)
  *   linux.resources (cpu quota/period, memory) → --cpus, --memory
  */
 import { createHash } from 'node:crypto';
@@ -26,7 +27,7 @@ export function podNameOf(metadata: PodSandboxMetadata): string {
 }
 
 export function podRequestOf(config: PodSandboxConfig): PodCreateRequest {
-  // EXERCISE(sandbox-config): a PodSandboxConfig as chapter 07's pod create request; INVALID_ARGUMENT for a missing name and for host IPC or PID
-  throw notImplemented("08-cri/sandbox-config", "a PodSandboxConfig as chapter 07's pod create request; INVALID_ARGUMENT for a missing name and for host IPC or PID");
+  // EXERCISE(sandbox-config): a PodSandboxConfig as chapter 07's pod create request; INVALID_ARGUMENT for a missing name and for a TARGET namespace
+  throw notImplemented("08-cri/sandbox-config", "a PodSandboxConfig as chapter 07's pod create request; INVALID_ARGUMENT for a missing name and for a TARGET namespace");
   // END EXERCISE
 }

@@ -184,6 +184,9 @@ export class SpdyConnection extends EventEmitter {
   constructor(private readonly socket: net.Socket) {
     super();
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    // The client closed its side: close ours too (an upgraded HTTP socket is half-open by
+    // default, and would stay in CLOSE-WAIT, holding the server open).
+    socket.on('end', () => socket.end());
     socket.on('close', () => this.onClose());
     socket.on('error', () => socket.destroy());
   }

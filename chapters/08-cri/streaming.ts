@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Session } from '#lower/04-manager/session.ts';
 import { scaled } from '#lib/slow.ts';
@@ -55,9 +56,13 @@ export class StreamingServer {
   private readonly server = http.createServer((_req, res) => res.writeHead(400).end('a streaming URL is opened with a WebSocket upgrade\n'));
   private readonly sockets = new WebSocketServer({ noServer: true, handleProtocols: (offered) => PROTOCOLS.find((p) => offered.has(p)) ?? false });
   private base = '';
+  private readonly upgraded = new Set<Duplex>();
 
   async listen(): Promise<void> {
     this.server.on('upgrade', (request, socket, head) => {
+      // Upgraded sockets are no longer the HTTP server's: kept here, so close() can end them.
+      this.upgraded.add(socket);
+      socket.once('close', () => this.upgraded.delete(socket));
       const url = new URL(request.url ?? '/', 'http://stream');
       const [, kind, token] = url.pathname.split('/');
       const pending = this.pending.get(token);
@@ -188,6 +193,7 @@ export class StreamingServer {
 
   async close(): Promise<void> {
     for (const client of this.sockets.clients) client.terminate();
+    for (const socket of this.upgraded) socket.destroy(); // (SPDY sessions, and anything half-open)
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

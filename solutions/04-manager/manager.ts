@@ -349,6 +349,9 @@ export class Manager implements ContainerApi {
         delete spec.hostname;
         for (const file of podPlan.mounts) spec.mounts!.push({ destination: file.destination, type: 'bind', source: file.source, options: ['rbind', 'rprivate', 'ro'] });
       }
+      // A pod on the host's IPC or PID namespace: no entry of that type, so runc leaves the process in the host's.
+      const hostNamespaces = podPlan?.hostNamespaces ?? [];
+      if (hostNamespaces.length > 0) spec.linux!.namespaces = spec.linux!.namespaces!.filter((namespace) => !hostNamespaces.includes(namespace.type as 'ipc' | 'pid'));
       spec.root = { path: record.rootfs, readonly: false };
       spec.process.terminal = record.tty;
       if (record.user?.additionalGids) spec.process.user.additionalGids = record.user.additionalGids;

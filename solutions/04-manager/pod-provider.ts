@@ -46,6 +46,8 @@ export interface PodPlan {
   cgroupParent: string;
   /** What a member mounts from the pod (the infra's /etc files); none for the infra. */
   mounts: FileMount[];
+  /** Namespaces taken from the host (hostIPC, hostPID): the container gets none of its own of these types. */
+  hostNamespaces?: ('ipc' | 'pid')[];
 }
 
 /** A namespace to join, as the runtime spec says it (linux.namespaces[]). */

@@ -13,6 +13,7 @@ import type { PodLimits } from './pod-cgroup.ts';
 export type SharedNamespace = 'network' | 'ipc' | 'uts' | 'pid';
 /** What `pod create` shares unless told otherwise (podman's default too: the PID namespace is opt-in). */
 export const DEFAULT_SHARE: SharedNamespace[] = ['network', 'ipc', 'uts'];
+export type HostNamespace = 'ipc' | 'pid';
 
 export interface PodRecord {
   id: string;
@@ -24,6 +25,8 @@ export interface PodRecord {
   publish: string[];
   dns: string[];
   share: SharedNamespace[];
+  /** Namespaces its containers take from the host instead (Kubernetes' hostIPC, hostPID): none of their own. */
+  hostNamespaces?: HostNamespace[];
   limits: PodLimits;
   /** Its cgroup, from the root of each hierarchy. */
   cgroup: string;

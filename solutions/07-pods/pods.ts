@@ -100,12 +100,13 @@ export class Pods implements PodProvider {
   async plan(request: PodPlanRequest): Promise<PodPlan> {
     const pod = this.resolve(request.pod);
     const cgroupParent = `/${pod.cgroup}`;
-    if (this.creatingInfra.has(pod.id)) return { pod: pod.id, role: 'infra', cgroupParent, mounts: [] };
+    const host = pod.hostNamespaces?.length ? { hostNamespaces: pod.hostNamespaces } : {};
+    if (this.creatingInfra.has(pod.id)) return { pod: pod.id, role: 'infra', cgroupParent, mounts: [], ...host };
     if (!pod.infra) throw conflict(`pod ${pod.name} has no infra container (its create failed half-way): remove it (conman pod rm -f ${pod.name})`);
     // Its network is the pod's: asking for another one could only be a mistake.
     const field = (['hostname', 'network', 'publish', 'dns'] as const).find((name) => request[name] !== undefined && !(Array.isArray(request[name]) && request[name]!.length === 0));
     if (field) throw badRequest(`field "${field}": a container in a pod has the pod's network and hostname; give it to \`conman pod create\` instead`);
-    return { pod: pod.id, role: 'member', cgroupParent, mounts: pod.share.includes('network') ? await this.infraFiles(pod.infra) : [] };
+    return { pod: pod.id, role: 'member', cgroupParent, mounts: pod.share.includes('network') ? await this.infraFiles(pod.infra) : [], ...host };
   }
 
   /** The /etc files of the infra's bundle (chapter 06's hosts, hostname, resolv.conf), for a member to mount too. */
@@ -153,12 +154,13 @@ export class Pods implements PodProvider {
         name,
         created: new Date().toISOString(),
         hostname: request.hostname ?? hostnameOf(name),
+        ...(request.host?.length ? { hostNamespaces: request.host } : {}),
         ...(request.network !== undefined ? { network: request.network } : {}),
         publish: request.publish ?? [],
         dns: request.dns ?? [],
         share: request.share!,
         limits: { ...(request.memory !== undefined ? { memory: request.memory } : {}), ...(request.cpus !== undefined ? { cpus: request.cpus } : {}) },
-        cgroup: podCgroupPath(this.manager.cgroupParent, id),
+        cgroup: request.cgroup ? request.cgroup.replace(/^\/+/, '') : podCgroupPath(this.manager.cgroupParent, id),
       };
       this.store.save(pod);
       this.pods.set(id, pod);

@@ -9,6 +9,8 @@
  *                           host path is made a directory (containerd does so too)
  *   security_context      → security-context.ts (user, groups, capabilities, privileged...);
  *                           run_as_username here, looked up in the image once its rootfs exists
+ *   devices[]             → a device node each (linux.devices: its type, major and minor read
+ *                           from the host's node), and the cgroup's permission for it ("rwm")
  *   resources             → linux.resources: memory limit (no swap beyond it), CPU shares,
  *                           quota and period; oom_score_adj no lower than conmand's own
  *
@@ -17,13 +19,38 @@
  */
 import fs from 'node:fs';
 import { status as Status } from '@grpc/grpc-js';
-import type { Spec } from '#lib/oci-spec.ts';
+import type { LinuxDevice, LinuxDeviceCgroup, Spec } from '#lib/oci-spec.ts';
 import { grpcError } from './grpc-errors.ts';
 import type { ContainerConfig } from './cri-proto.ts';
 import { securityEditor, type SecurityContext } from './security-context.ts';
 import { resolveUser } from '#lower/05-images/image-config.ts';
 
 const PROPAGATION: Record<string, string> = { PROPAGATION_PRIVATE: 'rprivate', PROPAGATION_HOST_TO_CONTAINER: 'rslave', PROPAGATION_BIDIRECTIONAL: 'rshared' };
+
+/**
+ * A device of the CRI as the spec's node and cgroup rule. Its numbers come from the host's node
+ * (stat's rdev: Linux keeps the major in bits 8-19 and 32+, the minor in bits 0-7 and 20+).
+ */
+function deviceOf(device: { container_path: string; host_path: string; permissions: string }): { node: LinuxDevice; rule: LinuxDeviceCgroup } {
+  const where = `device ${device.host_path} → ${device.container_path}`;
+  if (!device.container_path.startsWith('/') || !device.host_path.startsWith('/')) throw grpcError(Status.INVALID_ARGUMENT, `${where}: both paths must be absolute`);
+  const access = device.permissions || 'rwm';
+  if (!/^[rwm]{1,3}$/.test(access)) throw grpcError(Status.INVALID_ARGUMENT, `${where}: permissions "${access}" are not some of "rwm"`);
+  let stat: fs.BigIntStats;
+  try {
+    stat = fs.statSync(device.host_path, { bigint: true });
+  } catch (error) {
+    throw grpcError(Status.INVALID_ARGUMENT, `${where}: ${(error as Error).message}`);
+  }
+  const type = stat.isCharacterDevice() ? 'c' : stat.isBlockDevice() ? 'b' : undefined;
+  if (!type) throw grpcError(Status.INVALID_ARGUMENT, `${where}: not a device node`);
+  const major = Number(((stat.rdev >> 8n) & 0xfffn) | ((stat.rdev >> 32n) & ~0xfffn));
+  const minor = Number((stat.rdev & 0xffn) | ((stat.rdev >> 12n) & ~0xffn));
+  return {
+    node: { path: device.container_path, type, major, minor, fileMode: Number(stat.mode & 0o777n), uid: 0, gid: 0 },
+    rule: { allow: true, type, major, minor, access },
+  };
+}
 
 /** conmand's own oom_score_adj: a container may not ask for less (that needs CAP_SYS_RESOURCE), as containerd's restrict_oom_score_adj. */
 function ownOomScoreAdj(): number {
@@ -64,9 +91,20 @@ export function specEditorFor(config: ContainerConfig): (spec: Spec) => Promise<
       spec.process.user = { ...spec.process.user, ...user };
     });
   }
-  // The security context: securityEditor() checks it now, and edits the spec later. Always:
-  // even an empty one says something (no_new_privs false, where chapter 01's default is true).
-  edits.push(securityEditor(security ?? {}));
+  // Devices: the host's node read now (a missing one, or a file that is no device, is refused).
+  const devices = ((config as ContainerConfig & { devices?: { container_path: string; host_path: string; permissions: string }[] }).devices ?? []).map(deviceOf);
+  if (devices.length > 0) {
+    edits.push((spec) => {
+      spec.linux.devices = [...(spec.linux.devices ?? []).filter((d) => !devices.some((device) => device.node.path === d.path)), ...devices.map((device) => device.node)];
+      spec.linux.resources ??= {};
+      spec.linux.resources.devices = [...(spec.linux.resources.devices ?? []), ...devices.map((device) => device.rule)];
+    });
+  }
+
+  // The security context: securityEditor() checks it now, and edits the spec later. Without
+  // one, the CRI's defaults still differ from chapter 01's: no_new_privs is false.
+  if (security) edits.push(securityEditor(security));
+  else edits.push((spec) => void (spec.process.noNewPrivileges = false));
 
   const resources = config.linux?.resources;
   if (resources) {

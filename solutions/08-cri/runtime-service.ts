@@ -85,7 +85,10 @@ export class RuntimeService {
 
   async runPodSandbox({ config }: Request): Promise<object> {
     const sandbox = config as PodSandboxConfig;
-    const request = podRequestOf(sandbox);
+    // kubelet's pod cgroup (cgroupfs driver: a path, /kubepods/burstable/pod<uid>): the pod's own.
+    const cgroupParent = sandbox.linux?.cgroup_parent ?? '';
+    if (cgroupParent && !cgroupParent.startsWith('/')) throw grpcError(grpc.status.INVALID_ARGUMENT, `cgroup_parent "${cgroupParent}": a systemd slice, and conman's cgroup driver is cgroupfs (RuntimeConfig says so): give a path such as /kubepods/pod1`);
+    const request = { ...podRequestOf(sandbox), ...(cgroupParent ? { cgroup: cgroupParent } : {}) };
     const { id } = await this.pods.create(request);
     this.store.sandboxes.put({
       id,
@@ -238,7 +241,11 @@ export class RuntimeService {
       if (filter?.id && !meta.id.startsWith(filter.id)) continue;
       if (filter?.pod_sandbox_id && !meta.podSandboxId.startsWith(filter.pod_sandbox_id)) continue;
       if (!matchesLabels(meta.labels, filter?.label_selector)) continue;
-      const info = await this.manager.inspect(meta.id).catch(() => undefined);
+      // Gone from the manager (conman rm behind the CRI's back): not listed. Any other error is one.
+      const info = await this.manager.inspect(meta.id).catch((error: { status?: number }) => {
+        if (error.status === 404) return undefined;
+        throw error;
+      });
       if (!info) continue;
       const container = this.containerOf(meta, info) as { state: string };
       if (filter?.state && container.state !== filter.state.state) continue;

@@ -6,8 +6,9 @@
  *   hostname                                  → --hostname
  *   port_mappings                             → -p [IP:]HOST:CONTAINER/PROTO (host_port 0: none)
  *   dns_config.servers                        → --dns
- *   linux.security_context.namespace_options  → network NODE: --network host;
- *                                               pid POD: --share pid; ipc NODE: not supported
+ *   linux.security_context.namespace_options  → network NODE: --network host; pid POD: share pid;
+ *                                               ipc or pid NODE: the host's (hostIPC, hostPID);
+ *                                               TARGET: refused (it is for containers)
  *   linux.resources (cpu quota/period, memory) → --cpus, --memory
  */
 import { createHash } from 'node:crypto';
@@ -25,13 +26,15 @@ export function podNameOf(metadata: PodSandboxMetadata): string {
 }
 
 export function podRequestOf(config: PodSandboxConfig): PodCreateRequest {
-  // EXERCISE(sandbox-config): a PodSandboxConfig as chapter 07's pod create request; INVALID_ARGUMENT for a missing name and for host IPC or PID
+  // EXERCISE(sandbox-config): a PodSandboxConfig as chapter 07's pod create request; INVALID_ARGUMENT for a missing name and for a TARGET namespace
   if (!config.metadata?.name) throw grpcError(Status.INVALID_ARGUMENT, 'config.metadata.name is required');
   const options = config.linux?.security_context?.namespace_options;
-  if (options?.ipc === 'NODE') throw grpcError(Status.INVALID_ARGUMENT, 'ipc namespace NODE (hostIPC) is not supported by conman');
-  if (options?.pid === 'NODE') throw grpcError(Status.INVALID_ARGUMENT, 'pid namespace NODE (hostPID) is not supported by conman');
+  const target = (['network', 'pid', 'ipc'] as const).find((type) => options?.[type] === 'TARGET');
+  if (target) throw grpcError(Status.INVALID_ARGUMENT, `${target} namespace TARGET is for a container (an ephemeral one joining another's), not a pod sandbox`);
   const hostNetwork = options?.network === 'NODE';
-  const share: PodCreateRequest['share'] = ['network', 'ipc', 'uts'];
+  // The host's IPC or PID namespace (hostIPC, hostPID): the pod makes none of its own.
+  const host: PodCreateRequest['host'] = [...(options?.ipc === 'NODE' ? ['ipc' as const] : []), ...(options?.pid === 'NODE' ? ['pid' as const] : [])];
+  const share: PodCreateRequest['share'] = options?.ipc === 'NODE' ? ['network', 'uts'] : ['network', 'ipc', 'uts'];
   if (options?.pid === 'POD') share.push('pid');
   const publish = (config.port_mappings ?? [])
     .filter((mapping) => mapping.host_port > 0)
@@ -46,6 +49,7 @@ export function podRequestOf(config: PodSandboxConfig): PodCreateRequest {
     ...(hostNetwork ? { network: 'host' } : { publish }),
     ...(config.dns_config?.servers?.length ? { dns: config.dns_config.servers } : {}),
     share,
+    ...(host.length > 0 ? { host } : {}),
     ...(quota > 0 && period > 0 ? { cpus: quota / period } : {}),
     ...(memory > 0 ? { memory } : {}),
   };

@@ -79,8 +79,8 @@ describe('check', () => {
     const unknown = await workshop('check', '42');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no chapter "42"/);
-    const notYet = await workshop('check', '08');
-    expect(notYet.stderr).toMatch(/08-cri is not written yet/);
+    const notYet = await workshop('check', '09');
+    expect(notYet.stderr).toMatch(/09-orchestration is not written yet/);
     const target = await workshop('check', '01', '--target', 'mine');
     expect(target.stderr).toMatch(/--target mine: use chapters .* or solutions/);
   });

@@ -1,7 +1,12 @@
-// wrong: hostIPC and hostPID quietly ignored (the pod gets namespaces of its own, and its containers do not see what the manifest says they see)
+// wrong: hostIPC and hostPID quietly ignored: the pod gets namespaces of its own, and its containers do not see the host's processes and shared memory the manifest asked for
 // caught by: podRequestOf
 if (!config.metadata?.name) throw grpcError(Status.INVALID_ARGUMENT, 'config.metadata.name is required');
 const options = config.linux?.security_context?.namespace_options;
+const target = (['network', 'pid', 'ipc'] as const).find((type) => options?.[type] === 'TARGET');
+if (target) throw grpcError(Status.INVALID_ARGUMENT, `${target} namespace TARGET is for a container (an ephemeral one joining another's), not a pod sandbox`);
+const hostNetwork = options?.network === 'NODE';
+// The host's IPC or PID namespace (hostIPC, hostPID): the pod makes none of its own.
+const host: PodCreateRequest['host'] = [];
 const share: PodCreateRequest['share'] = ['network', 'ipc', 'uts'];
 if (options?.pid === 'POD') share.push('pid');
 const publish = (config.port_mappings ?? [])
@@ -14,9 +19,10 @@ const memory = Number(resources?.memory_limit_in_bytes ?? 0);
 return {
   name: podNameOf(config.metadata),
   ...(config.hostname ? { hostname: config.hostname } : {}),
-  ...(options?.network === 'NODE' ? { network: 'host' } : { publish }),
+  ...(hostNetwork ? { network: 'host' } : { publish }),
   ...(config.dns_config?.servers?.length ? { dns: config.dns_config.servers } : {}),
   share,
+  ...(host.length > 0 ? { host } : {}),
   ...(quota > 0 && period > 0 ? { cpus: quota / period } : {}),
   ...(memory > 0 ? { memory } : {}),
 };
