@@ -116,6 +116,13 @@ export interface LinuxResources {
   cpu?: LinuxCpu;
 }
 
+/** A seccomp filter (linux.seccomp): the action for every call, and the exceptions. */
+export interface LinuxSeccomp {
+  defaultAction: string;
+  architectures?: string[];
+  syscalls?: { names: string[]; action: string; errnoRet?: number }[];
+}
+
 export interface Linux {
   namespaces: Namespace[];
   /** Where the container's cgroup goes, e.g. "/conman-workshop/abc" (cgroupfs driver). */
@@ -125,6 +132,7 @@ export interface Linux {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   sysctl?: Record<string, string>;
+  seccomp?: LinuxSeccomp;
 }
 
 export interface Spec {

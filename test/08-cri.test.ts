@@ -162,7 +162,7 @@ describe('the pieces, each alone', () => {
     }
   });
 
-  test('specEditorFor: mounts (read-only, propagation, a missing host path made), devices, memory and CPU, oom_score_adj no lower than ours; run_as_username looked up in the image', async () => {
+  test('specEditorFor: mounts (read-only, propagation, a missing host path made), devices, memory and CPU, oom_score_adj no lower than ours, the default seccomp filter; run_as_username looked up in the image', async () => {
     const { specEditorFor } = await importTarget<ContainerSpec>('08-cri/container-spec.ts');
     const { generateConfig } = await import('#lower/01-bundle/config.ts');
     const config = (linux: object | null, mounts: object[] = []) => ({ metadata: { name: 'c', attempt: 0 }, image: { image: 'x' }, command: [], args: [], working_dir: '', envs: [], mounts, labels: {}, annotations: {}, log_path: '', stdin: false, stdin_once: false, tty: false, linux }) as never;
@@ -182,18 +182,22 @@ describe('the pieces, each alone', () => {
     expect(withDevice.linux.devices).toContainEqual(expect.objectContaining({ path: '/dev/mynull', type: 'c', major: 1, minor: 3 }));
     expect(withDevice.linux.resources?.devices).toContainEqual({ allow: true, type: 'c', major: 1, minor: 3, access: 'rw' });
     expect(await caught(Promise.resolve().then(() => specEditorFor({ ...(config(null) as object), devices: [{ container_path: '/dev/x', host_path: '/etc/hostname', permissions: 'r' }] } as never))), 'a file that is no device').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    // seccomp: the default filter for RuntimeDefault (also when no type is given: the enum's zero), none when unconfined or privileged.
+    const { seccompFor } = await importTarget<ContainerSpec>('08-cri/container-spec.ts');
+    const seccompOf = async (security: object) => seccompFor(security as never);
+    expect((await seccompOf({ seccomp: { profile_type: 'RuntimeDefault' } }))?.syscalls?.[0]).toMatchObject({ action: 'SCMP_ACT_ERRNO', names: expect.arrayContaining(['mount', 'unshare', 'keyctl']) });
+    expect(await seccompOf({ seccomp: {} }), 'no type: RuntimeDefault').toBeDefined();
+    expect(await seccompOf({ seccomp_profile_path: 'runtime/default' }), 'the older field').toBeDefined();
+    expect(await seccompOf({ seccomp: { profile_type: 'Unconfined' } })).toBeUndefined();
+    expect(await seccompOf({ privileged: true, seccomp: { profile_type: 'RuntimeDefault' } }), 'privileged: no filter').toBeUndefined();
     // run_as_username: looked up in the image's own /etc/passwd, once its rootfs exists.
     const rootfs = path.join(hostRun().dir, 'spec-rootfs');
     fs.mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
     fs.writeFileSync(path.join(rootfs, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n');
     fs.writeFileSync(path.join(rootfs, 'etc/group'), 'root:x:0:\nwww-data:x:33:\n');
-    const named = generateConfig({ args: ['sh'] });
-    named.root.path = rootfs;
-    await specEditorFor(config({ security_context: { run_as_username: 'www-data' } }))(named);
-    expect(named.process.user).toMatchObject({ uid: 33, gid: 33 });
-    const unknown = generateConfig({ args: ['sh'] });
-    unknown.root.path = rootfs;
-    expect(await caught(specEditorFor(config({ security_context: { run_as_username: 'nobody-here' } }))(unknown)), 'a name the image does not have').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    const { userNamed } = await importTarget<ContainerSpec>('08-cri/container-spec.ts');
+    expect(await userNamed(rootfs, 'www-data')).toMatchObject({ uid: 33, gid: 33 });
+    expect(await caught(userNamed(rootfs, 'nobody-here')), 'a name the image does not have').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   });
 
   test('toGrpcError: the manager\'s statuses as gRPC codes; a gRPC error passes through', async () => {
@@ -368,6 +372,14 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       expect({ stdout: execed.stdout.toString(), stderr: execed.stderr.toString(), exit_code: execed.exit_code }).toEqual({ stdout: 'out\n', stderr: 'err\n', exit_code: 3 });
       expect(await codeOf(call('RuntimeService/ExecSync', { container_id: serverId, cmd: ['sleep', '30'], timeout: 1 })), 'past its timeout').toBe('DEADLINE_EXCEEDED');
 
+      // An ephemeral debug container (kubectl debug --target=server): in the server's PID namespace.
+      const debugConfig = { ...containerConfig('debug', ['sleep', '300']), linux: { security_context: { namespace_options: { pid: 'TARGET', target_id: serverId } } } };
+      const debugId = (await call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: debugConfig, sandbox_config: sandboxConfig })).container_id;
+      await call('RuntimeService/StartContainer', { container_id: debugId });
+      expect((await call('RuntimeService/ExecSync', { container_id: debugId, cmd: ['sh', '-c', 'ps -o comm | grep -c httpd'], timeout: 10 })).stdout.toString().trim(), 'it sees its target\'s processes').toBe('1');
+      await call('RuntimeService/StopContainer', { container_id: debugId, timeout: 0 });
+      await call('RuntimeService/RemoveContainer', { container_id: debugId });
+
       // Exec over the streaming URL (kubectl exec -i): stdin in, stdout and stderr apart, the exit in a Status.
       const { url } = await call('RuntimeService/Exec', { container_id: serverId, cmd: ['sh', '-c', 'read line; echo "got $line"; echo oops >&2; exit 4'], stdin: true, stdout: true, stderr: true });
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\/\S+$/);
@@ -420,6 +432,7 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
             readonly_rootfs: true,
             no_new_privs: true,
             capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['NET_BIND_SERVICE'] },
+            seccomp: { profile_type: 'RuntimeDefault' },
           },
         },
       };
@@ -428,7 +441,8 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       const inSecure = async (script: string) => (await call('RuntimeService/ExecSync', { container_id: secureId, cmd: ['sh', '-c', script], timeout: 10 })).stdout.toString();
       expect(await inSecure('id -u; id -g; id -G')).toBe('1000\n1000\n1000 5\n');
       expect(await inSecure('cat /data/data.txt; touch /data/x 2>/dev/null || echo "volume: read-only"; touch /x 2>/dev/null || echo "rootfs: read-only"')).toBe('from the host\nvolume: read-only\nrootfs: read-only\n');
-      expect(await inSecure('grep -E "^(NoNewPrivs|CapBnd)" /proc/self/status')).toBe('CapBnd:\t0000000000000400\nNoNewPrivs:\t1\n');
+      expect(await inSecure('grep -E "^(NoNewPrivs|CapBnd|Seccomp):" /proc/self/status')).toBe('CapBnd:\t0000000000000400\nNoNewPrivs:\t1\nSeccomp:\t2\n');
+      expect(await inSecure('unshare -m true 2>&1 || echo refused'), 'RuntimeDefault: the default filter refuses unshare').toMatch(/Operation not permitted[\s\S]*refused/);
       // What crictl inspect shows: its mounts and resources as asked; verbose, its PID and runtime spec.
       const inspected = await call('RuntimeService/ContainerStatus', { container_id: secureId, verbose: true });
       expect(inspected.status.mounts).toMatchObject([{ container_path: '/data', host_path: volume, readonly: true }]);

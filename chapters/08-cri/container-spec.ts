@@ -7,6 +7,8 @@
  *   mounts[]              → a bind mount each: readonly → "ro"; propagation PRIVATE → rprivate,
  *                           HOST_TO_CONTAINER → rslave, BIDIRECTIONAL → rshared. A missing
  *                           host path is made a directory (containerd does so too)
+ *   seccomp               → RuntimeDefault: seccomp-default.ts's filter (not for privileged);
+ *                           Unconfined, or no profile asked: none
  *   security_context      → security-context.ts (user, groups, capabilities, privileged...);
  *                           run_as_username here, looked up in the image once its rootfs exists
  *   devices[]             → a device node each (linux.devices: its type, major and minor read
@@ -19,11 +21,12 @@
  */
 import fs from 'node:fs';
 import { status as Status } from '@grpc/grpc-js';
-import type { LinuxDevice, LinuxDeviceCgroup, Spec } from '#lib/oci-spec.ts';
+import type { LinuxDevice, LinuxDeviceCgroup, LinuxSeccomp, Spec } from '#lib/oci-spec.ts';
 import { grpcError } from './grpc-errors.ts';
 import type { ContainerConfig } from './cri-proto.ts';
 import { securityEditor, type SecurityContext } from './security-context.ts';
 import { resolveUser } from '#lower/05-images/image-config.ts';
+import { defaultSeccompProfile } from './seccomp-default.ts';
 
 const PROPAGATION: Record<string, string> = { PROPAGATION_PRIVATE: 'rprivate', PROPAGATION_HOST_TO_CONTAINER: 'rslave', PROPAGATION_BIDIRECTIONAL: 'rshared' };
 
@@ -50,6 +53,24 @@ function deviceOf(device: { container_path: string; host_path: string; permissio
     node: { path: device.container_path, type, major, minor, fileMode: Number(stat.mode & 0o777n), uid: 0, gid: 0 },
     rule: { allow: true, type, major, minor, access },
   };
+}
+
+/** A user by name, as the image's own /etc/passwd and /etc/group say (chapter 05's resolveUser). */
+export async function userNamed(rootfs: string, username: string): Promise<{ uid: number; gid: number; additionalGids?: number[] }> {
+  return resolveUser(rootfs, username).catch((error: Error) => {
+    throw grpcError(Status.INVALID_ARGUMENT, `run_as_username "${username}": ${error.message}`);
+  });
+}
+
+/**
+ * The seccomp filter a security context asks for: the runtime's default for RuntimeDefault (the
+ * enum's zero: a profile given with no type is RuntimeDefault too) or the older field's
+ * "runtime/default"; none for Unconfined, for no profile at all, and for privileged containers.
+ */
+export function seccompFor(security: SecurityContext | null | undefined): LinuxSeccomp | undefined {
+  if (security?.seccomp_profile_path?.startsWith('localhost/')) throw grpcError(Status.INVALID_ARGUMENT, `seccomp_profile_path ${security.seccomp_profile_path}: Localhost profiles are not supported by conman (runtime/default and unconfined are)`);
+  const profile = security?.seccomp ? security.seccomp.profile_type || 'RuntimeDefault' : /^(runtime|docker)\/default$/.test(security?.seccomp_profile_path ?? '') ? 'RuntimeDefault' : undefined;
+  return profile === 'RuntimeDefault' && !security?.privileged ? defaultSeccompProfile() : undefined;
 }
 
 /** conmand's own oom_score_adj: a container may not ask for less (that needs CAP_SYS_RESOURCE), as containerd's restrict_oom_score_adj. */
@@ -84,12 +105,7 @@ export function specEditorFor(config: ContainerConfig): (spec: Spec) => Promise<
   // resolveUser), which exist once the manager has made the rootfs; a group given by number wins.
   const username = security?.run_as_username;
   if (username) {
-    edits.push(async (spec) => {
-      const user = await resolveUser(spec.root.path, username).catch((error: Error) => {
-        throw grpcError(Status.INVALID_ARGUMENT, `run_as_username "${username}": ${error.message}`);
-      });
-      spec.process.user = { ...spec.process.user, ...user };
-    });
+    edits.push(async (spec) => void (spec.process.user = { ...spec.process.user, ...(await userNamed(spec.root.path, username)) }));
   }
   // Devices: the host's node read now (a missing one, or a file that is no device, is refused).
   const devices = ((config as ContainerConfig & { devices?: { container_path: string; host_path: string; permissions: string }[] }).devices ?? []).map(deviceOf);
@@ -100,6 +116,9 @@ export function specEditorFor(config: ContainerConfig): (spec: Spec) => Promise<
       spec.linux.resources.devices = [...(spec.linux.resources.devices ?? []), ...devices.map((device) => device.rule)];
     });
   }
+
+  const seccomp = seccompFor(security);
+  if (seccomp) edits.push((spec) => void (spec.linux.seccomp = seccomp));
 
   // The security context: securityEditor() checks it now, and edits the spec later. Without
   // one, the CRI's defaults still differ from chapter 01's: no_new_privs is false.

@@ -85,9 +85,12 @@ export class ImageService {
   }
 
   /** An image not here is not an error: its status is empty (kubelet then pulls it). */
-  async imageStatus({ image }: Request): Promise<object> {
+  async imageStatus({ image, verbose }: Request): Promise<object> {
     const records = this.recordsOf(image?.image ?? '');
-    return { image: records.length ? await this.imageOf(records) : null, info: {} };
+    if (records.length === 0) return { image: null, info: {} };
+    // verbose: the image's config (crictl inspecti shows it under "info"), as containerd gives it.
+    const config = verbose ? await this.store.config(records[0]).catch(() => undefined) : undefined;
+    return { image: await this.imageOf(records), info: config ? { info: JSON.stringify({ imageSpec: config }) } : {} };
   }
 
   /** Removes the image under every name; one not here is already removed. */

@@ -166,9 +166,11 @@ export class RuntimeService {
     const containerConfig = config as ContainerConfig;
     const request = createRequestOf(containerConfig, { id: pod.id, name: pod.name });
     const editContainer = specEditorFor(containerConfig); // (checks the config before anything is made)
+    const targetPid = await this.targetPidNamespace(containerConfig);
     const editSpec = async (spec: Spec) => {
       // The pod's sysctls: runc writes them in the container's namespaces, which are the pod's (net, ipc).
       if (sandbox.sysctls) spec.linux.sysctl = { ...spec.linux.sysctl, ...sandbox.sysctls };
+      if (targetPid) spec.linux.namespaces = [...spec.linux.namespaces.filter((namespace) => namespace.type !== 'pid'), { type: 'pid', path: targetPid }];
       await editContainer(spec);
     };
     // kubelet reads the log at log_directory/log_path, and rotates it there: the shim writes it
@@ -191,6 +193,21 @@ export class RuntimeService {
       resources: containerConfig.linux?.resources ?? null,
     });
     return { container_id: id };
+  }
+
+  /**
+   * pid TARGET: an ephemeral container (`kubectl debug --target=app`) joins another container's
+   * PID namespace, to see its processes. The path is that container's init's, now.
+   */
+  private async targetPidNamespace(config: ContainerConfig): Promise<string | undefined> {
+    const options = (config.linux?.security_context as { namespace_options?: { network?: string; ipc?: string; pid?: string; target_id?: string } } | null | undefined)?.namespace_options;
+    if (options?.network === 'TARGET' || options?.ipc === 'TARGET') throw grpcError(grpc.status.INVALID_ARGUMENT, 'namespace TARGET is for the PID namespace only');
+    if (options?.pid !== 'TARGET') return undefined;
+    const target = this.containerMeta(options.target_id ?? '', false);
+    if (!target) throw grpcError(grpc.status.NOT_FOUND, `pid namespace TARGET: no container ${options.target_id}`);
+    const info = await this.manager.inspect(target.id);
+    if (info.status !== 'running' || !info.pid) throw grpcError(grpc.status.FAILED_PRECONDITION, `pid namespace TARGET: container ${target.id} is not running (${info.status})`);
+    return `/proc/${info.pid}/ns/pid`;
   }
 
   private containerMeta(ref: string, required = true): ContainerMeta | undefined {

@@ -16,9 +16,8 @@
  *                                 effective and permitted sets alike
  *   privileged                  → every capability, and no masked or read-only /proc paths
  *   masked_paths/readonly_paths → replace the defaults when given (kubelet sends its own list)
- *   seccomp                     → RuntimeDefault and Unconfined add no filter here (the
- *                                 workshop ships no seccomp profile: see the lesson);
- *                                 Localhost (a profile file) is refused
+ *   seccomp                     → Localhost (a profile file) is refused here; RuntimeDefault
+ *                                 gets seccomp-default.ts's filter (container-spec.ts does it)
  *
  * Two phases, as the CRI plugins do it: check everything first, and throw INVALID_ARGUMENT
  * for what cannot be done (before any folder or container is made), then return an edit that
@@ -41,6 +40,8 @@ export interface SecurityContext {
   masked_paths?: string[];
   readonly_paths?: string[];
   seccomp?: { profile_type?: string; localhost_ref?: string } | null;
+  /** Before SecurityProfile: "runtime/default", "unconfined" or "localhost/<path>". */
+  seccomp_profile_path?: string;
 }
 
 /** Every capability a privileged container gets (the kernel's list, as runc knows it). */
