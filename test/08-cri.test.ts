@@ -486,7 +486,7 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       expect(BigInt(stopped.finished_at)).toBeGreaterThan(BigInt(stopped.started_at));
 
       // A sandbox as critest sends it: no hostname (the pod's name, made one), a sysctl of the pod's namespaces.
-      const bareConfig = { metadata: { name: 'bare', namespace: 'cri-test', uid: 'cri-test-uid-1', attempt: 0 }, linux: { cgroup_parent: `${hostRun().cgroupParent}/kubepods/pod-bare`, sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80' }, security_context: { namespace_options: { network: 'POD', pid: 'NODE', ipc: 'NODE' } } } };
+      const bareConfig = { metadata: { name: 'bare', namespace: 'cri-test', uid: 'cri-test-uid-1', attempt: 0 }, dns_config: { servers: ['127.0.0.1'], searches: ['svc.cluster.local', 'cluster.local'], options: ['ndots:5'] }, linux: { cgroup_parent: `${hostRun().cgroupParent}/kubepods/pod-bare`, sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80' }, security_context: { namespace_options: { network: 'POD', pid: 'NODE', ipc: 'NODE' } } } };
       const { pod_sandbox_id: bareId } = await call('RuntimeService/RunPodSandbox', { config: bareConfig });
       const probe = { ...containerConfig('probe', ['sleep', '300']), devices: [{ container_path: '/dev/cri-zero', host_path: '/dev/zero', permissions: 'r' }] };
       const { container_id: bareContainer } = await call('RuntimeService/CreateContainer', { pod_sandbox_id: bareId, config: probe, sandbox_config: bareConfig });
@@ -496,6 +496,8 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       expect(seen[1], 'the pod\'s sysctl').toBe('80');
       expect(seen.slice(2, 4), 'hostPID and hostIPC: the host\'s namespaces').toEqual([fs.readlinkSync('/proc/self/ns/pid'), fs.readlinkSync('/proc/self/ns/ipc')]);
       expect(seen[4], 'but a network of its own').not.toBe(fs.readlinkSync('/proc/self/ns/net'));
+      const resolv = (await call('RuntimeService/ExecSync', { container_id: bareContainer, cmd: ['cat', '/etc/resolv.conf'], timeout: 10 })).stdout.toString();
+      expect(resolv.split('\n').filter((line: string) => /^(nameserver|search|options) /.test(line)), 'the pod\'s dns_config, whole').toEqual(['nameserver 127.0.0.1', 'search svc.cluster.local cluster.local', 'options ndots:5']);
       expect((await call('RuntimeService/ExecSync', { container_id: bareContainer, cmd: ['sh', '-c', 'head -c 3 /dev/cri-zero | od -An -tx1'], timeout: 10 })).stdout.toString().trim(), 'a device of the host\'s, by another name').toBe('00 00 00');
       const barePid = JSON.parse((await call('RuntimeService/ContainerStatus', { container_id: bareContainer, verbose: true })).info.info).pid;
       expect(fs.readFileSync(`/proc/${barePid}/cgroup`, 'utf8'), 'under kubelet\'s pod cgroup (cgroup_parent)').toContain(`${hostRun().cgroupParent}/kubepods/pod-bare/`);

@@ -78,7 +78,7 @@ export class ContainerNetworks implements NetworkProvider {
     }
   }
 
-  async plan(request: { id: string; dir: string; network?: string; publish: string[]; dns: string[] }): Promise<NetworkPlan> {
+  async plan(request: { id: string; dir: string; network?: string; publish: string[]; dns: string[]; dnsSearch?: string[]; dnsOptions?: string[] }): Promise<NetworkPlan> {
     const network = request.network ?? 'bridge';
     try {
       const ports = parsePublishList(request.publish);
@@ -100,7 +100,7 @@ export class ContainerNetworks implements NetworkProvider {
     // config check wants it there. It is empty until a start connects it (attach).
     if (network !== 'host') await createNetns(this.netnsOf(request.id));
     return {
-      settings: { network: resolved, publish: request.publish, dns: request.dns },
+      settings: { network: resolved, publish: request.publish, dns: request.dns, ...(request.dnsSearch ? { dnsSearch: request.dnsSearch } : {}), ...(request.dnsOptions ? { dnsOptions: request.dnsOptions } : {}) },
       namespace: network === 'host' ? 'host' : { path: this.netnsOf(request.id) },
       mounts: etcMounts(request.dir),
     };
@@ -112,7 +112,7 @@ export class ContainerNetworks implements NetworkProvider {
 
   async attach(id: string, dir: string, settings: NetworkSettings, hostname: string): Promise<NetworkStatus> {
     if (settings.network === 'host') {
-      writeEtcFiles(dir, { hostname, dns: settings.dns, ownNamespace: false });
+      writeEtcFiles(dir, { hostname, dns: settings.dns, dnsSearch: settings.dnsSearch, dnsOptions: settings.dnsOptions, ownNamespace: false });
       return { network: 'host', ports: [] };
     }
     const netns = this.netnsOf(id);
@@ -120,7 +120,7 @@ export class ContainerNetworks implements NetworkProvider {
       await createNetns(netns);
       await addNetwork(LOOPBACK, { containerId: id, netns, ifname: 'lo' }, this.cacheOf(dir, 'loopback'), this.config.cniPath);
       if (settings.network === 'none') {
-        writeEtcFiles(dir, { hostname, dns: settings.dns, ownNamespace: true });
+        writeEtcFiles(dir, { hostname, dns: settings.dns, dnsSearch: settings.dnsSearch, dnsOptions: settings.dnsOptions, ownNamespace: true });
         return { network: 'none', ports: [] };
       }
       const list = this.network(settings.network);
@@ -130,7 +130,7 @@ export class ContainerNetworks implements NetworkProvider {
       const inside = (result.interfaces ?? []).findIndex((iface) => iface.sandbox);
       const ip = (result.ips ?? []).find((entry) => entry.interface === undefined || entry.interface === inside) ?? result.ips?.[0];
       const address = ip?.address.split('/')[0];
-      writeEtcFiles(dir, { hostname, ip: address, dns: settings.dns.length > 0 ? settings.dns : (result.dns?.nameservers ?? []), ownNamespace: true });
+      writeEtcFiles(dir, { hostname, ip: address, dns: settings.dns.length > 0 ? settings.dns : (result.dns?.nameservers ?? []), dnsSearch: settings.dnsSearch, dnsOptions: settings.dnsOptions, ownNamespace: true });
       return { network: list.name, ...(address ? { ip: address } : {}), ...(ip?.gateway ? { gateway: ip.gateway } : {}), ports: ports.map(describeMapping) };
     } catch (error) {
       await this.detach(id, dir).catch((undo: Error) => {

@@ -26,9 +26,13 @@ function isLoopback(address: string): boolean {
  * the container has a namespace of its own (docker does the same, and then falls back to
  * public servers: we write none and say why, since this machine must not send traffic out).
  */
-export function resolvConf(hostResolvConf: string, dns: string[], ownNamespace: boolean): string {
+export function resolvConf(hostResolvConf: string, dns: string[], ownNamespace: boolean, resolver: { search?: string[]; options?: string[] } = {}): string {
   const lines = hostResolvConf.split('\n').map((line) => line.trim());
-  const kept = lines.filter((line) => /^(search|domain|options)\s/.test(line));
+  // The host's search and options lines, unless the container was given its own (a CRI pod's dns_config).
+  const kept = [
+    ...(resolver.search?.length ? [`search ${resolver.search.join(' ')}`] : lines.filter((line) => /^(search|domain)\s/.test(line))),
+    ...(resolver.options?.length ? [`options ${resolver.options.join(' ')}`] : lines.filter((line) => /^options\s/.test(line))),
+  ];
   const servers = dns.length > 0 ? dns : lines.filter((line) => /^nameserver\s/.test(line)).map((line) => line.split(/\s+/)[1]).filter((server) => !(ownNamespace && isLoopback(server)));
   const note = servers.length === 0 ? ['# No name server: the host has only local ones, which this container cannot reach. Use --dns IP.'] : [];
   return [...note, ...servers.map((server) => `nameserver ${server}`), ...kept].join('\n') + '\n';
@@ -53,7 +57,7 @@ export function checkDns(dns: string[]): void {
 }
 
 /** Write the three files for a run; `ip` is its address (none: network none or host). */
-export function writeEtcFiles(dir: string, options: { hostname: string; ip?: string; dns: string[]; ownNamespace: boolean; hostFiles?: { hosts: string; resolvConf: string } }): void {
+export function writeEtcFiles(dir: string, options: { hostname: string; ip?: string; dns: string[]; dnsSearch?: string[]; dnsOptions?: string[]; ownNamespace: boolean; hostFiles?: { hosts: string; resolvConf: string } }): void {
   const read = (file: string) => {
     try {
       return fs.readFileSync(file, 'utf8');
@@ -68,5 +72,5 @@ export function writeEtcFiles(dir: string, options: { hostname: string; ip?: str
   const hosts = options.ownNamespace ? hostsFile(options.hostname, options.ip) : host.hosts;
   writeFileAtomic(path.join(etc, 'hosts'), hosts, { mode: 0o644 });
   writeFileAtomic(path.join(etc, 'hostname'), `${options.hostname}\n`, { mode: 0o644 });
-  writeFileAtomic(path.join(etc, 'resolv.conf'), resolvConf(host.resolvConf, options.dns, options.ownNamespace), { mode: 0o644 });
+  writeFileAtomic(path.join(etc, 'resolv.conf'), resolvConf(host.resolvConf, options.dns, options.ownNamespace, { search: options.dnsSearch, options: options.dnsOptions }), { mode: 0o644 });
 }

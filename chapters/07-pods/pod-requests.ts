@@ -3,7 +3,8 @@
  *
  *   name      unique among pods (default: the short id)
  *   hostname  the pod's, seen by every container in it (default: the pod's name)
- *   network, publish, dns   the pod's network, as chapter 06's run takes them (the infra's)
+ *   network, publish, dns   the pod's network, as chapter 06's run takes them (the infra's);
+ *   dnsSearch, dnsOptions   and its resolv.conf's search domains and options
  *   share     namespaces its containers share: network, ipc, uts (default) and pid
  *   host      namespaces its containers take from the host: ipc, pid (Kubernetes' hostIPC,
  *             hostPID; the network's is `network: "host"`)
@@ -21,6 +22,8 @@ export interface PodCreateRequest {
   network?: string;
   publish?: string[];
   dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   share?: SharedNamespace[];
   host?: HostNamespace[];
   cgroup?: string;
@@ -34,6 +37,8 @@ const FIELDS: Record<keyof PodCreateRequest, 'string' | 'string[]' | 'number'> =
   network: 'string',
   publish: 'string[]',
   dns: 'string[]',
+  dnsSearch: 'string[]',
+  dnsOptions: 'string[]',
   share: 'string[]',
   host: 'string[]',
   cgroup: 'string',

@@ -104,7 +104,7 @@ export class Pods implements PodProvider {
     if (this.creatingInfra.has(pod.id)) return { pod: pod.id, role: 'infra', cgroupParent, mounts: [], ...host };
     if (!pod.infra) throw conflict(`pod ${pod.name} has no infra container (its create failed half-way): remove it (conman pod rm -f ${pod.name})`);
     // Its network is the pod's: asking for another one could only be a mistake.
-    const field = (['hostname', 'network', 'publish', 'dns'] as const).find((name) => request[name] !== undefined && !(Array.isArray(request[name]) && request[name]!.length === 0));
+    const field = (['hostname', 'network', 'publish', 'dns', 'dnsSearch', 'dnsOptions'] as const).find((name) => request[name] !== undefined && !(Array.isArray(request[name]) && request[name]!.length === 0));
     if (field) throw badRequest(`field "${field}": a container in a pod has the pod's network and hostname; give it to \`conman pod create\` instead`);
     return { pod: pod.id, role: 'member', cgroupParent, mounts: pod.share.includes('network') ? await this.infraFiles(pod.infra) : [], ...host };
   }
@@ -158,6 +158,8 @@ export class Pods implements PodProvider {
         ...(request.network !== undefined ? { network: request.network } : {}),
         publish: request.publish ?? [],
         dns: request.dns ?? [],
+        ...(request.dnsSearch?.length ? { dnsSearch: request.dnsSearch } : {}),
+        ...(request.dnsOptions?.length ? { dnsOptions: request.dnsOptions } : {}),
         share: request.share!,
         limits: { ...(request.memory !== undefined ? { memory: request.memory } : {}), ...(request.cpus !== undefined ? { cpus: request.cpus } : {}) },
         cgroup: request.cgroup ? request.cgroup.replace(/^\/+/, '') : podCgroupPath(this.manager.cgroupParent, id),
@@ -173,7 +175,7 @@ export class Pods implements PodProvider {
             args: INFRA_COMMAND,
             name: `${shortId(id)}-infra`,
             hostname: pod.hostname,
-            ...(pod.share.includes('network') ? { network: pod.network, publish: pod.publish, dns: pod.dns } : {}),
+            ...(pod.share.includes('network') ? { network: pod.network, publish: pod.publish, dns: pod.dns, ...(pod.dnsSearch ? { dnsSearch: pod.dnsSearch } : {}), ...(pod.dnsOptions ? { dnsOptions: pod.dnsOptions } : {}) } : {}),
             pod: id,
           })
           .finally(() => this.creatingInfra.delete(id));

@@ -276,7 +276,7 @@ export class Manager implements ContainerApi {
     }
     // A symlink to / would hand the host's own root to the container, writable.
     else if (fs.realpathSync(request.rootfs!) === '/') throw badRequest(`field "rootfs": ${request.rootfs} is the host's root (/): give the container a folder of its own`);
-    const asked = (['network', 'publish', 'dns'] as const).find((field) => request[field] !== undefined);
+    const asked = (['network', 'publish', 'dns', 'dnsSearch', 'dnsOptions'] as const).find((field) => request[field] !== undefined);
     if (asked && !this.networkProvider) throw badRequest(`field "${asked}": this manager has no networks (chapter 06's conmand has them): leave it out`);
     if (request.pod !== undefined && !this.podProvider) throw badRequest(`field "pod": this manager has no pods (chapter 07's conmand has them): leave it out`);
     // Names are unique: check and take one under a single lock, so two creates cannot both win.
@@ -289,7 +289,7 @@ export class Manager implements ContainerApi {
       do id = randomBytes(32).toString('hex');
       while ([...this.records.keys()].some((other) => shortId(other) === shortId(id)));
       // In a pod: the provider says whether it is the pod's infra or a member, and where its cgroup goes.
-      const podPlan: PodPlan | undefined = request.pod !== undefined ? await this.podProvider!.plan({ id, pod: request.pod, hostname: request.hostname, network: request.network, publish: request.publish, dns: request.dns }) : undefined;
+      const podPlan: PodPlan | undefined = request.pod !== undefined ? await this.podProvider!.plan({ id, pod: request.pod, hostname: request.hostname, network: request.network, publish: request.publish, dns: request.dns, dnsSearch: request.dnsSearch, dnsOptions: request.dnsOptions }) : undefined;
       const member = podPlan?.role === 'member';
       const hostname = request.hostname ?? shortId(id);
       // From an image: the provider mounts the rootfs in the container's folder and says how to run it.
@@ -301,7 +301,7 @@ export class Manager implements ContainerApi {
         try {
           if (request.image !== undefined) prepared = await this.rootfsProvider!.prepare({ id, dir: this.store.dirOf(id), image: request.image, args: request.args, entrypoint: request.entrypoint, env: request.env ?? {}, cwd: request.cwd });
           // A member's network is its pod's: it joins the infra's namespace at each start.
-          if (!member) network = await this.networkProvider?.plan({ id, dir: this.store.dirOf(id), hostname, network: request.network, publish: request.publish ?? [], dns: request.dns ?? [] });
+          if (!member) network = await this.networkProvider?.plan({ id, dir: this.store.dirOf(id), hostname, network: request.network, publish: request.publish ?? [], dns: request.dns ?? [], ...(request.dnsSearch ? { dnsSearch: request.dnsSearch } : {}), ...(request.dnsOptions ? { dnsOptions: request.dnsOptions } : {}) });
         } catch (error) {
           if (prepared) await this.rootfsProvider!.release(id, this.store.dirOf(id)).catch(() => {});
           this.store.remove(id);

@@ -23,6 +23,9 @@ export interface NetworkSettings {
   /** Published ports as typed ("8080:80/tcp"). */
   publish: string[];
   dns: string[];
+  /** resolv.conf's search domains and options, when asked (a CRI pod's dns_config): else the host's. */
+  dnsSearch?: string[];
+  dnsOptions?: string[];
 }
 
 /** What `inspect` and `ps` show while it is attached. */
@@ -43,6 +46,8 @@ export interface NetworkPlanRequest {
   network?: string;
   publish: string[];
   dns: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
 }
 
 /** A bind mount of a file the provider writes (hosts, hostname, resolv.conf). */

@@ -35,6 +35,8 @@ export interface PodPlanRequest {
   network?: string;
   publish?: string[];
   dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
 }
 
 export interface PodPlan {

@@ -33,6 +33,9 @@ export interface CreateRequest {
   publish?: string[];
   /** Name servers for its /etc/resolv.conf (chapter 06). */
   dns?: string[];
+  /** resolv.conf's search domains and options (chapter 06; a CRI pod's dns_config). */
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   /** The pod to join, by name or id (chapter 07; pod-provider.ts). */
   pod?: string;
 }
@@ -63,6 +66,8 @@ const CREATE_SCHEMA: Schema = {
   network: { type: 'string' },
   publish: { type: 'string[]' },
   dns: { type: 'string[]' },
+  dnsSearch: { type: 'string[]' },
+  dnsOptions: { type: 'string[]' },
   pod: { type: 'string' },
 };
 
@@ -200,6 +205,9 @@ export function checkCreateRequest(body: unknown): CreateRequest {
   for (const field of ['network', 'publish', 'dns', 'pod'] as const) {
     if (request[field] !== undefined) checkNoNul(field, [request[field]].flat());
   }
+  // Each becomes a word of a resolv.conf line: nothing that could start another line.
+  for (const domain of request.dnsSearch ?? []) if (!/^[a-zA-Z0-9_.-]{1,253}$/.test(domain)) throw badRequest(`field "dnsSearch": ${JSON.stringify(domain)} is not a domain`);
+  for (const option of request.dnsOptions ?? []) if (!/^[a-zA-Z0-9_.:-]{1,64}$/.test(option)) throw badRequest(`field "dnsOptions": ${JSON.stringify(option)} is not a resolver option (such as ndots:5)`);
   return request;
 }
 

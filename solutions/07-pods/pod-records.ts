@@ -24,6 +24,8 @@ export interface PodRecord {
   network?: string;
   publish: string[];
   dns: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   share: SharedNamespace[];
   /** Namespaces its containers take from the host instead (Kubernetes' hostIPC, hostPID): none of their own. */
   hostNamespaces?: HostNamespace[];

@@ -88,7 +88,14 @@ export class RuntimeService {
     // kubelet's pod cgroup (cgroupfs driver: a path, /kubepods/burstable/pod<uid>): the pod's own.
     const cgroupParent = sandbox.linux?.cgroup_parent ?? '';
     if (cgroupParent && !cgroupParent.startsWith('/')) throw grpcError(grpc.status.INVALID_ARGUMENT, `cgroup_parent "${cgroupParent}": a systemd slice, and conman's cgroup driver is cgroupfs (RuntimeConfig says so): give a path such as /kubepods/pod1`);
-    const request = { ...podRequestOf(sandbox), ...(cgroupParent ? { cgroup: cgroupParent } : {}) };
+    // The resolver's search domains and options (kubelet's cluster DNS: svc.cluster.local, ndots:5).
+    const dns = sandbox.dns_config;
+    const request = {
+      ...podRequestOf(sandbox),
+      ...(cgroupParent ? { cgroup: cgroupParent } : {}),
+      ...(dns?.searches?.length ? { dnsSearch: dns.searches } : {}),
+      ...(dns?.options?.length ? { dnsOptions: dns.options } : {}),
+    };
     const { id } = await this.pods.create(request);
     this.store.sandboxes.put({
       id,
