@@ -323,6 +323,7 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
         linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
       };
       const { pod_sandbox_id: podId } = await call('RuntimeService/RunPodSandbox', { config: sandboxConfig });
+      expect(await codeOf(call('RuntimeService/RunPodSandbox', { config: sandboxConfig })), 'the same pod and attempt again').toBe('ALREADY_EXISTS');
       const podStatus = (await call('RuntimeService/PodSandboxStatus', { pod_sandbox_id: podId })).status;
       expect(podStatus).toMatchObject({ id: podId, state: 'SANDBOX_READY', metadata: sandboxConfig.metadata, labels: sandboxConfig.labels, annotations: sandboxConfig.annotations });
       expect(podStatus.network.ip).toMatch(/^10\.231\.\d+\.\d+$/);
@@ -339,6 +340,7 @@ describe('the CRI endpoint, as crictl and kubelet call it', () => {
       const server = containerConfig('server', ['sh', '-c', 'echo "$GREETING"; exec httpd -f -p 80 -h /etc']);
       const { container_id: serverId } = await call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: server, sandbox_config: sandboxConfig });
       expect((await call('RuntimeService/ContainerStatus', { container_id: serverId })).status.state).toBe('CONTAINER_CREATED');
+      expect(await codeOf(call('RuntimeService/CreateContainer', { pod_sandbox_id: podId, config: server, sandbox_config: sandboxConfig })), 'the same container and attempt again').toBe('ALREADY_EXISTS');
       await call('RuntimeService/StartContainer', { container_id: serverId });
       const running = await call('RuntimeService/ListContainers', { filter: { state: { state: 'CONTAINER_RUNNING' }, label_selector: { container: 'server' } } });
       expect(running.containers.map((c: Reply) => c.id)).toEqual([serverId]);

@@ -85,6 +85,11 @@ export class RuntimeService {
 
   async runPodSandbox({ config }: Request): Promise<object> {
     const sandbox = config as PodSandboxConfig;
+    // The same pod and attempt twice is ALREADY_EXISTS (containerd says so too): kubelet asks
+    // again with attempt + 1 when it wants a new sandbox.
+    const same = (m: PodSandboxConfig['metadata']) => (meta: SandboxMeta) => !!m && meta.metadata.name === m.name && meta.metadata.namespace === m.namespace && meta.metadata.uid === m.uid && meta.metadata.attempt === m.attempt;
+    const existing = this.store.sandboxes.list().find(same(sandbox.metadata));
+    if (existing) throw grpcError(grpc.status.ALREADY_EXISTS, `pod sandbox ${sandbox.metadata!.namespace}/${sandbox.metadata!.name} attempt ${sandbox.metadata!.attempt} exists already: ${existing.id}`);
     // kubelet's pod cgroup (cgroupfs driver: a path, /kubepods/burstable/pod<uid>): the pod's own.
     const cgroupParent = sandbox.linux?.cgroup_parent ?? '';
     if (cgroupParent && !cgroupParent.startsWith('/')) throw grpcError(grpc.status.INVALID_ARGUMENT, `cgroup_parent "${cgroupParent}": a systemd slice, and conman's cgroup driver is cgroupfs (RuntimeConfig says so): give a path such as /kubepods/pod1`);
@@ -184,6 +189,9 @@ export class RuntimeService {
     // there itself (as conmon does for cri-o), not in the manager's folder.
     const logPath = sandbox.logDirectory && containerConfig.log_path ? path.join(sandbox.logDirectory, containerConfig.log_path) : '';
     if (logPath && !path.isAbsolute(logPath)) throw grpcError(grpc.status.INVALID_ARGUMENT, `the log's place ${logPath} (log_directory + log_path) is not an absolute path`);
+    const metadata = containerConfig.metadata;
+    const twin = this.store.containers.list().find((meta) => meta.podSandboxId === sandbox.id && meta.metadata.name === metadata?.name && meta.metadata.attempt === metadata?.attempt);
+    if (twin) throw grpcError(grpc.status.ALREADY_EXISTS, `container ${metadata!.name} attempt ${metadata!.attempt} exists already in this sandbox: ${twin.id}`);
     const { id } = await this.manager.create(request, { editSpec, ...(logPath ? { logPath } : {}) });
     const info = await this.manager.inspect(id);
     this.store.containers.put({
