@@ -19,13 +19,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
 import { parseLogLine, type LogStream } from '#lib/cri-log.ts';
 import { startedAsProgram } from '#lib/program.ts';
 import { scaled } from '#lib/slow.ts';
 import { DEFAULT_RUN_ROOT } from '#lower/04-manager/defaults.ts';
-import { loadCri } from './cri-proto.ts';
+import { connectCri, CriError, type Cri, type Reply } from './cri-client.ts';
 
 const USAGE = `usage: crictl [--runtime-endpoint [unix://]PATH] COMMAND [OPTIONS] ARGS...
 
@@ -49,10 +48,7 @@ An id may be cut to a unique start. The socket: --runtime-endpoint (-r), else
 $CONTAINER_RUNTIME_ENDPOINT, else $CONMAN_CRI_SOCKET, else $CONMAN_RUN_ROOT/cri.sock
 (default ${DEFAULT_RUN_ROOT}/cri.sock).`;
 
-type Reply = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 /** One RPC of a service: `runtime('ListContainers', { filter })`, with its deadline in ms (Infinity: none). */
-type Rpc = (method: string, request?: object, deadlineMs?: number) => Promise<Reply>;
-interface Cri { runtime: Rpc; image: Rpc }
 type Command = (args: string[], cri: Cri) => Promise<number | void>;
 
 /** Most calls answer at once; a pull or a new sandbox (its network, its infra) may take minutes. */
@@ -61,13 +57,6 @@ const LONG = scaled(300_000);
 
 class UsageError extends Error {}
 
-/** A failed RPC: which method, and gRPC's code and details (the server's own words). */
-class RpcError extends Error {
-  constructor(readonly method: string, readonly error: grpc.ServiceError) {
-    super(`${method}: ${grpc.status[error.code]}: ${error.details}`);
-  }
-}
-
 // ----- the connection -----
 
 /** Which socket: crictl's flag and variable first, then conmand's own defaults (with-cri.ts). */
@@ -75,21 +64,6 @@ export function runtimeEndpoint(flag: string | undefined): string {
   const given = flag || process.env.CONTAINER_RUNTIME_ENDPOINT || process.env.CONMAN_CRI_SOCKET;
   if (given) return path.resolve(given.replace(/^unix:\/\//, ''));
   return path.join(process.env.CONMAN_RUN_ROOT || DEFAULT_RUN_ROOT, 'cri.sock');
-}
-
-/** Clients of the two services; proto-loader gives each RPC as a method taking (request, options, callback). */
-function connect(socket: string): Cri {
-  const services = loadCri();
-  const rpcOf = (Service: grpc.ServiceClientConstructor): Rpc => {
-    const client = new Service('unix://' + socket, grpc.credentials.createInsecure()) as unknown as Record<string, Function>; // eslint-disable-line @typescript-eslint/no-unsafe-function-type
-    return (method, request = {}, deadlineMs = SHORT) =>
-      new Promise((resolve, reject) => {
-        // A deadline on every call: a server that hangs must not hang us too.
-        const options = Number.isFinite(deadlineMs) ? { deadline: Date.now() + deadlineMs } : {};
-        client[method](request, options, (error: grpc.ServiceError | null, reply: Reply) => (error ? reject(new RpcError(method, error)) : resolve(reply)));
-      });
-  };
-  return { runtime: rpcOf(services.RuntimeService), image: rpcOf(services.ImageService) };
 }
 
 // ----- small helpers: options, files, tables -----
@@ -221,7 +195,7 @@ const images: Command = async (args, { image }) => {
 };
 
 /** ImageStatus answers an empty image (not an error) for one not here: kubelet then pulls it. */
-async function imageStatus(image: Rpc, ref: string): Promise<Reply> {
+async function imageStatus(image: Cri['image'], ref: string): Promise<Reply> {
   const reply = await image('ImageStatus', { image: { image: ref }, verbose: true });
   if (!reply.image) throw new Error(`no such image ${ref} present`);
   return reply;
@@ -505,15 +479,15 @@ export async function crictl(argv: string[]): Promise<number> {
   const socket = runtimeEndpoint(endpoint);
   try {
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-    return (await command(args, connect(socket))) ?? 0;
+    return (await command(args, connectCri(socket, SHORT))) ?? 0;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (error instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {
+    const code = (error as { code?: unknown }).code; // (node's parseArgs: a string; a CriError's is gRPC's number)
+    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       console.error(`crictl: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof RpcError && error.error.code === grpc.status.UNAVAILABLE) {
-      const why = error.error.details.replace(/^.*Last error: (Error: )?|\.? Resolution note:.*$/g, '');
+    if (error instanceof CriError && error.unavailable) {
+      const why = error.details.replace(/^.*Last error: (Error: )?|\.? Resolution note:.*$/g, '');
       console.error(`crictl: no CRI server answered on ${socket} (${why}): is conmand running with its CRI socket? start chapters/08-cri/conmand, or give --runtime-endpoint`);
     } else {
       console.error(`crictl: ${(error as Error).message}`);

@@ -13,7 +13,7 @@
  * (GetContainerEvents, "evented PLEG"). It keeps a cache of pod statuses much as we do.
  */
 import { ANNOTATION, LABEL } from './cri-configs.ts';
-import type { Cri, Reply } from './cri.ts';
+import type { Cri, Reply } from '#lower/08-cri/cri-client.ts';
 import type { ActualContainer, ActualSandbox, ContainerState } from './sync-plan.ts';
 
 const ms = (nanoseconds: string | undefined) => Number(BigInt(nanoseconds || '0') / 1_000_000n);

@@ -28,7 +28,7 @@ import { writeFileAtomic } from '#lib/atomic-file.ts';
 import { ActualState, type ObservedSandbox } from './actual-state.ts';
 import { afterExit, nextBackoff, type BackoffEntry, type BackoffPolicy } from './backoff.ts';
 import { ANNOTATION, containerConfigOf, containerHash, logDirectoryOf, podDirOf, podUid, sandboxConfigOf, sandboxHash, type Places } from './cri-configs.ts';
-import { connectCri, CriError, type Cri } from './cri.ts';
+import { connectCri, CriError, type Cri } from '#lower/08-cri/cri-client.ts';
 import { EventLog, type PodEvent } from './events.ts';
 import { readManifests, withDefaults, type ContainerSpec, type ManifestCache, type ManifestFile, type Pod } from './manifest.ts';
 import { invalidPodDocument, podStatusOf, type PodDocument } from './pod-status.ts';

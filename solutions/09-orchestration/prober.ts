@@ -17,7 +17,7 @@
  * probes do not all fire at once; it also has startup probes, which hold the other two off
  * until the container has started.
  */
-import type { Cri } from './cri.ts';
+import type { Cri } from '#lower/08-cri/cri-client.ts';
 import type { Probe } from './manifest.ts';
 import { httpGetProbe, tcpSocketProbe, type ProbeResult } from './probe.ts';
 

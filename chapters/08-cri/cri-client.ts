@@ -1,7 +1,8 @@
 /**
- * The agent's CRI client: the only way it touches containers. One gRPC channel to the
- * runtime's unix socket (chapter 08's conmand: --runtime-endpoint unix:///run/conman/cri.sock),
- * the two services of runtime.v1, and a deadline on every call.
+ * A CRI client, as crictl and kubelet are: one gRPC channel to the runtime's unix socket
+ * (conmand's: unix:///run/conman/cri.sock), the two services of runtime.v1 from api.proto, and
+ * a deadline on every call (Infinity: none). crictl.ts uses it, and chapter 09's agent, for
+ * which it is the only way to touch containers.
  *
  * How real kubelet differs: the same (pkg/kubelet/cri/remote): one connection, a 2 min
  * deadline per call (longer for a pull), and it calls Version first to learn that the
@@ -9,7 +10,7 @@
  * starting pods while RuntimeReady is false; we find out at the next call that fails.
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadCri } from '#lower/08-cri/cri-proto.ts';
+import { loadCri } from './cri-proto.ts';
 
 export type Reply = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -48,7 +49,8 @@ export function connectCri(endpoint: string, defaultDeadlineMs: number): Cri {
   const rpc = (client: grpc.Client) => (method: string, request: object = {}, deadlineMs = defaultDeadlineMs) =>
     new Promise<Reply>((resolve, reject) => {
       const call = (client as unknown as Record<string, (r: object, o: object, cb: (e: grpc.ServiceError | null, r: Reply) => void) => void>)[method];
-      call.call(client, request, { deadline: Date.now() + deadlineMs }, (error, reply) => (error ? reject(new CriError(method, error.code, error.details)) : resolve(reply)));
+      const options = Number.isFinite(deadlineMs) ? { deadline: Date.now() + deadlineMs } : {};
+      call.call(client, request, options, (error, reply) => (error ? reject(new CriError(method, error.code, error.details)) : resolve(reply)));
     });
   return {
     endpoint,
