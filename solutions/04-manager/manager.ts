@@ -422,6 +422,9 @@ export class Manager implements ContainerApi {
       await this.cleanupShim(record); // a shim that timed out may have left a container
       throw cannotRun(error.message) ?? error;
     });
+    // The run's start time is the moment it is asked to start: a process that exits at once
+    // may be reaped (its finishedAt taken) before start() even returns here.
+    const startedAt = new Date().toISOString();
     try {
       await beforeStart?.();
       await new ShimClient(this.shimDir(record.id)).start();
@@ -430,7 +433,7 @@ export class Manager implements ContainerApi {
       throw error;
     }
     try {
-      this.markRunning(record, started.pid);
+      this.markRunning(record, started.pid, startedAt);
     } catch (error) {
       await this.killAndCleanup(record); // it runs, but no record can say so (a full disk): undo it
       throw error;
@@ -439,9 +442,9 @@ export class Manager implements ContainerApi {
   }
 
   /** A new run began: save it, and forget the last one's exit. */
-  private markRunning(record: ContainerRecord, pid: number): void {
+  private markRunning(record: ContainerRecord, pid: number, startedAt = new Date().toISOString()): void {
     this.update(record, (r) => {
-      Object.assign(r, { status: 'running', pid, startedAt: new Date().toISOString(), stoppedByUser: false });
+      Object.assign(r, { status: 'running', pid, startedAt, stoppedByUser: false });
       delete r.exit;
       delete r.finishedAt;
       delete r.nextRestartAt;
