@@ -131,6 +131,7 @@ export class Agent {
   private timer: NodeJS.Timeout | undefined;
   private watcher: fs.FSWatcher | undefined;
   private wakeups = new Set<NodeJS.Timeout>();
+  private wakeTimes = new Set<number>();
   private dirty = false;
   private looping: Promise<void> | undefined;
   private stopped = false;
@@ -189,8 +190,11 @@ export class Agent {
     })();
   }
 
+  /** A round at `when` (once: a back-off seen by many rounds asks for the same time each round). */
   private wakeAt(when: number): void {
-    const timer = setTimeout(() => (this.wakeups.delete(timer), this.kick()), Math.max(0, when - Date.now()) + 5);
+    if (this.wakeTimes.has(when)) return;
+    this.wakeTimes.add(when);
+    const timer = setTimeout(() => (this.wakeups.delete(timer), this.wakeTimes.delete(when), this.kick()), Math.max(0, when - Date.now()) + 5);
     this.wakeups.add(timer);
   }
 
@@ -243,15 +247,24 @@ export class Agent {
     this.writeStatuses(invalid);
   }
 
-  /** Run `task` on the pod's worker, after what it already has; a new round when it is done. */
-  private enqueue(uid: string, task: () => Promise<void>): void {
+  /**
+   * Run `task` on the pod's worker, after what it already has; a new round when it is done,
+   * if it changed anything. A task that changed nothing (it waits out a back-off, or its call
+   * failed) asks for no round: its next try comes with the sync period or its wake-up time.
+   * Without this rule a pod in CrashLoopBackOff would be planned again at once, forever: a
+   * busy loop of CRI lists.
+   */
+  private enqueue(uid: string, task: () => Promise<boolean | void>): void {
     const tail = (this.workers.get(uid) ?? Promise.resolve())
       .then(task)
-      .catch((error) => this.options.log(`pod ${uid}: ${(error as Error).message}`))
-      .finally(() => {
+      .catch((error) => {
+        this.options.log(`pod ${uid}: ${(error as Error).message}`);
+        return false;
+      })
+      .then((changed) => {
         this.finishedDuring.set(uid, this.listings);
         if (this.workers.get(uid) === tail) this.workers.delete(uid);
-        this.kick();
+        if (changed !== false) this.kick();
       });
     this.workers.set(uid, tail);
   }
@@ -282,7 +295,9 @@ export class Agent {
       if (errors.length > 0 || !pod) {
         const key = `invalid/${manifest.file}`;
         const message = errors.join('; ');
-        if (this.events.of(key).at(-1)?.message !== message) this.events.record(key, 'Warning', 'FailedValidation', `${manifest.file}: ${message}`);
+        // One event per version of the file's errors, not one per round.
+        const event = `${manifest.file}: ${message}`;
+        if (this.events.of(key).at(-1)?.message !== event) this.events.record(key, 'Warning', 'FailedValidation', event);
         invalid.set(manifest.file, invalidPodDocument(manifest.file, manifest.document, message, this.events.of(key)));
         continue;
       }
@@ -305,15 +320,23 @@ export class Agent {
 
   // ----- the actions -----
 
-  private async carryOut(uid: string, actions: Action[]): Promise<void> {
+  /**
+   * The pod's actions in order. act() answers false to stop here (a back-off of an init
+   * container, a failed call: the rest waits for the next round) and 'waiting' when it did
+   * nothing but the next actions may go on. Resolves with whether anything was done.
+   */
+  private async carryOut(uid: string, actions: Action[]): Promise<boolean> {
+    let changed = false;
     for (const action of actions) {
-      if (this.stopped) return;
-      const goOn = await this.act(action);
-      if (goOn === false) return; // e.g. a back-off: the rest waits for the next round
+      if (this.stopped) break;
+      const outcome = await this.act(action);
+      if (outcome === false) break;
+      if (outcome !== 'waiting') changed = true;
     }
+    return changed;
   }
 
-  private async act(action: Action): Promise<boolean | void> {
+  private async act(action: Action): Promise<boolean | 'waiting' | void> {
     const desired = this.desired.get(action.uid);
     const pod = desired?.key ?? this.terminating.get(action.uid)?.key ?? action.uid;
     switch (action.kind) {
@@ -388,7 +411,7 @@ export class Agent {
     await this.cri.runtime('RemovePodSandbox', { pod_sandbox_id: sandboxId }, 120_000);
   }
 
-  private async startContainer(desired: Desired, action: Extract<Action, { kind: 'startContainer' }>): Promise<boolean | void> {
+  private async startContainer(desired: Desired, action: Extract<Action, { kind: 'startContainer' }>): Promise<boolean | 'waiting' | void> {
     const pod = desired.key;
     const key = `${action.uid}/${action.name}`;
     const spec = [...desired.pod.spec.initContainers!, ...desired.pod.spec.containers].find((c) => c.name === action.name)!;
@@ -401,7 +424,7 @@ export class Agent {
         if (this.waiting.get(key)?.reason !== 'CrashLoopBackOff') this.events.record(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${action.name} in pod ${desired.pod.metadata.name}_${desired.pod.metadata.namespace}(${action.uid})`);
         this.waiting.set(key, { reason: 'CrashLoopBackOff', message });
         this.wakeAt(entry.until);
-        return action.init ? false : undefined; // (an init container holds the pod; an app container only itself)
+        return action.init ? false : 'waiting'; // (an init container holds the pod; an app container only itself)
       }
     }
     if (!(await this.ensureImage(pod, key, spec))) return false;

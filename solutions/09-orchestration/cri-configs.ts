@@ -66,9 +66,15 @@ export function containerHash(pod: Pod, container: ContainerSpec): string {
   return hashOf({ ...rest, volumes });
 }
 
-/** What the sandbox is made of: a change needs a new sandbox (and so new containers). */
+/**
+ * What the sandbox is made of: a change needs a new sandbox (and so new containers). The init
+ * containers count too: they run once per sandbox, so a changed one can only run again in a
+ * new one ("altering an init container image field is equivalent to restarting the Pod", say
+ * Kubernetes' docs).
+ */
 export function sandboxHash(pod: Pod): string {
-  return hashOf({ hostNetwork: pod.spec.hostNetwork, hostname: pod.spec.hostname, ports: portMappings(pod), resources: podResources(pod) });
+  const initContainers = (pod.spec.initContainers ?? []).map((container) => containerHash(pod, container));
+  return hashOf({ hostNetwork: pod.spec.hostNetwork, hostname: pod.spec.hostname, ports: portMappings(pod), resources: podResources(pod), initContainers });
 }
 
 function portMappings(pod: Pod) {

@@ -104,6 +104,10 @@ export function podStatusOf(inputs: StatusInputs): PodDocument {
       started: running,
       restartCount: container?.restartCount ?? 0,
       state,
+      // Waiting to be restarted (a back-off): how its last run ended, as kubectl shows it.
+      // Once it runs again, that exited container is removed, and its last state with it
+      // (kubelet keeps one dead container per name for this and for `logs --previous`).
+      ...(state.waiting && container?.state === 'CONTAINER_EXITED' ? { lastState: stateOf(container, undefined, '') } : {}),
     };
   };
   const inits = (pod.spec.initContainers ?? []).map((spec) => statusOf(spec, true, 'PodInitializing'));

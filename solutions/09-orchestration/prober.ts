@@ -85,7 +85,9 @@ class Worker {
 
   private async tick(): Promise<void> {
     const { probe, kind } = this.target;
-    const outcome = await runProbe(this.cri, this.target);
+    // A probe that throws (a bug, an unfinished exercise) is a failed probe, and its message
+    // is the Unhealthy event's: the agent goes on, as kubelet does with a probe's error.
+    const outcome = await runProbe(this.cri, this.target).catch((error: Error) => ({ ok: false, message: `the probe itself failed: ${error.message}` }));
     if (this.stopped) return;
     if (outcome.ok) {
       this.failures = 0;
