@@ -285,7 +285,6 @@ export const CHAPTERS: ChapterInfo[] = [
     folder: '09-orchestration',
     title: 'Orchestration: a small node agent',
     builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes',
-    draft: true,
     hints: {
       'sync-plan': [
         'Sort the sandboxes newest first (attempt, then createdAt): the first is the current one, every other gets a killSandbox. None, not ready, or a hash other than pod.sandboxHash: killSandbox it (if any), createSandbox with attempt current.attempt + 1 (0 when none), and return. But a not-ready sandbox of a pod that ran to its end (podFinished) is left so.',
