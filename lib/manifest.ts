@@ -286,11 +286,11 @@ export const CHAPTERS: ChapterInfo[] = [
     title: 'Orchestration: a small node agent',
     builds: 'pod manifests reconciled through CRI, restarts with back-off, liveness probes',
     hints: {
-      'sync-plan': [
-        'Sort the sandboxes newest first (attempt, then createdAt): the first is the current one, every other gets a killSandbox. None, not ready, or a hash other than pod.sandboxHash: killSandbox it (if any), createSandbox with attempt current.attempt + 1 (0 when none), and return. But a not-ready sandbox of a pod that ran to its end (podFinished) is left so.',
-        'Keep the latest attempt of each container name in a Map; an older one is removeContainer (exited) or killContainer (still running). A running container whose name the manifest does not have: killContainer.',
-        'Init containers only while no app container exists, one at a time: missing → start it and return; not exited → return (wait); exit 0 → the next; failed → start it again with backoff: true (Never: nothing, the pod has failed) and return.',
-        'App containers: missing → start (attempt 0); exited → start again only if restartWanted(policy, exitCode), with previous, backoff: true, attempt and restartCount one more; running with another hash → killContainer, then start with backoff: false. Kills before starts: a stable sort at the end.',
+      validate: [
+        'Each error is { field, type, value?, detail? } with the full path: `${at}.image`, `${at}.ports[${i}].containerPort`, `${at}.env[${i}].name`: the index of each list item in brackets.',
+        'Required first (missing or ""), then the value: the name a DNS label (DNS_LABEL, 63 at most), imagePullPolicy one of PULL_POLICIES ("Unsupported value", detail supported(...)), command and args lists of strings.',
+        'Ports: containerPort required and isPort(); hostPort absent or 0 (no host port) or isPort(); protocol one of PROTOCOLS. limits: only cpu and memory, each with parseQuantity(value) !== undefined.',
+        'volumeMounts: the name must be one of `volumes` ("Not found", value the name), mountPath absolute. Push every error and go on: all are reported at once.',
       ],
       backoff: [
         'Three cases: the first exit (previousMs is 0), a long run (ranMs >= policy.resetMs), and every other exit.',
@@ -303,11 +303,11 @@ export const CHAPTERS: ChapterInfo[] = [
         'A setTimeout of timeoutMs and request.on("error", ...) both resolve a failure: a refused connection is a failed probe, not an exception.',
         'One finish(result) for all three: resolve once, clearTimeout(timer), request.destroy().',
       ],
-      validate: [
-        'Each error is { field, type, value?, detail? } with the full path: `${at}.image`, `${at}.ports[${i}].containerPort`, `${at}.env[${i}].name`: the index of each list item in brackets.',
-        'Required first (missing or ""), then the value: the name a DNS label (DNS_LABEL, 63 at most), imagePullPolicy one of PULL_POLICIES ("Unsupported value", detail supported(...)), command and args lists of strings.',
-        'Ports: containerPort required and isPort(); hostPort absent or 0 (no host port) or isPort(); protocol one of PROTOCOLS. limits: only cpu and memory, each with parseQuantity(value) !== undefined.',
-        'volumeMounts: the name must be one of `volumes` ("Not found", value the name), mountPath absolute. Push every error and go on: all are reported at once.',
+      'sync-plan': [
+        'Sort the sandboxes newest first (attempt, then createdAt): the first is the current one, every other gets a killSandbox. None, not ready, or a hash other than pod.sandboxHash: killSandbox it (if any), createSandbox with attempt current.attempt + 1 (0 when none), and return. But a not-ready sandbox of a pod that ran to its end (podFinished) is left so.',
+        'Keep the latest attempt of each container name in a Map; an older one is removeContainer (exited) or killContainer (still running). A running container whose name the manifest does not have: killContainer.',
+        'Init containers only while no app container exists, one at a time: missing → start it and return; not exited → return (wait); exit 0 → the next; failed → start it again with backoff: true (Never: nothing, the pod has failed) and return.',
+        'App containers: missing → start (attempt 0); exited → start again only if restartWanted(policy, exitCode), with previous, backoff: true, attempt and restartCount one more; running with another hash → killContainer, then start with backoff: false. Kills before starts: a stable sort at the end.',
       ],
     },
   },

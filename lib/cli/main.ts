@@ -161,7 +161,7 @@ function hint(args: string[]): number {
   console.log(`${bold(`${chapter.folder} · exercise ${short}`)}  (chapters/${chapter.folder}/${chosen.file}:${chosen.line})`);
   console.log(`  task: ${chosen.task}`);
   hints.slice(0, shown).forEach((text, i) => console.log(`  hint ${i + 1}/${hints.length}: ${text}`));
-  const others = exercises.filter((e) => e !== chosen).map((e) => e.id.split('/')[1]);
+  const others = exercises.filter((e) => e.id !== chosen.id).map((e) => e.id.split('/')[1]);
   if (shown < hints.length) console.log(dim(`  (run hint again for the next one${others.length ? `; the other exercises: ${others.join(', ')}` : ''})`));
   else console.log(dim(`  the reference is solutions/${chapter.folder}/${chosen.file} -- try without it first`));
   return 0;
