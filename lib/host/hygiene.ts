@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { CGROUP_PARENT, HOST_LIB_DIR, HOST_RUN_DIR, WORKSHOP_PREFIX } from '../paths.ts';
 import { cgroupDirs, removeCgroupTree } from './cgroups.ts';
@@ -214,11 +215,29 @@ export async function removeStaleRuns(options: { all?: boolean } = {}): Promise<
       }
     }
   }
+  removed.push(...removeOrphanRuntimeLogs());
   // `workshop clean`: the learner's own containers too (default runtime roots, all cgroups).
   if (options.all) {
     removed.push(...(await removeTree(workshopFolders(), CGROUP_PARENT)));
     removed.push(...removeNetworksNamed(WORKSHOP_PREFIX)); // the lessons' networks, and any a run did not record
     removed.push(...removeOrphanPortmapChains());
+  }
+  return removed;
+}
+
+/**
+ * The runtime error logs of processes killed in the middle of a runtime call. Chapter 02's
+ * `invoke` gives each call its own `<tmp>/<runtime>-log-<pid>-<random>.json` and removes it
+ * in a `finally`, which a SIGKILL (the checks kill shims and daemons on purpose) never runs.
+ * A file whose pid is gone is such a leftover.
+ */
+export function removeOrphanRuntimeLogs(dir = os.tmpdir()): string[] {
+  const removed: string[] = [];
+  for (const name of listNames(dir)) {
+    const owner = /^(?:runc|crun)-log-(\d+)-[a-z0-9]+\.json$/.exec(name)?.[1];
+    if (!owner || isAlive(Number(owner))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed.push(`runtime log ${path.join(dir, name)}`);
   }
   return removed;
 }

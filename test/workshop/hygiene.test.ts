@@ -4,10 +4,11 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { cgroupDirs } from '../../lib/host/cgroups.ts';
-import { HostRun, removeRun, removeStaleRuns, RUN_STATE_DIR, RUNS_DIR } from '../../lib/host/hygiene.ts';
+import { HostRun, removeOrphanRuntimeLogs, removeRun, removeStaleRuns, RUN_STATE_DIR, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { mountsUnder } from '../../lib/host/mountinfo.ts';
 import { IPAM_DIR } from '../../lib/host/networks.ts';
 import { writeTinyBundle } from '../../lib/host/tiny-bundle.ts';
@@ -43,6 +44,17 @@ test('a crashed run is found and removed: its running container, cgroups, mount 
   expect(fs.existsSync(run.stateDir), 'the run-time state half, under /run').toBe(false);
   expect(mountsUnder(run.dir)).toEqual([]);
   expect(cgroupDirs(`${CGROUP_PARENT}/${run.id}`)).toEqual([]);
+});
+
+test('the runtime log of a process killed mid-call is removed; a live process\'s is not', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cmw-logs-'));
+  const dead = path.join(dir, `runc-log-${deadPid()}-k3x9.json`);
+  const live = path.join(dir, `crun-log-${process.pid}-a1b2.json`);
+  const other = path.join(dir, 'runc-log-notes.json');
+  for (const file of [dead, live, other]) fs.writeFileSync(file, '');
+  expect(removeOrphanRuntimeLogs(dir)).toEqual([`runtime log ${dead}`]);
+  expect([dead, live, other].map((file) => fs.existsSync(file))).toEqual([false, true, true]);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('a live run is left alone', async () => {
