@@ -581,6 +581,35 @@ spec:
     expect(await page(webPort)).toContain('hello from conman-agent');
   }, scaled(60_000));
 
+  agentTest('graceful termination: a removed pod\'s container gets SIGTERM and its grace period; one that ignores SIGTERM is killed when the period ends', async () => {
+    ensureAgent();
+    const shared = path.join(run.dir, 'graceful');
+    fs.mkdirSync(shared, { recursive: true });
+    const pod = (name: string, grace: number, script: string) => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name} }
+spec:
+  terminationGracePeriodSeconds: ${grace}
+  volumes: [{ name: out, hostPath: { path: ${shared} } }]
+  containers:
+  - { name: main, image: ${image}, command: [sh, -c, '${script}'], volumeMounts: [{ name: out, mountPath: /out }] }
+`;
+    // polite: finishes its work on SIGTERM (PID 1 gets no default action: it must trap it); stubborn: ignores it.
+    writeManifest('polite.yaml', pod('polite', 30, 'trap "echo got TERM > /out/polite; exit 0" TERM; touch /out/polite.up; while true; do sleep 0.1; done'));
+    writeManifest('stubborn.yaml', pod('stubborn', 2, 'touch /out/stubborn.up; exec sleep 600'));
+    await eventually('both run', () => ['polite', 'stubborn'].every((name) => fs.existsSync(path.join(shared, `${name}.up`)) && display(`${name}.yaml`) === 'Running'), { timeoutMs: 30_000, explain });
+    const gone = async (name: string) => (await cri.call('RuntimeService/ListPodSandbox', { filter: { label_selector: { 'io.kubernetes.pod.name': name } } })).items.length === 0;
+    const removedAt = Date.now();
+    fs.rmSync(path.join(manifests, 'polite.yaml'));
+    fs.rmSync(path.join(manifests, 'stubborn.yaml'));
+    await eventually('polite is gone', () => gone('polite'), { timeoutMs: 20_000, explain });
+    const politeMs = Date.now() - removedAt;
+    expect(fs.readFileSync(path.join(shared, 'polite'), 'utf8'), 'it got SIGTERM and ran its handler').toBe('got TERM\n');
+    expect(politeMs, 'a container that exits on SIGTERM does not wait out its 30 s').toBeLessThan(scaled(15_000));
+    await eventually('stubborn is gone', () => gone('stubborn'), { timeoutMs: 30_000, explain });
+    expect(Date.now() - removedAt, 'stubborn was given its 2 s before SIGKILL').toBeGreaterThanOrEqual(2000);
+  }, scaled(90_000));
+
   agentTest('an unreachable CRI socket: retried with a growing back-off, and shown', async () => {
     const otherState = path.join(run.dir, 'agent-down');
     const otherManifests = path.join(run.dir, 'manifests-down');
