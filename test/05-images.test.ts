@@ -37,6 +37,7 @@ type Registry = typeof import('../solutions/05-images/registry.ts');
 type Push = typeof import('../solutions/05-images/push.ts');
 type ImageConfigModule = typeof import('../solutions/05-images/image-config.ts');
 type Bundle = typeof import('../solutions/05-images/image-bundle.ts');
+type Xattrs = typeof import('../solutions/05-images/xattrs.ts');
 
 const exec = promisify(execFile);
 
@@ -56,13 +57,36 @@ interface TarEntry {
   body?: string;
   linkpath?: string;
   mode?: number;
+  /** Extended attributes, as PAX records "SCHILY.xattr.<name>=<raw bytes>" in an 'x' header before the entry. */
+  xattrs?: Record<string, Buffer | string>;
+  /** More of that PAX header, as it is (for headers no archiver would write). */
+  paxExtra?: Buffer;
 }
+/** One PAX record: "<length> <key>=<value>\n", the length counting the whole record, itself included. */
+function paxRecord(key: string, value: Buffer | string): Buffer {
+  const rest = Buffer.concat([Buffer.from(` ${key}=`), Buffer.from(value), Buffer.from('\n')]);
+  let length = rest.length + 1;
+  while (String(length).length + rest.length !== length) length = String(length).length + rest.length;
+  return Buffer.concat([Buffer.from(String(length)), rest]);
+}
+/** The vfs_cap_data of cap_net_raw+ep (what `setcap cap_net_raw+ep` writes, as on Debian's /bin/ping): revision 2 with the effective flag, permitted = 1 << 13, inheritable 0. */
+const CAP_NET_RAW_EP = Buffer.from('0100000200200000000000000000000000000000', 'hex');
 function tarOf(entries: TarEntry[]): Buffer {
   const blocks: Buffer[] = [];
+  const headerBlock = (fields: ConstructorParameters<typeof Header>[0]) => {
+    const block = Buffer.alloc(512);
+    new Header(fields).encode(block, 0);
+    return block;
+  };
+  const padding = (length: number) => Buffer.alloc((512 - (length % 512)) % 512);
   for (const entry of entries) {
     const type = entry.type ?? 'File';
     const body = Buffer.from(type === 'File' ? (entry.body ?? '') : '');
-    const header = new Header({
+    if (entry.xattrs || entry.paxExtra) {
+      const pax = Buffer.concat([...Object.entries(entry.xattrs ?? {}).map(([name, value]) => paxRecord(`SCHILY.xattr.${name}`, value)), entry.paxExtra ?? Buffer.alloc(0)]);
+      blocks.push(headerBlock({ path: `PaxHeader/${path.basename(entry.path)}`, type: 'ExtendedHeader', mode: 0o644, uid: 0, gid: 0, size: pax.length, mtime: new Date('2024-01-01T00:00:00Z') }), pax, padding(pax.length));
+    }
+    const block = headerBlock({
       path: entry.path,
       type,
       mode: entry.mode ?? (type === 'Directory' ? 0o755 : 0o644),
@@ -74,9 +98,7 @@ function tarOf(entries: TarEntry[]): Buffer {
       uname: 'root',
       gname: 'root',
     });
-    const block = Buffer.alloc(512);
-    header.encode(block, 0);
-    blocks.push(block, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    blocks.push(block, body, padding(body.length));
   }
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
@@ -522,6 +544,44 @@ describe('big and unusual layers', () => {
       expect(fs.readdirSync(other.snapshots.snapshotsDir)).toEqual([]);
     }
   });
+
+  test('extended attributes (PAX SCHILY.xattr.*): a file capability and user.* set on files and folders, in the first layer and through the overlay of the second; user.* on a symlink and system.* skipped', async () => {
+    const { getXattr, listXattrs } = await importTarget<Xattrs>('05-images/xattrs.ts');
+    const reference = await pushImage('test/xattrs:v1', [
+      tarOf([
+        { path: 'bin', type: 'Directory', xattrs: { 'user.folder': 'bin' } },
+        // A value holding "\n" and bytes that are not UTF-8: raw bytes, as PAX allows.
+        { path: 'bin/ping', body: 'ping', mode: 0o755, xattrs: { 'security.capability': CAP_NET_RAW_EP, 'user.comment': Buffer.from([0xff, 0x0a, 0x00, 0x41]) } },
+        { path: 'bin/link', type: 'SymbolicLink', linkpath: 'ping', xattrs: { 'user.on-a-link': 'skipped', 'trusted.on-a-link': 'set' } },
+        { path: 'bin/acl', body: 'acl', xattrs: { 'system.posix_acl_access': 'not an ACL' } },
+      ]),
+      tarOf([
+        { path: 'bin', type: 'Directory', xattrs: { 'user.folder': 'changed in layer 2' } },
+        { path: 'bin/arping', body: 'arping', mode: 0o755, xattrs: { 'security.capability': CAP_NET_RAW_EP } },
+      ]),
+    ]);
+    const store = await newStore();
+    const record = await store.pull(reference, { timeoutMs: PULL_MS });
+    const [lower, upper] = store.snapshots.chainOf(record.chainId).map((id) => path.join(store.snapshots.snapshotsDir, id.slice(7), 'fs'));
+    const ping = path.join(lower, 'bin/ping');
+    expect(getXattr(ping, 'security.capability')?.toString('hex'), 'cap_net_raw+ep on bin/ping (set after chown, which drops it)').toBe(CAP_NET_RAW_EP.toString('hex'));
+    expect(getXattr(ping, 'user.comment'), 'raw bytes kept').toEqual(Buffer.from([0xff, 0x0a, 0x00, 0x41]));
+    expect(fs.statSync(ping).mode & 0o7777).toBe(0o755);
+    expect(getXattr(path.join(lower, 'bin'), 'user.folder')?.toString()).toBe('bin');
+    expect(listXattrs(path.join(lower, 'bin/link')), 'user.* cannot go on a symlink (Linux says EPERM); trusted.* can').toEqual(['trusted.on-a-link']);
+    expect(listXattrs(path.join(lower, 'bin/acl')), 'system.* is not set').toEqual([]);
+    expect(getXattr(path.join(upper, 'bin/arping'), 'security.capability')?.toString('hex'), 'the second layer, applied through an overlay').toBe(CAP_NET_RAW_EP.toString('hex'));
+    expect(getXattr(path.join(upper, 'bin'), 'user.folder')?.toString()).toBe('changed in layer 2');
+    // What a container sees: the overlay of both.
+    const rootfs = await store.mount(reference);
+    try {
+      expect(getXattr(path.join(rootfs, 'bin/ping'), 'security.capability')?.toString('hex')).toBe(CAP_NET_RAW_EP.toString('hex'));
+      expect(getXattr(path.join(rootfs, 'bin/arping'), 'security.capability')?.toString('hex')).toBe(CAP_NET_RAW_EP.toString('hex'));
+    } finally {
+      await store.unmount(reference);
+    }
+    await store.remove(reference);
+  });
 });
 
 describe('refused: wrong digests and hostile layers, with nothing written outside the store', () => {
@@ -640,6 +700,35 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
       expect(fs.readdirSync(rootfs).some((name) => name.startsWith('.wh.')), 'no whiteout file shows').toBe(false);
     } finally {
       await store.snapshots.removeContainer('whiteouts');
+    }
+  });
+
+  test('hostile xattrs: never set through a symlink; overlayfs\'s own, a value over 64 KiB, a value hiding a record that node-tar would read: refused', async () => {
+    const { listXattrs } = await importTarget<Xattrs>('05-images/xattrs.ts');
+    // Through a symlink to a host file, and on a file behind a symlinked folder: inside the image.
+    const { store, record, error, victim } = await pullHostile('xattr-link', (victim): TarEntry[][] => [[
+      { path: 'evil', type: 'SymbolicLink', linkpath: path.join(victim, 'secret'), xattrs: { 'trusted.pwned': 'through the link' } },
+      { path: 'dir', type: 'SymbolicLink', linkpath: victim },
+      { path: 'dir/secret', body: 'replaced inside the image', xattrs: { 'user.pwned': 'inside' } },
+    ]]);
+    expect(error).toBeUndefined();
+    expect(listXattrs(path.join(victim, 'secret')), 'the host file has no new xattr').toEqual([]);
+    const layerFs = path.join(store.snapshots.snapshotsDir, record!.chainId.slice(7), 'fs');
+    expect(listXattrs(path.join(layerFs, 'evil')), 'on the link itself').toEqual(['trusted.pwned']);
+    expect(listXattrs(path.join(layerFs, victim, 'secret'))).toEqual(['user.pwned']);
+
+    const refusals: [string, TarEntry[], RegExp][] = [
+      ['xattr-overlay', [{ path: 'etc', type: 'Directory', xattrs: { 'trusted.overlay.opaque': 'y' } }], /"etc\/?": xattr trusted\.overlay\.opaque is overlayfs's own/],
+      ['xattr-big', [{ path: 'big', body: 'x', xattrs: { 'user.big': Buffer.alloc(65537, 0x61) } }], /xattr user\.big is 65537 bytes, over the kernel's 65536/],
+      // Read by lengths, one xattr whose value holds "\n10 size=0\n"; read line by line (node-tar), also a size of 0 for the file.
+      ['xattr-smuggle', [{ path: 'smuggled', body: 'hidden from node-tar', xattrs: { 'user.x': 'a\n10 size=0\n' } }], /node-tar would read a PAX record at byte \d+ that is inside another record's value/],
+      ['xattr-malformed', [{ path: 'bad', body: 'x', paxExtra: Buffer.from('99 SCHILY.xattr.user.y=short\n') }], /malformed PAX record at byte 0 \(its length does not fit the header\)/],
+    ];
+    for (const [name, entries, message] of refusals) {
+      const hostile = await pullHostile(name, () => [entries]);
+      expect(hostile.error?.message, name).toMatch(message);
+      expect(hostile.error?.name, name).toBe('UnsafeLayerError');
+      expect(fs.readdirSync(hostile.store.snapshots.snapshotsDir), `${name}: no snapshot kept`).toEqual([]);
     }
   });
 });

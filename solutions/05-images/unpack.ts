@@ -23,9 +23,12 @@
  *     node-tar only parsing);
  *   - a hard link must name a file inside the target;
  *   - modes, owners and times are set explicitly (fchmod/fchown on the open file, so the process
- *     umask plays no part); devices are skipped (a container gets its /dev from the runtime).
+ *     umask plays no part); devices are skipped (a container gets its /dev from the runtime);
+ *   - extended attributes (PAX SCHILY.xattr.* records: file capabilities, SELinux labels...) are
+ *     set on the open file or on the resolved name (never through a symlink), in the user.,
+ *     security. and trusted. namespaces only, never overlayfs's own (trusted.overlay.*), and a
+ *     PAX header that node-tar would read differently from other tar readers is refused.
  */
-import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -34,22 +37,19 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { Parser, type ReadEntry } from 'tar';
+import { checkXattr, LayerTap, MAX_META_SIZE, type TappedEntry } from './layer-tap.ts';
+import { UnsafeLayerError } from './unsafe-layer.ts';
+import { setXattr } from './xattrs.ts';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 /** Symlinks followed while resolving one path, as Linux's own limit (ELOOP). */
 const MAX_SYMLINKS = 40;
 
-/** The layer tries to reach outside its target, or is otherwise unsafe: nothing outside was touched. */
 /** The errors applyLayer reports as they are: a refusal of ours, or an unfinished exercise. */
 const OUR_ERRORS = ['UnsafeLayerError', 'NotImplementedError'];
 
-export class UnsafeLayerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UnsafeLayerError';
-  }
-}
+export { UnsafeLayerError };
 
 export interface ApplyStats {
   entries: number;
@@ -60,6 +60,10 @@ export interface ApplyStats {
   whiteouts: number;
   /** Devices, FIFOs and unknown entry types: not created. */
   skipped: number;
+  /** Extended attributes set (PAX SCHILY.xattr.* records). */
+  xattrs: number;
+  /** Extended attributes not set, each for a reason of checkXattr's or the kernel's ENOTSUP. */
+  xattrsSkipped: number;
   /** sha256 of the uncompressed tar: the layer's "diff ID" (the image config lists them). */
   diffId: string;
 }
@@ -173,22 +177,27 @@ export async function resolveInRoot(root: string, relative: string, options: { f
   // END EXERCISE
 }
 
-/** Hashes what flows through: the uncompressed tar, for the diff ID. */
-class HashingStream extends Transform {
-  readonly hash: Hash = createHash('sha256');
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-}
-
-/** Applies entries one at a time onto `target`. */
+// ------------------------------------------------------------------------------------------
+/**
+ * Applies entries one at a time onto `target`. The calls on one entry are synchronous (open,
+ * write, fchown, fchmod, futimes, close): each is a few microseconds in the kernel, where an
+ * awaited fs/promises call costs a trip through libuv's thread pool and back, more than the call
+ * itself for the small files most layers are made of. The event loop still turns between
+ * entries, as the decompressed stream comes in.
+ */
 class LayerApplier {
-  readonly stats: Omit<ApplyStats, 'diffId'> = { entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, whiteouts: 0, skipped: 0 };
+  readonly stats: Omit<ApplyStats, 'diffId'> = { entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, whiteouts: 0, skipped: 0, xattrs: 0, xattrsSkipped: 0 };
   /** Paths this layer made (and their parents): an opaque whiteout spares them. */
   private readonly fromThisLayer = new Set<string>(['.']);
   /** Folders get their times last: creating a file inside changes its folder's mtime. */
   private readonly folderTimes: { file: string; mtime: Date }[] = [];
+  /**
+   * Folders already resolved inside the target (relative name -> host path, every part checked:
+   * symlinks followed inside the target, a real folder at the end), so that the files of a folder
+   * do not walk the whole path again (an lstat per part). A name resolves otherwise only when
+   * something on its way goes: forgotten whenever this layer removes a folder or a symlink.
+   */
+  private readonly folders = new Map<string, string>();
 
   constructor(readonly target: string) {}
 
@@ -196,26 +205,28 @@ class LayerApplier {
     for (let p = relative; p !== '.' && !this.fromThisLayer.has(p); p = path.posix.dirname(p)) this.fromThisLayer.add(p);
   }
 
-  async apply(entry: ReadEntry): Promise<void> {
+  /** Apply one entry, with the xattrs its PAX header gave it (LayerTap read them). */
+  async apply(entry: ReadEntry, xattrs?: Map<string, Buffer>): Promise<void> {
     this.stats.entries++;
     const relative = entryPath(entry.path);
     const base = path.posix.basename(relative);
     if (base.startsWith(WHITEOUT_PREFIX)) {
       entry.resume();
+      this.folders.clear(); // a whiteout removes folders and links
       await this.whiteout(relative);
       return;
     }
     switch (entry.type) {
       case 'Directory':
-        return this.directory(relative, entry);
+        return this.directory(relative, entry, xattrs);
       case 'File':
       case 'OldFile':
       case 'ContiguousFile':
-        return this.file(relative, entry);
+        return this.file(relative, entry, xattrs);
       case 'SymbolicLink':
-        return this.symlink(relative, entry);
+        return this.symlink(relative, entry, xattrs);
       case 'Link':
-        return this.hardlink(relative, entry);
+        return this.hardlink(relative, entry, xattrs);
       default:
         // CharacterDevice, BlockDevice, FIFO...: the runtime gives a container its /dev.
         this.stats.skipped++;
@@ -223,12 +234,92 @@ class LayerApplier {
     }
   }
 
+  /**
+   * Set an entry's xattrs on `target`: the descriptor of the file we hold open, or a name already
+   * resolved inside the image, through lsetxattr (a symlink there gets the attribute itself, never
+   * what it points at). Called after chown, which drops security.capability (as a write does),
+   * and before chmod, as containerd orders them. On a symlink, user.* is skipped: Linux takes
+   * user.* on files and folders only (EPERM), and containerd skips it the same way; security.*
+   * and trusted.* are set (an SELinux label belongs on a link too). A filesystem that has no such
+   * namespace (ENOTSUP): skipped, as containerd does; any other refusal of the kernel (EINVAL for
+   * a malformed capability set, ENOSPC when the filesystem has no room left for xattrs) fails the layer.
+   */
+  private setXattrs(target: number | string, entry: ReadEntry, xattrs: Map<string, Buffer> | undefined, isSymlink = false): void {
+    if (!xattrs) return;
+    const where = `entry "${entry.path}"`;
+    for (const [name, value] of xattrs) {
+      if (checkXattr(name, value, where) !== undefined || (isSymlink && name.startsWith('user.'))) {
+        this.stats.xattrsSkipped++;
+        continue;
+      }
+      try {
+        setXattr(target, name, value);
+        this.stats.xattrs++;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+          this.stats.xattrsSkipped++;
+          continue;
+        }
+        throw new Error(`${where}: setting xattr ${name} (${value.length} bytes) failed: ${code ?? (error as Error).message}`);
+      }
+    }
+  }
+
   /** Remove whatever is at `file` (never following a symlink), to put a new entry there. */
-  private async replace(file: string, keepDirectory: boolean): Promise<void> {
-    const stat = await fsp.lstat(file).catch(() => undefined);
+  private replace(file: string, keepDirectory: boolean): void {
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!stat) return;
     if (keepDirectory && stat.isDirectory()) return;
-    await fsp.rm(file, { recursive: true, force: true });
+    if (stat.isDirectory() || stat.isSymbolicLink()) this.folders.clear();
+    fs.rmSync(file, { recursive: true, force: true });
+  }
+
+  /**
+   * Where `relative` goes: resolveInRoot(target, relative, { createParents: true }), the same
+   * rules, with the folder it is in remembered (its last part is never followed, so the entry
+   * itself is the caller's to create or replace).
+   */
+  private async locate(relative: string): Promise<string> {
+    const parent = path.posix.dirname(relative);
+    const folder = parent === '.' ? this.target : this.folders.get(parent);
+    if (folder !== undefined) return path.join(folder, path.posix.basename(relative));
+    const resolved = await resolveInRoot(this.target, relative, { createParents: true });
+    // Every part before the last was walked: the folder the entry is in, resolved.
+    this.folders.set(parent, path.dirname(resolved));
+    return resolved;
+  }
+
+  /**
+   * Create `file` with O_CREAT|O_EXCL ("wx"): it fails rather than open anything already at that
+   * name (a symlink, a hard link to a file below); then what was there is removed, and again.
+   */
+  private createFile(file: string): number {
+    try {
+      return fs.openSync(file, 'wx', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    this.replace(file, false);
+    return fs.openSync(file, 'wx', 0o600);
+  }
+
+  /** The entry's body into `fd`, written as it arrives. */
+  private writeBody(entry: ReadEntry, fd: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let failed = false;
+      entry.on('data', (chunk: Buffer) => {
+        if (failed) return; // the rest goes nowhere: `fd` is closed (and its number may be reused)
+        try {
+          for (let done = 0; done < chunk.length; ) done += fs.writeSync(fd, chunk, done);
+        } catch (error) {
+          failed = true;
+          reject(error);
+        }
+      });
+      entry.once('end', () => resolve());
+      entry.once('error', reject);
+    });
   }
 
   private async whiteout(relative: string): Promise<void> {
@@ -262,58 +353,64 @@ class LayerApplier {
     // END EXERCISE
   }
 
-  private async directory(relative: string, entry: ReadEntry): Promise<void> {
+  private async directory(relative: string, entry: ReadEntry, xattrs?: Map<string, Buffer>): Promise<void> {
     entry.resume();
-    const dir = relative === '.' ? this.target : await resolveInRoot(this.target, relative, { createParents: true });
-    await this.replace(dir, true);
-    await fsp.mkdir(dir, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    });
+    const dir = relative === '.' ? this.target : await this.locate(relative);
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A folder stays (merged with this one); anything else is replaced.
+      this.replace(dir, true);
+      if (!fs.lstatSync(dir, { throwIfNoEntry: false })) fs.mkdirSync(dir, { mode: 0o700 });
+    }
     // lstat once more: what we change must be the folder itself, not a link that replaced it.
-    if (!(await fsp.lstat(dir)).isDirectory()) throw new UnsafeLayerError(`${relative}: not a directory after creating it`);
-    await fsp.lchown(dir, entry.uid ?? 0, entry.gid ?? 0);
-    await fsp.chmod(dir, (entry.mode ?? 0o755) & 0o7777);
+    if (!fs.lstatSync(dir).isDirectory()) throw new UnsafeLayerError(`${relative}: not a directory after creating it`);
+    fs.lchownSync(dir, entry.uid ?? 0, entry.gid ?? 0);
+    this.setXattrs(dir, entry, xattrs);
+    fs.chmodSync(dir, (entry.mode ?? 0o755) & 0o7777);
     this.folderTimes.push({ file: dir, mtime: entry.mtime ?? new Date(0) });
+    if (relative !== '.') this.folders.set(relative, dir);
     this.remember(relative);
     this.stats.directories++;
   }
 
-  private async file(relative: string, entry: ReadEntry): Promise<void> {
+  private async file(relative: string, entry: ReadEntry, xattrs?: Map<string, Buffer>): Promise<void> {
     if (relative === '.') throw new UnsafeLayerError(`entry "${entry.path}" would replace the root folder with a file`);
-    const file = await resolveInRoot(this.target, relative, { createParents: true });
-    await this.replace(file, false);
-    // "wx": O_CREAT|O_EXCL: fails rather than follow anything that appeared at that name.
-    const handle = await fsp.open(file, 'wx', 0o600);
+    const file = await this.locate(relative);
+    const fd = this.createFile(file);
     try {
-      for await (const chunk of entry) await handle.write(chunk as Buffer);
-      await handle.chown(entry.uid ?? 0, entry.gid ?? 0);
+      await this.writeBody(entry, fd);
+      fs.fchownSync(fd, entry.uid ?? 0, entry.gid ?? 0);
+      this.setXattrs(fd, entry, xattrs);
       // After chown, which clears setuid and setgid bits.
-      await handle.chmod((entry.mode ?? 0o644) & 0o7777);
+      fs.fchmodSync(fd, (entry.mode ?? 0o644) & 0o7777);
       const mtime = entry.mtime ?? new Date(0);
-      await handle.utimes(entry.atime ?? mtime, mtime);
+      fs.futimesSync(fd, entry.atime ?? mtime, mtime);
     } finally {
-      await handle.close();
+      fs.closeSync(fd);
     }
     this.remember(relative);
     this.stats.files++;
   }
 
-  private async symlink(relative: string, entry: ReadEntry): Promise<void> {
+  private async symlink(relative: string, entry: ReadEntry, xattrs?: Map<string, Buffer>): Promise<void> {
     entry.resume();
     if (relative === '.') throw new UnsafeLayerError(`entry "${entry.path}" would replace the root folder with a symlink`);
     if (!entry.linkpath) throw new UnsafeLayerError(`symlink "${entry.path}" has no target`);
-    const link = await resolveInRoot(this.target, relative, { createParents: true });
-    await this.replace(link, false);
+    const link = await this.locate(relative);
+    this.replace(link, false);
     // The target exactly as the layer wrote it: inside the container, "/etc" is the container's.
-    await fsp.symlink(entry.linkpath, link);
-    await fsp.lchown(link, entry.uid ?? 0, entry.gid ?? 0);
+    fs.symlinkSync(entry.linkpath, link);
+    fs.lchownSync(link, entry.uid ?? 0, entry.gid ?? 0);
+    this.setXattrs(link, entry, xattrs, true);
     const mtime = entry.mtime ?? new Date(0);
-    await fsp.lutimes(link, mtime, mtime);
+    fs.lutimesSync(link, mtime, mtime);
     this.remember(relative);
     this.stats.symlinks++;
   }
 
-  private async hardlink(relative: string, entry: ReadEntry): Promise<void> {
+  private async hardlink(relative: string, entry: ReadEntry, xattrs?: Map<string, Buffer>): Promise<void> {
     entry.resume();
     if (relative === '.') throw new UnsafeLayerError(`entry "${entry.path}" would replace the root folder with a link`);
     if (!entry.linkpath) throw new UnsafeLayerError(`hard link "${entry.path}" has no target`);
@@ -328,18 +425,20 @@ class LayerApplier {
     const stat = await fsp.lstat(source).catch(() => undefined);
     if (!stat) throw new UnsafeLayerError(`hard link "${entry.path}" -> "${entry.linkpath}": the target is not in the image`);
     if (stat.isDirectory()) throw new UnsafeLayerError(`hard link "${entry.path}" -> "${entry.linkpath}": a directory cannot be hard-linked`);
-    const link = await resolveInRoot(this.target, relative, { createParents: true });
+    const link = await this.locate(relative);
     if (link === source) return;
-    await this.replace(link, false);
+    this.replace(link, false);
     // link(2) does not follow a symlink at `source`: at worst we link the symlink itself.
-    await fsp.link(source, link);
+    fs.linkSync(source, link);
+    // The same inode as the target's: its xattrs, as containerd sets them on a link entry too.
+    this.setXattrs(link, entry, xattrs, stat.isSymbolicLink());
     this.remember(relative);
     this.stats.hardlinks++;
   }
 
-  async finish(): Promise<void> {
+  finish(): void {
     for (const { file, mtime } of this.folderTimes.reverse()) {
-      if ((await fsp.lstat(file).catch(() => undefined))?.isDirectory()) await fsp.utimes(file, mtime, mtime);
+      if (fs.lstatSync(file, { throwIfNoEntry: false })?.isDirectory()) fs.utimesSync(file, mtime, mtime);
     }
   }
 }
@@ -353,19 +452,46 @@ class LayerApplier {
 export async function applyLayer(layerFile: string, target: string, options: { expectedDiffId?: string; mediaType?: string } = {}): Promise<ApplyStats> {
   const compression = await detectCompression(layerFile);
   const applier = new LayerApplier(target);
-  const hashing = new HashingStream();
-  const parser = new Parser({ strict: true });
+  const tap = new LayerTap();
+  const parser = new Parser({ strict: true, maxMetaEntrySize: MAX_META_SIZE });
   let failure: Error | undefined;
   let chain = Promise.resolve();
   /** The entry being applied: a broken stream must end it too, or its reader waits forever. */
   let current: ReadEntry | undefined;
-  const source = fs.createReadStream(layerFile);
+  const source = fs.createReadStream(layerFile, { highWaterMark: 1024 * 1024 });
+  /** The tap's reading of the entry node-tar emits now (in the same order): the same name and type, or the layer is refused. */
+  const tapped = (entry: ReadEntry): TappedEntry => {
+    const read = tap.entries.shift();
+    if (read?.path === entry.path && read.type === entry.type) return read;
+    throw new UnsafeLayerError(`entry "${entry.path}" (${entry.type}): node-tar and the PAX reader cut the tar differently (${read ? `"${read.path}" (${read.type})` : 'no entry'} there): layer refused`);
+  };
+  const fail = (error: Error) => {
+    failure ??= error;
+    source.destroy(failure);
+  };
+  // Entries node-tar skips (unknown types): still one of the tap's, in their place.
+  parser.on('ignoredEntry', (entry: ReadEntry) => {
+    if (entry.meta) return;
+    try {
+      tapped(entry);
+    } catch (error) {
+      fail(error as Error);
+    }
+  });
   parser.on('entry', (entry: ReadEntry) => {
     current = entry;
+    let read: TappedEntry | undefined;
+    let mismatch: Error | undefined;
+    try {
+      read = tapped(entry);
+    } catch (error) {
+      mismatch = error as Error;
+    }
     chain = chain.then(async () => {
       if (failure) return void entry.resume();
       try {
-        await applier.apply(entry);
+        if (mismatch) throw mismatch;
+        await applier.apply(entry, read?.xattrs);
       } catch (error) {
         failure ??= error as Error;
         entry.resume();
@@ -373,8 +499,8 @@ export async function applyLayer(layerFile: string, target: string, options: { e
       }
     });
   });
-  const decompressor = { gzip: () => [createGunzip()], zstd: () => [new ZstdDecompress()], none: () => [] }[compression]();
-  const stages = [source, ...decompressor, hashing, parser];
+  const decompressor = { gzip: () => [createGunzip({ chunkSize: 256 * 1024 })], zstd: () => [new ZstdDecompress()], none: () => [] }[compression]();
+  const stages = [source, ...decompressor, tap, parser];
   try {
     await pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]);
   } catch (error) {
@@ -390,8 +516,8 @@ export async function applyLayer(layerFile: string, target: string, options: { e
   }
   await chain;
   if (failure) throw failure;
-  await applier.finish();
-  const diffId = `sha256:${hashing.hash.digest('hex')}`;
+  applier.finish();
+  const diffId = `sha256:${tap.hash.digest('hex')}`;
   if (options.expectedDiffId && diffId !== options.expectedDiffId) {
     throw new Error(`layer ${path.basename(layerFile)}: its uncompressed content does not match the image config's diff ID: expected ${options.expectedDiffId}, got ${diffId}`);
   }
