@@ -20,6 +20,8 @@
  * (/proc/PID/smaps_rollup); and conmand's CPU over the same window, beside conmand's CPU with
  * the floor's pods and no agent: what the agent's relisting (every --sync-period-ms, 2 s by
  * default; kubelet's PLEG relists every second) costs the runtime. Goal: the agent idle below 1 % of a core.
+ * Then one more pod that crashes at once: the agent's CPU over 8 s of its first back-off
+ * (10 s), when it has nothing to do but wait.
  *
  * Everything lives in a HostRun of its own (lib/host/hygiene.ts): the pods' cgroups under the
  * run's parent, conmand and the agent stopped by their pid, the run removed at the end, also
@@ -122,13 +124,26 @@ spec:
   - { name: sleeper, image: ${image}, command: [sleep, '3600'] }
 `;
 
-function displayOf(stateDir: string, i: number): string | undefined {
+/** A pod whose container exits at once: kubelet's first back-off, 10 s, follows its first exit. */
+const crashManifest = (image: string) => `apiVersion: v1
+kind: Pod
+metadata: { name: crash, namespace: bench }
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - { name: crash, image: ${image}, command: [sh, -c, 'exit 1'] }
+`;
+/** How long the CPU is read while the crashing pod waits: within its first back-off of 10 s. */
+const BACKOFF_WINDOW_S = 8;
+
+function displayOfFile(stateDir: string, file: string): string | undefined {
   try {
-    return (parse(fs.readFileSync(path.join(stateDir, 'status', `bench-${i}.yaml.status.yaml`), 'utf8')) as { metadata: { annotations: Record<string, string> } }).metadata.annotations['conman-agent.io/status'];
+    return (parse(fs.readFileSync(path.join(stateDir, 'status', `${file}.status.yaml`), 'utf8')) as { metadata: { annotations: Record<string, string> } }).metadata.annotations['conman-agent.io/status'];
   } catch {
     return undefined;
   }
 }
+const displayOf = (stateDir: string, i: number) => displayOfFile(stateDir, `bench-${i}.yaml`);
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: sudo npx tsx bench/agent.ts');
@@ -175,6 +190,7 @@ async function main(): Promise<void> {
     let floorIdle: number[] = [];
     let agentIdle: number[] = [];
     let agentMemory = { rss: 0, pss: 0 };
+    let backoffIdle = 0;
     for (let round = 0; round < RUNS; round++) {
       // The floor: straight through the CRI.
       const floor = await floorRound(call, image, round);
@@ -198,6 +214,12 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 3000)); // (the last statuses written, the heap settled)
         agentIdle = await idleCpu([agent.pid!, conmandPid], IDLE_S);
         agentMemory = memory(agent.pid!);
+        // One more pod, crashing at once: while it waits out its first back-off (10 s), the
+        // agent has nothing to do but wait (a busy loop here was a real bug).
+        fs.writeFileSync(path.join(manifests, 'crash.yaml'), crashManifest(image));
+        await waitFor('the crashing pod in CrashLoopBackOff', () => displayOfFile(stateDir, 'crash.yaml') === 'CrashLoopBackOff', 60_000, 20);
+        backoffIdle = (await idleCpu([agent.pid!], BACKOFF_WINDOW_S))[0];
+        fs.rmSync(path.join(manifests, 'crash.yaml'));
       }
       for (let i = 0; i < PODS; i++) fs.rmSync(path.join(manifests, `bench-${i}.yaml`));
       await waitFor('the agent removed its pods', async () => (await call('RuntimeService/ListPodSandbox')).items.length === 0, 300_000);
@@ -212,6 +234,7 @@ async function main(): Promise<void> {
     console.log(`${'first pod Running (ms)'.padEnd(44)}${''.padStart(14)}${median(agentFirst).toFixed(0).padStart(14)}`);
     console.log(`${`conmand idle CPU, ${PODS} pods (share of a core)`.padEnd(44)}${pct(floorIdle[0]).padStart(14)}${pct(agentIdle[1]).padStart(14)}`);
     console.log(`${`agent idle CPU, ${PODS} pods (share of a core)`.padEnd(44)}${''.padStart(14)}${pct(agentIdle[0]).padStart(14)}`);
+    console.log(`${`agent CPU, + 1 pod in CrashLoopBackOff`.padEnd(44)}${''.padStart(14)}${pct(backoffIdle).padStart(14)}`);
     console.log(`${'agent memory, RSS / PSS (MiB)'.padEnd(44)}${''.padStart(14)}${`${agentMemory.rss.toFixed(1)} / ${agentMemory.pss.toFixed(1)}`.padStart(14)}`);
     console.log(`\nGoals (issue 16): start ≤ 1.3× the floor: ${(a / f).toFixed(2)}× -> ${a / f <= 1.3 ? 'MET' : 'NOT MET'}; agent idle < 1 % of a core: ${pct(agentIdle[0])} -> ${agentIdle[0] < 0.01 ? 'MET' : 'NOT MET'}`);
   } finally {
