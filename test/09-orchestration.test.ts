@@ -447,6 +447,23 @@ spec:
     expect(described).toMatch(/Restart Count:\s+[4-9]/);
     const lastState = /Last State:\s+Terminated\n\s+Reason:\s+Error\n\s+Exit Code:\s+3\n/;
     await eventually('describe, while crash waits out a back-off, shows how its last run ended (Last State: Terminated, Error, Exit Code 3)', async () => lastState.test((await agentCli(['describe', 'pod', 'crash'])).stdout), { explain });
+    // And at the moment its next attempt is created but not yet started (the exited one still
+    // there): Last State too. (Read once, a describe in that moment lacked it: a real finding.)
+    const { podStatusOf } = await importTarget<typeof import('../solutions/09-orchestration/pod-status.ts')>('09-orchestration/pod-status.ts');
+    const run1 = { id: 'c1', sandboxId: 's1', name: 'crash', attempt: 1, hash: 'h', restartCount: 1, state: 'CONTAINER_EXITED' as const, exitCode: 3, reason: 'Error', startedAt: 1000, finishedAt: 2000, init: false, image: image, imageRef: 'sha256:x' };
+    const run2 = { ...run1, id: 'c2', attempt: 2, restartCount: 2, state: 'CONTAINER_CREATED' as const, exitCode: 0, reason: '', finishedAt: 0 };
+    const document = podStatusOf({
+      file: 'crash.yaml',
+      pod: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crash', namespace: 'default' }, spec: { restartPolicy: 'Always', initContainers: [], containers: [{ name: 'crash', image }] } },
+      desired: { uid: 'u', sandboxHash: 'h', restartPolicy: 'Always', initContainers: [], containers: [{ name: 'crash', hash: 'h' }] },
+      sandbox: { id: 's1', uid: 'u', name: 'crash', namespace: 'default', attempt: 0, ready: true, hash: 'h', createdAt: 1, ip: '10.0.0.2', containers: [run1, run2] },
+      waiting: () => ({ reason: 'CrashLoopBackOff' }),
+      readiness: () => undefined,
+      terminating: false,
+      hostIP: '',
+      events: [],
+    });
+    expect(document.status.containerStatuses[0], 'waiting, with its next attempt created: the last run\'s end').toMatchObject({ state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 3, reason: 'Error' } } });
     fs.rmSync(path.join(manifests, 'crash.yaml'));
 
     // A pod waiting out a long back-off costs nothing until its time comes: no round but the

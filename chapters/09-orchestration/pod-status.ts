@@ -86,7 +86,11 @@ function stateOf(container: ObservedContainer | undefined, waiting: { reason: st
 export function podStatusOf(inputs: StatusInputs): PodDocument {
   const { pod, sandbox } = inputs;
   const latest = new Map<string, ObservedContainer>();
-  for (const container of [...(sandbox?.containers ?? [])].sort((a, b) => a.attempt - b.attempt)) latest.set(container.name, container);
+  const lastExited = new Map<string, ObservedContainer>();
+  for (const container of [...(sandbox?.containers ?? [])].sort((a, b) => a.attempt - b.attempt)) {
+    latest.set(container.name, container);
+    if (container.state === 'CONTAINER_EXITED') lastExited.set(container.name, container);
+  }
   const sandboxUp = sandbox?.ready === true;
 
   const statusOf = (spec: ContainerSpec, init: boolean, defaultWaiting: string): ContainerStatus => {
@@ -104,10 +108,11 @@ export function podStatusOf(inputs: StatusInputs): PodDocument {
       started: running,
       restartCount: container?.restartCount ?? 0,
       state,
-      // Waiting to be restarted (a back-off): how its last run ended, as kubectl shows it.
-      // Once it runs again, that exited container is removed, and its last state with it
-      // (kubelet keeps one dead container per name for this and for `logs --previous`).
-      ...(state.waiting && container?.state === 'CONTAINER_EXITED' ? { lastState: stateOf(container, undefined, '') } : {}),
+      // Waiting to be restarted (a back-off, or its next attempt created and not yet started):
+      // how its last run ended, as kubectl shows it. Once it runs again, that exited container
+      // is removed, and its last state with it (kubelet keeps one dead container per name for
+      // this and for `logs --previous`).
+      ...(state.waiting && lastExited.has(spec.name) ? { lastState: stateOf(lastExited.get(spec.name), undefined, '') } : {}),
     };
   };
   const inits = (pod.spec.initContainers ?? []).map((spec) => statusOf(spec, true, 'PodInitializing'));
