@@ -1,5 +1,5 @@
 /** Before any check runs: remove what a crashed earlier run left on the host; after, tidy up. */
-import { removeEmptySharedParents, removeStaleRuns } from '../host/hygiene.ts';
+import { removeEmptySharedParents, removeOrphanRuntimeLogs, removeStaleRuns } from '../host/hygiene.ts';
 
 export default async function setup(): Promise<() => void> {
   if (process.getuid?.() === 0) {
@@ -12,6 +12,10 @@ export default async function setup(): Promise<() => void> {
       console.warn(`workshop: could not remove every leftover of an earlier run (${(error as Error).message}); \`./workshop clean\` removes them`);
     }
   }
-  // After all checks: the shared folders and parent cgroup, if no other run still uses them.
-  return () => removeEmptySharedParents();
+  // After all checks: the shared folders and parent cgroup, if no other run still uses them,
+  // and the runtime logs of the processes the checks killed mid-call.
+  return () => {
+    removeEmptySharedParents();
+    removeOrphanRuntimeLogs();
+  };
 }

@@ -229,13 +229,16 @@ export async function removeStaleRuns(options: { all?: boolean } = {}): Promise<
  * The runtime error logs of processes killed in the middle of a runtime call. Chapter 02's
  * `invoke` gives each call its own `<tmp>/<runtime>-log-<pid>-<random>.json` and removes it
  * in a `finally`, which a SIGKILL (the checks kill shims and daemons on purpose) never runs.
- * A file whose pid is gone is such a leftover.
+ * A file whose pid is gone is such a leftover, and so is one older than an hour (no runtime
+ * call lasts that long; its pid may have been given to another process since).
  */
 export function removeOrphanRuntimeLogs(dir = os.tmpdir()): string[] {
   const removed: string[] = [];
   for (const name of listNames(dir)) {
     const owner = /^(?:runc|crun)-log-(\d+)-[a-z0-9]+\.json$/.exec(name)?.[1];
-    if (!owner || isAlive(Number(owner))) continue;
+    if (!owner) continue;
+    const age = Date.now() - (fs.statSync(path.join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (isAlive(Number(owner)) && age < 3_600_000) continue;
     fs.rmSync(path.join(dir, name), { force: true });
     removed.push(`runtime log ${path.join(dir, name)}`);
   }

@@ -50,10 +50,13 @@ test('the runtime log of a process killed mid-call is removed; a live process\'s
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cmw-logs-'));
   const dead = path.join(dir, `runc-log-${deadPid()}-k3x9.json`);
   const live = path.join(dir, `crun-log-${process.pid}-a1b2.json`);
+  const reused = path.join(dir, `runc-log-${process.pid}-old1.json`); // a live pid, but two hours old: the pid was reused
   const other = path.join(dir, 'runc-log-notes.json');
-  for (const file of [dead, live, other]) fs.writeFileSync(file, '');
-  expect(removeOrphanRuntimeLogs(dir)).toEqual([`runtime log ${dead}`]);
-  expect([dead, live, other].map((file) => fs.existsSync(file))).toEqual([false, true, true]);
+  for (const file of [dead, live, reused, other]) fs.writeFileSync(file, '');
+  const twoHoursAgo = new Date(Date.now() - 7_200_000);
+  fs.utimesSync(reused, twoHoursAgo, twoHoursAgo);
+  expect(removeOrphanRuntimeLogs(dir).sort()).toEqual([`runtime log ${dead}`, `runtime log ${reused}`].sort());
+  expect([dead, live, reused, other].map((file) => fs.existsSync(file))).toEqual([false, true, false, true]);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
