@@ -36,6 +36,7 @@ import { pushBusyboxImage } from '../lib/harness/busybox-image.ts';
 import { conmanWorld, LAUNCH } from '../lib/harness/conman-world.ts';
 import { criClient, type CriCall } from '../lib/harness/cri-client.ts';
 import { HostRun } from '../lib/host/hygiene.ts';
+import { cpuSeconds } from '../lib/host/proc-stat.ts';
 import { startRegistry, type RegistryServer } from '../lib/host/registry-server.ts';
 import { REPO_ROOT } from '../lib/paths.ts';
 
@@ -44,7 +45,6 @@ const PODS = Number(opts.pods);
 const RUNS = Number(opts.runs);
 const IDLE_S = Number(opts['idle-s']);
 const PARALLEL = Number(opts.parallel);
-const TICKS = 100; // clock ticks per second (getconf CLK_TCK on Linux)
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,11 +54,6 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   }
 }
 
-/** CPU seconds a process used so far (user + system). */
-function cpuSeconds(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
 
 /** RSS and PSS in MiB. */
 function memory(pid: number): { rss: number; pss: number } {
