@@ -16,6 +16,7 @@ import { testFile, type ChapterInfo } from '../manifest.ts';
 import { CHAPTERS_DIR, REPO_ROOT, SOLUTIONS_DIR, TEST_DIR, WORKSHOP_STATE_DIR } from '../paths.ts';
 import { SLOW } from '../slow.ts';
 import { exerciseAt, exerciseInDefinition, exerciseLocation, exerciseNamedBy, findExercise, stackFrames } from './locate.ts';
+import type { CheckServer } from './check-server.ts';
 import type { CheckEvent, EventError } from './reporter.ts';
 
 export type FailureKind = 'not-implemented' | 'timeout' | 'wrong-result' | 'loading';
@@ -67,6 +68,8 @@ export interface RunChecksOptions {
   signal?: AbortSignal;
   /** Only the checks whose full name matches (vitest -t): the watch mode's quick first verdict. */
   testNamePattern?: string;
+  /** Run in this vitest kept up between runs (the watch mode's), not in a one-shot `vitest run`. */
+  server?: CheckServer;
 }
 
 export class CheckCancelled extends Error {
@@ -121,70 +124,98 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
   const reporters = ['--reporter=default', `--reporter=${path.join(REPO_ROOT, 'lib/checks/reporter.ts')}`];
   if (options.junitFile) reporters.push('--reporter=junit', `--outputFile.junit=${path.resolve(options.junitFile)}`);
   const files = chapters.map((chapter) => path.relative(REPO_ROOT, testFile(chapter)));
-  if (options.testNamePattern) files.push('--testNamePattern', options.testNamePattern);
   options.onProgress?.(`checking ${chapters.map((c) => c.folder).join(', ')} against ${path.relative(REPO_ROOT, options.targetDir) || '.'}/ ...`);
   if (options.signal?.aborted) throw new CheckCancelled();
 
   const started = Date.now();
   const events: CheckEvent[] = [];
   const summaries = new Map(chapters.map((chapter) => [testFile(chapter), new ChapterSummary(chapter, options)]));
+  const onEvent = (event: CheckEvent) => {
+    events.push(event);
+    if (event.type === 'test' && event.state === 'failed') {
+      const summary = summaries.get(path.resolve(event.file));
+      const failure = summary?.add(event);
+      if (summary && failure) options.onFailure?.(summary.chapter.folder, failure);
+    }
+  };
+  const env = {
+    WORKSHOP_TARGET_DIR: options.targetDir,
+    WORKSHOP_OWN_LAYERS: options.ownLayers ? '1' : '0',
+    // One slow factor for the checks and every process they start (shims, conmand).
+    WORKSHOP_SLOW: String(SLOW),
+  };
   const log = fs.openSync(logFile, 'w');
   let cancelled = false;
-  let group = 0;
-  const exitCode = await new Promise<number>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...files, ...reporters], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        WORKSHOP_TARGET_DIR: options.targetDir,
-        WORKSHOP_OWN_LAYERS: options.ownLayers ? '1' : '0',
-        // One slow factor for the checks and every process they start (shims, conmand).
-        WORKSHOP_SLOW: String(SLOW),
-        WORKSHOP_EVENTS_FD: '3',
-        FORCE_COLOR: '0',
-        NO_COLOR: '1', // last-check.log is read in an editor
-      },
-      stdio: ['ignore', log, log, 'pipe'],
-      // Its own process group: a cancel ends vitest and its workers together.
-      detached: true,
-    });
-    let buffered = '';
-    child.stdio[3]!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        let event: CheckEvent;
-        try {
-          event = JSON.parse(line) as CheckEvent;
-        } catch {
-          continue;
-        }
-        events.push(event);
-        if (event.type === 'test' && event.state === 'failed') {
-          const summary = summaries.get(path.resolve(event.file));
-          const failure = summary?.add(event);
-          if (summary && failure) options.onFailure?.(summary.chapter.folder, failure);
-        }
-      }
-    });
+  let exitCode = 0;
+  const server = options.server && !options.junitFile ? options.server : undefined;
+  if (server) {
+    if (server.targetDir !== options.targetDir || server.ownLayers !== Boolean(options.ownLayers)) throw new Error('runChecks: the check server serves another target or layers');
     const cancel = () => {
       cancelled = true;
-      stopGroup(child.pid!);
+      server.stop();
     };
     options.signal?.addEventListener('abort', cancel, { once: true });
-    child.on('error', reject);
-    // 'close', not 'exit': the last events may still be in the pipe when vitest exits.
-    child.on('close', (code) => {
+    try {
+      await server.run({ files, testNamePattern: options.testNamePattern, env, onEvent, onOutput: (chunk) => fs.writeSync(log, chunk) });
+    } catch (error) {
+      if (!cancelled) throw error;
+    } finally {
       options.signal?.removeEventListener('abort', cancel);
-      group = child.pid!;
-      resolve(code ?? 1);
+      fs.closeSync(log);
+    }
+    if (cancelled) await endGroup(server.pgid);
+    // A one-shot run sweeps the host for the leftovers of earlier runs when it starts; the
+    // server's workers end with each run, so sweep after it (off the way of the next verdict).
+    else void removeStaleRuns().catch(() => {});
+  } else {
+    let group = 0;
+    exitCode = await new Promise<number>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...files, ...(options.testNamePattern ? ['--testNamePattern', options.testNamePattern] : []), ...reporters], {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          ...env,
+          WORKSHOP_EVENTS_FD: '3',
+          FORCE_COLOR: '0',
+          NO_COLOR: '1', // last-check.log is read in an editor
+        },
+        stdio: ['ignore', log, log, 'pipe'],
+        // Its own process group: a cancel ends vitest and its workers together.
+        detached: true,
+      });
+      let buffered = '';
+      child.stdio[3]!.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          let event: CheckEvent;
+          try {
+            event = JSON.parse(line) as CheckEvent;
+          } catch {
+            continue;
+          }
+          onEvent(event);
+        }
+      });
+      const cancel = () => {
+        cancelled = true;
+        stopGroup(child.pid!);
+      };
+      options.signal?.addEventListener('abort', cancel, { once: true });
+      child.on('error', reject);
+      // 'close', not 'exit': the last events may still be in the pipe when vitest exits.
+      child.on('close', (code) => {
+        options.signal?.removeEventListener('abort', cancel);
+        group = child.pid!;
+        resolve(code ?? 1);
+      });
     });
-  });
-  fs.closeSync(log);
-  // Workers that outlive vitest (a hung one, or a cancel): end the whole group, and wait until it is gone.
-  await endGroup(group);
+    fs.closeSync(log);
+    // Workers that outlive vitest (a hung one, or a cancel): end the whole group, and wait until it is gone.
+    await endGroup(group);
+  }
 
   if (cancelled) {
     // What the stopped checks made on the host (run folders, containers, shims, cgroups): their owners are gone now.

@@ -22,6 +22,8 @@ export interface CheckHooks {
   /** Files just saved in this chapter: their exercises' own checks run first, for a quick first verdict. */
   saved?: string[];
   onFailure?: (chapter: string, failure: CheckFailure) => void;
+  /** The dashboard watches and will check again soon: run in a vitest kept up between runs (lib/checks/check-server.ts). */
+  keepWarm?: boolean;
 }
 
 export interface DashboardOptions {
@@ -117,6 +119,7 @@ export async function openDashboard(options: DashboardOptions): Promise<number> 
         const result = await options
           .check(chapter, {
             signal: stop,
+            keepWarm: true,
             saved: saved.get(chapter.folder),
             onFailure: (_folder, failure) => {
               if (!first) return;

@@ -10,6 +10,7 @@ import readline from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { exercisesOf, outdatedStarters, writeStarters } from '../authoring/starters.ts';
 import { startBook } from '../book/server.ts';
+import { CheckServer } from '../checks/check-server.ts';
 import { CheckCancelled, runChecks, type ChapterResult } from '../checks/runner.ts';
 import { runDoctor } from '../doctor.ts';
 import { removeStaleRuns } from '../host/hygiene.ts';
@@ -336,8 +337,21 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The watch mode's vitest, kept up between its checks (lib/checks/check-server.ts); replaced when the layers change. */
+let checkServer: CheckServer | undefined;
+
+function warmServer(target: string, ownLayers: boolean): CheckServer {
+  if (!checkServer?.alive || checkServer.targetDir !== target || checkServer.ownLayers !== ownLayers) {
+    checkServer?.close();
+    checkServer = new CheckServer(target, ownLayers);
+  }
+  return checkServer;
+}
+
 async function runDashboardCheck(chapter: ChapterInfo, hooks: CheckHooks = {}): Promise<ChapterResult> {
-  const options = { targetDir: targetDir('chapters'), ownLayers: loadProgress().ownLayers, signal: hooks.signal };
+  const target = targetDir('chapters');
+  const ownLayers = loadProgress().ownLayers;
+  const options = { targetDir: target, ownLayers, signal: hooks.signal, server: hooks.keepWarm ? warmServer(target, ownLayers) : undefined };
   // After a save: the saved exercises' own checks first (a quick first verdict), then the whole chapter.
   const result = hooks.saved?.length
     ? await checkAfterSave(chapter, hooks.saved, { ...options, onFirstVerdict: (failure) => hooks.onFailure?.(chapter.folder, failure) })

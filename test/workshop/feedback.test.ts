@@ -12,6 +12,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { exercisesOf, writeStarters } from '../../lib/authoring/starters.ts';
 import { checksAboutFiles, regionsIn } from '../../lib/checks/locate.ts';
 import type { CheckEvent } from '../../lib/checks/reporter.ts';
+import { CheckServer } from '../../lib/checks/check-server.ts';
 import { ChapterSummary, runChecks, type ChapterResult } from '../../lib/checks/runner.ts';
 import { formatResult } from '../../lib/cli/report.ts';
 import { ChapterWatch, chaptersToCheck } from '../../lib/cli/watch.ts';
@@ -270,6 +271,49 @@ describe('9. watch mode and clean', () => {
     expect(checksAboutFiles([path.join(SOLUTIONS_DIR, '03-shim/client.ts')]), 'a file without exercises').toBeUndefined();
   });
 
+  test('the watch mode\'s vitest, kept up between runs, reads each saved file afresh, sooner than a one-shot run; closing it leaves nothing', async () => {
+    const tree = scratchTree('server', ['00-setup']);
+    const file = path.join(tree, '00-setup/namespaces.ts');
+    const reference = fs.readFileSync(file, 'utf8');
+    const server = new CheckServer(tree, false);
+    const compareNs = (label: string) => runChecks([findChapter('00')], { targetDir: tree, server, testNamePattern: 'compareNamespaces' }).then(([result]) => ({ label, result }));
+    try {
+      await server.start();
+      const first = await compareNs('reference');
+      expect(first.result.failed, 'the reference passes').toBe(0);
+      expect(first.result.passed, 'the compareNamespaces checks ran').toBeGreaterThan(0);
+      // A save: the stub replaces the answer. The server must not serve the module it read before.
+      writeStarters('00-setup', tree, (id) => id === '00-setup/compare-ns');
+      const stubbed = await compareNs('stub');
+      expect(stubbed.result.failures[0]?.message, 'after saving the stub').toMatch(/not implemented yet/);
+      fs.writeFileSync(file, reference);
+      const started = Date.now();
+      const again = await compareNs('reference again');
+      const warmMs = Date.now() - started;
+      expect(again.result.failed, 'after saving the answer back').toBe(0);
+      const oneShotStarted = Date.now();
+      await runChecks([findChapter('00')], { targetDir: tree, testNamePattern: 'compareNamespaces' });
+      const oneShotMs = Date.now() - oneShotStarted;
+      expect(warmMs, `a warm run (${warmMs} ms) is quicker than a one-shot vitest run (${oneShotMs} ms)`).toBeLessThan(oneShotMs);
+    } finally {
+      server.close();
+    }
+    // Closed, it ends with its workers: nothing of it is left running.
+    const pgid = server.pgid;
+    const gone = async () => {
+      for (let i = 0; i < scaled(100); i++) {
+        try {
+          process.kill(-pgid, 0);
+        } catch {
+          return true;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return false;
+    };
+    expect(await gone(), 'the server and its workers ended within 10 s of close()').toBe(true);
+  }, scaled(90_000));
+
   test('q while checking stops vitest and all it started: no process, no run folder, no cgroup left', async () => {
     setProgress({ chapters: { '00-setup': { ok: true, passed: 1, failed: 0, at: '' } } }); // current: 01, whose checks make run folders
     // A real terminal for the dashboard (python's pty), so it watches and reads keys.
@@ -319,7 +363,7 @@ sys.stdout.write('\\nEXIT %d AFTER %.1f\\n' % (os.waitstatus_to_exitcode(status)
     }
     const leftover = fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && fs.existsSync(`/proc/${pid}/environ`) && (() => {
       try {
-        return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`WORKSHOP_HOME=${home}\0`) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('vitest');
+        return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`WORKSHOP_HOME=${home}\0`) && /vitest|check-server/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
       } catch {
         return false;
       }
