@@ -8,6 +8,7 @@ import { runDoctor } from '../lib/doctor.ts';
 import { caught } from '../lib/harness/caught.ts';
 import { importTarget } from '../lib/harness/target.ts';
 import { requireCommand, requireRoot } from '../lib/harness/require.ts';
+import { scaled } from '../lib/slow.ts';
 
 type Namespaces = typeof import('../solutions/00-setup/namespaces.ts');
 const chapter = () => importTarget<Namespaces>('00-setup/namespaces.ts');
@@ -30,7 +31,7 @@ describe('reading /proc/PID/ns', () => {
     const child = spawn('unshare', ['--uts', '--ipc', 'sleep', '30'], { stdio: 'ignore' });
     children.push(child);
     // unshare execs sleep in the new namespaces: wait until /proc shows sleep.
-    for (let i = 0; i < 100; i++) {
+    for (const deadline = Date.now() + scaled(2000); Date.now() < deadline; ) {
       const comm = await import('node:fs/promises').then((fs) => fs.readFile(`/proc/${child.pid}/comm`, 'utf8').catch(() => ''));
       if (comm.trim() === 'sleep') return child.pid!;
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -62,6 +63,29 @@ describe('reading /proc/PID/ns', () => {
     expect(error?.message, 'the error for a missing process ("no process 4194304: ...")').toMatch(/process\D*4194304/i);
   });
 
+  test('readNamespaces: a process it may not read is an error with the path and the code, not "no process"', async () => {
+    const { readNamespaces } = await chapter();
+    const pid = await startUnshared();
+    // As an ordinary user (nobody), another user's /proc/PID/ns cannot be read: EACCES, while
+    // the process exists. Only the effective uid changes, for this one call, and back.
+    process.setegid(65534);
+    process.seteuid(65534);
+    let timer: NodeJS.Timeout | undefined;
+    let error: Error | undefined;
+    try {
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('readNamespaces did not settle')), scaled(3000))));
+      error = await caught(Promise.race([readNamespaces(pid), late]));
+    } finally {
+      clearTimeout(timer);
+      process.seteuid(0);
+      process.setegid(0);
+    }
+    expect(error, `readNamespaces(${pid}) as a user who may not read /proc/${pid}/ns: an error`).toBeInstanceOf(Error);
+    expect(error?.message, `the error for /proc/${pid}/ns, which exists but may not be read (EACCES): the process is there`).not.toMatch(/no process/i);
+    expect(error?.message, 'the error names the path').toMatch(new RegExp(`/proc/${pid}/ns`));
+    expect(error?.message, 'the error names the code (EACCES), so it tells a missing process from a forbidden one').toMatch(/EACCES/);
+  });
+
   test('compareNamespaces looks at every type of both processes (maps made by hand)', async () => {
     const { compareNamespaces } = await chapter();
     const a = new Map([['uts', 'uts:[1]'], ['net', 'net:[2]'], ['ipc', 'ipc:[3]'], ['mnt', 'mnt:[4]']]);
@@ -75,14 +99,14 @@ describe('reading /proc/PID/ns', () => {
     const { readNamespaces, compareNamespaces } = await chapter();
     const pid = await startUnshared();
     const { shared, separate } = compareNamespaces(await readNamespaces('self'), await readNamespaces(pid));
-    expect(separate).toEqual(['ipc', 'uts']);
-    expect(shared).toEqual(expect.arrayContaining(['cgroup', 'mnt', 'net', 'pid', 'user']));
-    expect(shared).not.toContain('uts');
+    expect(separate, 'separate: the namespaces unshare made new').toEqual(['ipc', 'uts']);
+    expect(shared, 'shared: every namespace unshare did not touch').toEqual(expect.arrayContaining(['cgroup', 'mnt', 'net', 'pid', 'user']));
+    expect(shared, 'shared').not.toContain('uts');
   });
 
   test('compareNamespaces: a process shares every namespace with itself', async () => {
     const { readNamespaces, compareNamespaces } = await chapter();
     const links = await readNamespaces('self');
-    expect(compareNamespaces(links, links)).toEqual({ shared: [...links.keys()].sort(), separate: [] });
+    expect(compareNamespaces(links, links), 'a process compared with itself').toEqual({ shared: [...links.keys()].sort(), separate: [] });
   });
 });
