@@ -68,8 +68,8 @@ describe('reading /proc/PID/ns', () => {
     const pid = await startUnshared();
     // As an ordinary user (nobody), another user's /proc/PID/ns cannot be read: EACCES, while
     // the process exists. Only the effective uid changes, for this one call, and back.
-    process.setegid(65534);
-    process.seteuid(65534);
+    process.setegid!(65534);
+    process.seteuid!(65534);
     let timer: NodeJS.Timeout | undefined;
     let error: Error | undefined;
     try {
@@ -77,8 +77,8 @@ describe('reading /proc/PID/ns', () => {
       error = await caught(Promise.race([readNamespaces(pid), late]));
     } finally {
       clearTimeout(timer);
-      process.seteuid(0);
-      process.setegid(0);
+      process.seteuid!(0);
+      process.setegid!(0);
     }
     expect(error, `readNamespaces(${pid}) as a user who may not read /proc/${pid}/ns: an error`).toBeInstanceOf(Error);
     expect(error?.message, `the error for /proc/${pid}/ns, which exists but may not be read (EACCES): the process is there`).not.toMatch(/no process/i);
