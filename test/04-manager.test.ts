@@ -199,6 +199,10 @@ describe('the pieces, one at a time', () => {
   test('KeyedLock: one operation at a time per key, in order, failures included; keys do not wait for each other', async () => {
     const { KeyedLock } = await importTarget<typeof import('../solutions/04-manager/keyed-lock.ts')>('04-manager/keyed-lock.ts');
     const lock = new KeyedLock();
+    // A failed operation must not leave a rejected promise nobody handles (conmand would die of it).
+    const unhandled: string[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(String(reason));
+    process.on('unhandledRejection', onUnhandled);
     const events: string[] = [];
     const step = (key: string, name: string, ms: number, fail = false) =>
       lock.run(key, async () => {
@@ -219,6 +223,9 @@ describe('the pieces, one at a time', () => {
     expect(events.indexOf('a2+')).toBeGreaterThan(events.indexOf('a1-'));
     await sleep(0);
     expect(lock.busyKeys, 'keys are forgotten once their queue is empty').toEqual([]);
+    await sleep(10);
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled, 'rejections nobody handled, left by the lock (keep a tail that never rejects: result.catch(() => {}))').toEqual([]);
   });
 
   test('restart policies: parsing, when to restart, back-off doubling from 100 ms', async () => {
@@ -233,6 +240,7 @@ describe('the pieces, one at a time', () => {
     expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 1, false)).toBe(true);
     expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 2, false)).toBe(false);
     expect(policy.shouldRestart({ name: 'on-failure' }, 0, 0, false)).toBe(false);
+    expect(policy.shouldRestart({ name: 'on-failure' }, 1, 99, false), 'on-failure without a limit, exit 1 after 99 restarts (no maxRetries: no limit)').toBe(true);
     expect(policy.shouldRestart({ name: 'always' }, 0, 50, false)).toBe(true);
     expect(policy.shouldRestart({ name: 'always' }, 1, 0, true)).toBe(false);
     expect([0, 1, 2, 3, 20].map(policy.restartDelayMs)).toEqual([100, 200, 400, 800, policy.MAX_DELAY_MS]);
@@ -281,6 +289,14 @@ describe('the pieces, one at a time', () => {
     expect(Date.now() - started, 'ms for a container that ends on SIGTERM').toBeLessThan(1500);
     expect(polite.calls, 'calls for a container that ends on SIGTERM').toEqual(['wait', 'kill SIGTERM']);
 
+    // A fast exit leaves no grace timer behind: `conman --no-daemon stop -t 60` would wait the minute out.
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    await sleep(30);
+    const before = timers();
+    await stopContainer(fakeShim(['SIGTERM']).shim, 60_000);
+    await sleep(30);
+    expect(timers(), 'timers still pending once stopContainer returned (clearTimeout the grace period\'s timer)').toBe(before);
+
     const stubborn = fakeShim(['SIGKILL']);
     const at = Date.now();
     expect(await stopContainer(stubborn.shim, 300), 'a container that ignores SIGTERM').toMatchObject({ exitCode: 137 });
@@ -310,6 +326,7 @@ describe('the pieces, one at a time', () => {
     expect(() => checkCreateRequest({ ...good, tty: 'yes' })).toThrow(/"tty"/);
     expect(() => checkCreateRequest({ ...good, env: { A: 1 } })).toThrow(/"env"/);
     expect(() => checkCreateRequest([good])).toThrow(/JSON object/);
+    expect(() => checkCreateRequest(null), 'a body of null (typeof null is "object")').toThrow(/JSON object/);
     expect(() => checkCreateRequest({ ...good, name: '-bad' })).toThrow(/"name"/);
   });
 
