@@ -3,6 +3,7 @@
  * real kernel. Isolation is proved from inside the container: a busybox shell prints what it
  * sees, and the test reads that.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { importTarget } from '../lib/harness/target.ts';
 import { requireCommand } from '../lib/harness/require.ts';
 import { cgroupLayout } from '../lib/host/cgroups.ts';
 import type { Spec } from '../lib/oci-spec.ts';
+import { scaled } from '../lib/slow.ts';
 
 type Rootfs = typeof import('../solutions/01-bundle/rootfs.ts');
 type Config = typeof import('../solutions/01-bundle/config.ts');
@@ -37,18 +39,49 @@ async function runInContainer(label: string, options: ContainerOptions, runtime:
 const sh = (script: string) => ['sh', '-c', script];
 
 describe('the rootfs', () => {
+  /** One rootfs, built once by the learner's buildRootfs, for the checks below. */
+  let built: Promise<string> | undefined;
+  const rootfs = () =>
+    (built ??= (async () => {
+      const { buildRootfs } = await importTarget<Rootfs>('01-bundle/rootfs.ts');
+      const dir = path.join(hostRun().dir, 'rootfs-only');
+      await buildRootfs(dir);
+      return dir;
+    })());
+  const mode = (file: string) => (fs.statSync(file).mode & 0o7777).toString(8);
+
   test('has a static busybox, an applet link per command, the usual folders and users', async () => {
-    const { buildRootfs } = await importTarget<Rootfs>('01-bundle/rootfs.ts');
-    const dir = path.join(hostRun().dir, 'rootfs-only');
-    await buildRootfs(dir);
-    expect(fs.statSync(path.join(dir, 'bin/busybox')).mode & 0o777, 'bin/busybox mode').toBe(0o755);
+    const dir = await rootfs();
+    expect(mode(path.join(dir, 'bin/busybox')), 'bin/busybox mode (octal)').toBe('755');
     for (const applet of ['sh', 'ls', 'id', 'hostname', 'mount']) {
       expect(fs.readlinkSync(path.join(dir, 'bin', applet)), `bin/${applet}`).toBe('busybox');
     }
-    for (const folder of ['proc', 'sys', 'dev', 'etc', 'root']) expect(fs.statSync(path.join(dir, folder)).isDirectory(), folder).toBe(true);
-    expect(fs.statSync(path.join(dir, 'tmp')).mode & 0o7777, '/tmp mode (sticky, world-writable)').toBe(0o1777);
-    expect(fs.readFileSync(path.join(dir, 'etc/passwd'), 'utf8')).toMatch(/^learner:x:1000:1000:/m);
-    expect(fs.readFileSync(path.join(dir, 'etc/group'), 'utf8')).toMatch(/^learner:x:1000:/m);
+    const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((name) => name && name !== 'busybox');
+    const missing = applets.filter((applet) => !fs.existsSync(path.join(dir, 'bin', applet)));
+    expect(missing, 'applets of `busybox --list` with no link in bin/').toEqual([]);
+    const { ROOTFS_DIRS } = await importTarget<Rootfs>('01-bundle/rootfs.ts');
+    for (const folder of ROOTFS_DIRS) expect(fs.statSync(path.join(dir, folder), { throwIfNoEntry: false })?.isDirectory(), `${folder} is a folder`).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'etc/passwd'), 'utf8'), 'etc/passwd').toMatch(/^root:x:0:0:/m);
+    expect(fs.readFileSync(path.join(dir, 'etc/passwd'), 'utf8'), 'etc/passwd').toMatch(/^learner:x:1000:1000:/m);
+    expect(fs.readFileSync(path.join(dir, 'etc/group'), 'utf8'), 'etc/group').toMatch(/^learner:x:1000:/m);
+  });
+
+  test('has the modes and owners of a Linux system: /tmp and /var/tmp 1777, home/learner the learner\'s', async () => {
+    const dir = await rootfs();
+    expect(mode(path.join(dir, 'tmp')), '/tmp mode, octal (sticky, world-writable: chmod after mkdir, which applies the umask)').toBe('1777');
+    expect(mode(path.join(dir, 'var/tmp')), '/var/tmp mode, octal (sticky, world-writable, like /tmp)').toBe('1777');
+    expect(mode(path.join(dir, 'bin')), '/bin mode, octal').toBe('755');
+    const home = fs.statSync(path.join(dir, 'home/learner'));
+    expect(`${home.uid}:${home.gid}`, 'owner of home/learner (uid:gid): the learner (1000) must be able to write its $HOME').toBe('1000:1000');
+    expect(`${fs.statSync(path.join(dir, 'root')).uid}`, 'owner of /root').toBe('0');
+  });
+
+  test('builds again over an existing rootfs (main.ts reuses a bundle folder: an applet link that exists is fine)', async () => {
+    const dir = await rootfs();
+    const { buildRootfs } = await importTarget<Rootfs>('01-bundle/rootfs.ts');
+    const error = await caught(buildRootfs(dir));
+    expect(error?.message ?? 'no error', `buildRootfs a second time on ${dir}`).toBe('no error');
+    expect(fs.readlinkSync(path.join(dir, 'bin/sh')), 'bin/sh after the second build').toBe('busybox');
   });
 });
 
@@ -59,23 +92,23 @@ describe('the config, one section at a time', () => {
     const { processSection, DEFAULT_PATH } = await config();
     const { DEFAULT_CAPABILITIES } = await import('../lib/oci-spec.ts');
     const root = processSection({ args: ['sh', '-c', 'true'] });
-    expect(root.args).toEqual(['sh', '-c', 'true']);
+    expect(root.args, 'args, as given').toEqual(['sh', '-c', 'true']);
     expect(root.env, 'env for root').toEqual([`PATH=${DEFAULT_PATH}`, 'HOME=/root']);
     expect(root.cwd, 'cwd by default').toBe('/');
     expect(root.user, 'user by default').toEqual({ uid: 0, gid: 0 });
     expect(root.terminal, 'terminal (pipes in this chapter)').toBe(false);
-    expect(root.noNewPrivileges).toBe(true);
-    expect(root.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]);
+    expect(root.noNewPrivileges, 'noNewPrivileges').toBe(true);
+    expect(root.rlimits, 'rlimits: RLIMIT_NOFILE 1024 (soft and hard)').toEqual([{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]);
     const caps = root.capabilities!;
     for (const set of ['bounding', 'effective', 'permitted'] as const) expect(caps[set], `capabilities.${set}`).toEqual(DEFAULT_CAPABILITIES);
     expect(caps.inheritable, 'capabilities.inheritable').toEqual([]);
     expect(caps.ambient, 'capabilities.ambient').toEqual([]);
-    expect(caps.bounding).not.toContain('CAP_SYS_ADMIN');
+    expect(caps.bounding, 'capabilities.bounding by default').not.toContain('CAP_SYS_ADMIN');
 
     const learner = processSection({ args: ['id'], env: { A: '1', B: 'two words' }, cwd: '/tmp', user: { uid: 1000, gid: 1001 }, capabilities: ['CAP_KILL'] });
     expect(learner.env, 'env for uid 1000').toEqual([`PATH=${DEFAULT_PATH}`, 'HOME=/home/learner', 'A=1', 'B=two words']);
-    expect(learner.cwd).toBe('/tmp');
-    expect(learner.user).toEqual({ uid: 1000, gid: 1001 });
+    expect(learner.cwd, 'cwd given').toBe('/tmp');
+    expect(learner.user, 'user given (uid and gid)').toEqual({ uid: 1000, gid: 1001 });
     for (const set of ['bounding', 'effective', 'permitted'] as const) expect(learner.capabilities?.[set], `capabilities.${set} from the options`).toEqual(['CAP_KILL']);
   });
 
@@ -83,37 +116,59 @@ describe('the config, one section at a time', () => {
     const { isolationSection, DEFAULT_NAMESPACES } = await config();
     const { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } = await import('../lib/oci-spec.ts');
     const plain = isolationSection({ args: ['sh'] });
-    expect(plain.root).toEqual({ path: 'rootfs', readonly: false });
+    expect(plain.root, 'root by default').toEqual({ path: 'rootfs', readonly: false });
     expect(plain.hostname, 'hostname by default').toBe('container');
-    expect(plain.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
+    expect(plain.mounts.map((m) => m.destination), 'the mount destinations, in the order of `runc spec` (no /tmp: the root is writable)').toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
     const mount = (destination: string) => plain.mounts.find((m) => m.destination === destination)!;
-    expect(mount('/proc')).toMatchObject({ type: 'proc', source: 'proc' });
-    expect(mount('/dev')).toMatchObject({ type: 'tmpfs' });
-    expect(mount('/dev/pts')).toMatchObject({ type: 'devpts', options: expect.arrayContaining(['newinstance', 'ptmxmode=0666']) });
+    expect(mount('/proc'), 'the mount on /proc').toMatchObject({ type: 'proc', source: 'proc' });
+    expect(mount('/dev'), 'the mount on /dev').toMatchObject({ type: 'tmpfs' });
+    expect(mount('/dev/pts'), 'the mount on /dev/pts').toMatchObject({ type: 'devpts', options: expect.arrayContaining(['newinstance', 'ptmxmode=0666']) });
     expect(mount('/sys'), '/sys is read-only').toMatchObject({ type: 'sysfs', options: expect.arrayContaining(['ro', 'nosuid', 'noexec', 'nodev']) });
     expect(mount('/sys/fs/cgroup'), '/sys/fs/cgroup is read-only').toMatchObject({ type: 'cgroup', options: expect.arrayContaining(['ro']) });
-    expect(plain.linux.namespaces.map((ns) => ns.type)).toEqual(['pid', 'mount', 'ipc', 'uts', 'network', 'cgroup']);
-    expect(plain.linux.maskedPaths).toEqual(DEFAULT_MASKED_PATHS);
-    expect(plain.linux.readonlyPaths).toEqual(DEFAULT_READONLY_PATHS);
+    expect(plain.linux.namespaces.map((ns) => ns.type), 'the namespaces by default (DEFAULT_NAMESPACES)').toEqual(['pid', 'mount', 'ipc', 'uts', 'network', 'cgroup']);
+    expect(plain.linux.maskedPaths, 'linux.maskedPaths').toEqual(DEFAULT_MASKED_PATHS);
+    expect(plain.linux.readonlyPaths, 'linux.readonlyPaths').toEqual(DEFAULT_READONLY_PATHS);
     // A caller that changes the spec (chapter 07 sets a namespace's path) must not change the defaults.
     plain.linux.namespaces[0].path = '/proc/1/ns/pid';
     expect(DEFAULT_NAMESPACES[0], 'DEFAULT_NAMESPACES after a caller changed its spec').toEqual({ type: 'pid' });
     const own = [{ type: 'uts' as const }];
     const given = isolationSection({ args: ['sh'], namespaces: own });
-    expect(given.linux.namespaces).toEqual(own);
+    expect(given.linux.namespaces, 'the namespaces given').toEqual(own);
     expect(given.linux.namespaces[0], 'the namespaces given are copied').not.toBe(own[0]);
 
     const readonly = isolationSection({ args: ['sh'], hostname: 'web', readonlyRoot: true, cgroupsPath: '/conman-workshop/x' });
-    expect(readonly.root).toEqual({ path: 'rootfs', readonly: true });
-    expect(readonly.hostname).toBe('web');
-    expect(readonly.linux.cgroupsPath).toBe('/conman-workshop/x');
+    expect(readonly.root, 'root with readonlyRoot').toEqual({ path: 'rootfs', readonly: true });
+    expect(readonly.hostname, 'hostname given').toBe('web');
+    expect(readonly.linux.cgroupsPath, 'linux.cgroupsPath given').toBe('/conman-workshop/x');
     expect(readonly.mounts.map((m) => m.destination), 'a read-only root gets a tmpfs on /tmp').toContain('/tmp');
     expect(readonly.mounts.find((m) => m.destination === '/tmp'), 'the /tmp of a read-only root').toMatchObject({ type: 'tmpfs', options: expect.arrayContaining(['mode=1777']) });
   });
 
+  test('isolationSection: each mount has the type, source and options of `runc spec`; a read-only root\'s /tmp is nosuid, nodev, 1777', async () => {
+    const { isolationSection } = await config();
+    // What `runc spec` (runc 1.1) writes; the order of a mount's options does not matter.
+    const runcSpec = [
+      { destination: '/proc', type: 'proc', source: 'proc', options: [] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    ];
+    const sorted = (m: { destination: string; type?: string; source?: string; options?: string[] }) => ({ destination: m.destination, type: m.type, source: m.source, options: [...(m.options ?? [])].sort() });
+    const mounts = isolationSection({ args: ['sh'] }).mounts;
+    for (const expected of runcSpec) {
+      const mount = mounts.find((m) => m.destination === expected.destination);
+      expect(mount && sorted(mount), `the mount on ${expected.destination}, as \`runc spec\` writes it (options in any order)`).toEqual(sorted(expected));
+    }
+    const tmp = isolationSection({ args: ['sh'], readonlyRoot: true }).mounts.find((m) => m.destination === '/tmp');
+    expect(tmp && sorted(tmp), 'the tmpfs on /tmp of a read-only root').toEqual(sorted({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] }));
+  });
+
   test('resourcesSection: memory limit with no swap on top, pids limit, nothing that was not asked for', async () => {
     const { resourcesSection } = await config();
-    expect(resourcesSection({ args: ['sh'], memoryLimitBytes: 32 * MiB, pidsLimit: 10 })).toEqual({ memory: { limit: 32 * MiB, swap: 32 * MiB }, pids: { limit: 10 } });
+    expect(resourcesSection({ args: ['sh'], memoryLimitBytes: 32 * MiB, pidsLimit: 10 }), '32 MiB (in bytes, swap equal to it: no swap) and 10 processes').toEqual({ memory: { limit: 32 * MiB, swap: 32 * MiB }, pids: { limit: 10 } });
     expect(resourcesSection({ args: ['sh'], memoryLimitBytes: 64 * MiB }), 'memory only (swap equal to limit: no swap)').toEqual({ memory: { limit: 64 * MiB, swap: 64 * MiB } });
     expect(resourcesSection({ args: ['sh'], pidsLimit: 1 }), 'pids only').toEqual({ pids: { limit: 1 } });
     expect(resourcesSection({ args: ['sh'] }), 'neither').toEqual({});
@@ -122,18 +177,18 @@ describe('the config, one section at a time', () => {
   test('generateConfig makes a valid spec with the requested process, isolation and limits', async () => {
     const { generateConfig } = await importTarget<Config>('01-bundle/config.ts');
     const spec = generateConfig({ args: ['sh'], hostname: 'web', env: { A: '1' }, memoryLimitBytes: 64 * MiB, pidsLimit: 20, readonlyRoot: true });
-    expect(spec.ociVersion).toBe('1.0.2');
-    expect(spec.process.args).toEqual(['sh']);
-    expect(spec.process.env?.[0]).toMatch(/^PATH=/);
-    expect(spec.process.env).toContain('A=1');
-    expect(spec.process.capabilities?.bounding).not.toContain('CAP_SYS_ADMIN');
-    expect(spec.root).toEqual({ path: 'rootfs', readonly: true });
-    expect(spec.hostname).toBe('web');
-    expect(spec.linux.namespaces.map((ns) => ns.type).sort()).toEqual(['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
-    expect(spec.mounts.map((m) => m.destination)).toEqual(expect.arrayContaining(['/proc', '/dev', '/sys', '/tmp']));
-    expect(spec.linux.resources?.memory?.limit).toBe(64 * MiB);
-    expect(spec.linux.resources?.pids?.limit).toBe(20);
-    expect(generateConfig({ args: ['sh'] }).linux.resources).toEqual({});
+    expect(spec.ociVersion, 'ociVersion').toBe('1.0.2');
+    expect(spec.process.args, 'process.args').toEqual(['sh']);
+    expect(spec.process.env?.[0], 'the first variable of process.env').toMatch(/^PATH=/);
+    expect(spec.process.env, 'process.env').toContain('A=1');
+    expect(spec.process.capabilities?.bounding, 'process.capabilities.bounding').not.toContain('CAP_SYS_ADMIN');
+    expect(spec.root, 'root').toEqual({ path: 'rootfs', readonly: true });
+    expect(spec.hostname, 'hostname').toBe('web');
+    expect(spec.linux.namespaces.map((ns) => ns.type).sort(), 'linux.namespaces (types, sorted)').toEqual(['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
+    expect(spec.mounts.map((m) => m.destination), 'mount destinations').toEqual(expect.arrayContaining(['/proc', '/dev', '/sys', '/tmp']));
+    expect(spec.linux.resources?.memory?.limit, 'linux.resources.memory.limit').toBe(64 * MiB);
+    expect(spec.linux.resources?.pids?.limit, 'linux.resources.pids.limit').toBe(20);
+    expect(generateConfig({ args: ['sh'] }).linux.resources, 'linux.resources with no limits asked for').toEqual({});
   });
 });
 
@@ -151,7 +206,7 @@ describe('runContainer, on a bundle the check makes itself', () => {
   test('returns stdout, stderr and the exit code; an old runtime.log is not read again', async () => {
     requireCommand('runc', 'runc');
     const result = await runTiny('tiny', ['sh', '-c', 'echo out; echo err >&2; exit 3']);
-    expect(result).toEqual({ exitCode: 3, stdout: 'out', stderr: 'err' });
+    expect(result, 'what runContainer resolved with for `echo out; echo err >&2; exit 3`').toEqual({ exitCode: 3, stdout: 'out', stderr: 'err' });
     // runc appends to its log: an error left by an earlier run in the same bundle is not this run's.
     const old = JSON.stringify({ level: 'error', msg: 'an error of an earlier run', time: '2026-01-01T00:00:00Z' }) + '\n';
     expect((await runTiny('tiny-old-log', ['true'], { oldLog: old })).exitCode, 'a run after a failed one').toBe(0);
@@ -170,13 +225,25 @@ describe('runContainer, on a bundle the check makes itself', () => {
     fs.writeFileSync(configFile, JSON.stringify(spec));
     const error = await caught(runContainer(bundle, { id, runtime: 'runc', stateRoot: hostRun().stateRoot('runc') }));
     expect(error, 'runContainer for a command that does not exist').toBeInstanceOf(RuntimeError);
-    expect(error?.message).toMatch(/^runc failed: .*no-such-command/);
+    expect(error?.message, "the RuntimeError's message: runc's own words").toMatch(/^runc failed: .*no-such-command/);
+    expect(error?.message, 'the message holds the log entry\'s msg, not the raw log line (--log-format json, then JSON.parse each line: readRuntimeErrors does it)').not.toMatch(/level=|time=/);
+  });
+
+  test('runContainer: a runtime that is not installed is a RuntimeError that says so, not an exit code', async () => {
+    const { runContainer, RuntimeError } = await importTarget<Run>('01-bundle/run.ts');
+    const { id, bundle } = hostRun().container('no-runtime');
+    fs.mkdirSync(bundle, { recursive: true });
+    const missing = 'no-such-runtime' as RuntimeName; // not on PATH: execa gives no exit code, only ENOENT
+    const result = runContainer(bundle, { id, runtime: missing, stateRoot: hostRun().stateRoot('runc') });
+    const error = await caught(result);
+    expect(error, 'runContainer with a runtime binary that does not exist (resolved instead of throwing?)').toBeInstanceOf(RuntimeError);
+    expect(error?.message, 'the error for a missing runtime binary (say "is it installed?")').toMatch(/no-such-runtime.*install/is);
   });
 
   test('a container that outlives the timeout is killed and deleted, and the error says so', async () => {
     requireCommand('runc', 'runc');
     // sleep as PID 1 has no handler for SIGTERM: only SIGKILL (delete --force) ends it.
-    const error = await caught(runTiny('tiny-timeout', ['sleep', '60'], { timeoutMs: 1000 }));
+    const error = await caught(runTiny('tiny-timeout', ['sleep', '60'], { timeoutMs: scaled(1000) }));
     expect(error?.message ?? 'no error', 'runContainer past its timeout').toMatch(/timed out/);
     expect(hostRun().leaks(), 'left running after the timeout').toEqual([]);
   });

@@ -85,18 +85,21 @@ export function processSection(options: ContainerOptions): Process {
   // END EXERCISE
 }
 
+/** What isolationSection() returns: the parts of the spec that decide what the container sees. */
+export interface Isolation {
+  root: Root;
+  mounts: Mount[];
+  hostname: string;
+  linux: Linux;
+}
+
 /**
  * Isolation: root "rootfs" (read-only if asked), the standard mounts (/proc, /dev as tmpfs,
  * /dev/pts, /dev/shm, /dev/mqueue, /sys read-only, /sys/fs/cgroup read-only, and a tmpfs
  * on /tmp when the root is read-only), the namespaces, the hostname, the masked and
  * read-only paths, and the cgroupsPath.
  */
-export function isolationSection(options: ContainerOptions): {
-  root: Root;
-  mounts: Mount[];
-  hostname: string;
-  linux: Linux;
-} {
+export function isolationSection(options: ContainerOptions): Isolation {
   // EXERCISE(config-isolation): choose the root, the mounts, the namespaces and the hostname
   // Hints: runc's `runc spec` prints a complete example; each Mount is
   // { destination, type, source, options }. A hostname needs its own uts namespace.
