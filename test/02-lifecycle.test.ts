@@ -44,12 +44,33 @@ async function eventually<T>(what: string, read: () => Promise<T>, check: (value
 
 /** The runtime itself, without the learner's wrapper: so each exercise is checked alone. */
 function rawRuntime(stateRoot: string, args: string[], runtimeName: RuntimeName = 'runc'): string {
-  // Only `state` prints; a pipe given to `create` or `run --detach` would stay open as long as the container lives.
-  const stdout = args[0] === 'state' ? 'pipe' : 'ignore';
+  // Only `state` and `ps` print; a pipe given to `create` or `run --detach` would stay open as long as the container lives.
+  const stdout = args[0] === 'state' || args[0] === 'ps' ? 'pipe' : 'ignore';
   return execFileSync(runtimeName, ['--root', stateRoot, ...args], { stdio: ['ignore', stdout, 'inherit'], encoding: 'utf8', timeout: scaled(20_000) }) ?? '';
 }
 
 describe('each method alone, the rest done with runc itself', () => {
+  test('create: returns at once with no stdio and no pid file given, while the container lives on', async () => {
+    const { id, bundle, runtime } = await prepare('create-pipes', { args: ['sleep', '60'] });
+    // runc writes a pid file relative to its working directory: `--pid-file undefined` leaves one here.
+    const stray = path.join(process.cwd(), 'undefined');
+    const limit = scaled(5000);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      fs.rmSync(stray, { force: true });
+      const created = runtime.create(id, { bundle });
+      created.catch(() => {});
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), limit)));
+      const outcome = await Promise.race([created.then(() => 'returned' as const), late]);
+      expect(outcome, `create did not return within ${limit} ms while the container runs: does it give the container a pipe back to you (execa's default stdio)?`).toBe('returned');
+      expect(fs.existsSync(stray), `a file named "undefined" in ${process.cwd()}: with no pidFile given, create must not pass --pid-file at all`).toBe(false);
+    } finally {
+      fs.rmSync(stray, { force: true });
+      clearTimeout(timer);
+      rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
+    }
+  });
+
   test('create: the container exists and waits, with its pid file, and its output goes to the fds given', async () => {
     const { id, bundle, runtime } = await prepare('create-alone', { args: ['sh', '-c', 'echo to-stdout; echo to-stderr >&2'] });
     const pidFile = path.join(bundle, 'container.pid');
@@ -71,18 +92,22 @@ describe('each method alone, the rest done with runc itself', () => {
     }
   });
 
-  test('create returns at once, with no stdio given, while the container lives on', async () => {
-    const { id, bundle, runtime } = await prepare('create-pipes', { args: ['sleep', '60'] });
-    const limit = scaled(5000);
-    let timer: NodeJS.Timeout | undefined;
+  test('create: a terminal bundle sends its PTY master to the socket given as consoleSocket', async () => {
+    const { id, bundle, spec, runtime } = await prepare('create-console', { args: ['sh'] });
+    spec.process.terminal = true;
+    await writeConfig(bundle, spec);
+    // The reference ConsoleSocket receives the terminal, so this check is about create alone.
+    const { ConsoleSocket } = await import('../solutions/02-lifecycle/console-socket.ts');
+    const socket = await ConsoleSocket.listen(path.join(bundle, 'console.sock'));
     try {
-      const created = runtime.create(id, { bundle });
-      created.catch(() => {});
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), limit)));
-      const outcome = await Promise.race([created.then(() => 'returned' as const), late]);
-      expect(outcome, `create did not return within ${limit} ms while the container runs: does it give the container a pipe back to you (execa's default stdio)?`).toBe('returned');
+      // Without --console-socket, runc refuses: "cannot allocate tty if runc will detach without setting console socket".
+      await runtime.create(id, { bundle, consoleSocket: socket.path });
+      const master = await socket.receiveMaster(scaled(3000)).catch((e: Error) => e.message);
+      expect(typeof master === 'number' ? 'a terminal' : master, `what arrived on the console socket ${socket.path}`).toBe('a terminal');
+      expect(JSON.parse(rawRuntime(runtime.stateRoot, ['state', id])).status, '`runc state` after create').toBe('created');
+      fs.closeSync(master as number);
     } finally {
-      clearTimeout(timer);
+      socket.close();
       rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
     }
   });
@@ -92,7 +117,7 @@ describe('each method alone, the rest done with runc itself', () => {
     rawRuntime(runtime.stateRoot, ['create', '--bundle', bundle, id]);
     try {
       const state = await runtime.state(id);
-      expect(state).toMatchObject({ id, status: 'created', bundle });
+      expect(state, 'state() of a container runc created').toMatchObject({ id, status: 'created', bundle });
       expect(state.pid, 'pid').toBe(JSON.parse(rawRuntime(runtime.stateRoot, ['state', id])).pid);
       rawRuntime(runtime.stateRoot, ['start', id]);
       expect((await runtime.state(id)).status, 'after `runc start`').toBe('running');
@@ -107,9 +132,30 @@ describe('each method alone, the rest done with runc itself', () => {
     rawRuntime(runtime.stateRoot, ['run', '--detach', '--bundle', bundle, id]);
     try {
       const result = await runtime.exec(id, { args: ['sh', '-c', 'echo "$WHO $(pwd) $(id -u):$(id -g)"; echo oops >&2; exit 6'], env: ['WHO=alone'], cwd: '/tmp', user: { uid: 1000, gid: 1000 } });
-      expect(result).toEqual({ exitCode: 6, stdout: 'alone /tmp 1000:1000', stderr: 'oops' });
+      expect(result, 'exec of `echo "$WHO $(pwd) $(id -u):$(id -g)"; echo oops >&2; exit 6` with env, cwd and user').toEqual({ exitCode: 6, stdout: 'alone /tmp 1000:1000', stderr: 'oops' });
       expect(await runtime.exec(id, { args: ['true'] }), 'exec true').toMatchObject({ exitCode: 0 });
     } finally {
+      rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
+    }
+  });
+
+  test('exec: a process still running after timeoutMs is stopped, and exec returns', async () => {
+    const { id, bundle, runtime } = await prepare('exec-timeout', { args: ['sleep', '60'] });
+    rawRuntime(runtime.stateRoot, ['run', '--detach', '--bundle', bundle, id]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeoutMs = scaled(500);
+      const limit = timeoutMs + scaled(3000);
+      const settled = runtime.exec(id, { args: ['sleep', '30'], timeoutMs }).then(() => 'returned' as const, (error: Error) => {
+        if (error?.name === 'NotImplementedError') throw error;
+        return 'returned' as const;
+      });
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), limit)));
+      expect(await Promise.race([settled, late]), `exec of \`sleep 30\` with timeoutMs ${timeoutMs}, ${limit} ms later (pass timeoutMs to execa's timeout)`).toBe('returned');
+      const pids = JSON.parse(rawRuntime(runtime.stateRoot, ['ps', '--format', 'json', id])) as number[];
+      expect(pids.length, 'processes left in the container (its own sleep 60 only: the exec\'d sleep 30 is stopped)').toBe(1);
+    } finally {
+      clearTimeout(timer);
       rawRuntime(runtime.stateRoot, ['delete', '--force', id]);
     }
   });
@@ -133,10 +179,11 @@ describe('each method alone, the rest done with runc itself', () => {
     const silent = await ConsoleSocket.listen(path.join(bundle, 'silent.sock'));
     try {
       const net = await import('node:net');
-      await new Promise<void>((resolve, reject) => net.connect(silent.path, function (this: import('node:net').Socket) { this.end(); resolve(); }).on('error', reject));
+      // It sends a few bytes, as runc does, but no descriptor with them, then closes.
+      await new Promise<void>((resolve, reject) => net.connect(silent.path, function (this: import('node:net').Socket) { this.end('/dev/pts/0'); resolve(); }).on('error', reject));
       const started = Date.now();
       const error = await caught(silent.receiveMaster(scaled(4000)));
-      expect(error, 'receiveMaster after a peer closed without a terminal').toBeInstanceOf(Error);
+      expect(error, 'receiveMaster after a peer sent a message with no descriptor and closed').toBeInstanceOf(Error);
       expect(Date.now() - started, 'ms until receiveMaster gave up (reject when the peer ends, do not wait for the timeout)').toBeLessThan(scaled(3000));
     } finally {
       silent.close();
@@ -150,20 +197,20 @@ describe.each(['runc', 'crun'] as const)('with %s', (runtimeName) => {
     const pidFile = path.join(bundle, 'container.pid');
     await runtime.create(id, { bundle, pidFile });
     const created = await runtime.state(id);
-    expect(created).toMatchObject({ id, status: 'created', bundle });
-    expect(created.pid).toBeGreaterThan(0);
+    expect(created, 'state() after create').toMatchObject({ id, status: 'created', bundle });
+    expect(created.pid, 'the pid in state() after create').toBeGreaterThan(0);
     expect(Number(fs.readFileSync(pidFile, 'utf8')), 'the pid file').toBe(created.pid);
 
     await runtime.start(id);
-    expect((await runtime.state(id)).status).toBe('running');
-    expect(await runtime.ps(id)).toContain(created.pid);
+    expect((await runtime.state(id)).status, 'status after start').toBe('running');
+    expect(await runtime.ps(id), 'ps() after start').toContain(created.pid);
 
     await runtime.kill(id, 'SIGKILL');
     await eventually('status after SIGKILL', async () => (await runtime.state(id)).status, (status) => status === 'stopped');
 
     await runtime.delete(id);
     const error = await caught(runtime.state(id));
-    expect(error?.message).toMatch(/does not exist|not found|No such file/i);
+    expect(error?.message, 'state() after delete').toMatch(/does not exist|not found|No such file/i);
     expect(fs.existsSync(path.join(hostRun().stateRoot(runtimeName), id)), 'the runtime state folder').toBe(false);
     expect(cgroupDirs(cgroupsPath.slice(1)), 'the container cgroup').toEqual([]);
   });
@@ -186,7 +233,7 @@ test('a detached container outlives the process that created it', async () => {
   const creator = Number(stdout.trim());
   expect(fs.existsSync(`/proc/${creator}`), 'the creator has exited').toBe(false);
   const state = await runtime.state(id);
-  expect(state.status).toBe('running');
+  expect(state.status, 'status, after its creator has exited').toBe('running');
   await eventually('output.log', async () => fs.readFileSync(path.join(bundle, 'output.log'), 'utf8'), (text) => text === 'up\n');
   await runtime.delete(id, { force: true });
 });
@@ -201,8 +248,8 @@ test('exec runs in the container\'s namespaces, with its own exit code, env, cwd
     cwd: '/tmp',
     user: { uid: 1000, gid: 1000 },
   });
-  expect(result.exitCode).toBe(5);
-  expect(result.stdout.trim().split('\n')).toEqual(['exec-box', 'sleep', 'exec /tmp 1000']);
+  expect(result.exitCode, 'exit code of the exec\'d command (exit 5)').toBe(5);
+  expect(result.stdout.trim().split('\n'), 'what the exec\'d command printed: hostname, /proc/1/comm, then $WHO, pwd and uid').toEqual(['exec-box', 'sleep', 'exec /tmp 1000']);
   const missing = await caught(runtime.exec(id, { args: ['no-such-tool'] }));
   expect(missing?.message ?? 'no error', 'exec of a missing command').toMatch(/no-such-tool.*(not found|no such file)/i);
   await runtime.delete(id, { force: true });
