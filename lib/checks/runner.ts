@@ -70,6 +70,8 @@ export interface RunChecksOptions {
   testNamePattern?: string;
   /** Run in this vitest kept up between runs (the watch mode's), not in a one-shot `vitest run`. */
   server?: CheckServer;
+  /** Skip a chapter's remaining checks after its first failure (the genuineness rounds: lib/harness/setup.ts). */
+  bailPerFile?: boolean;
 }
 
 export class CheckCancelled extends Error {
@@ -143,6 +145,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
     WORKSHOP_OWN_LAYERS: options.ownLayers ? '1' : '0',
     // One slow factor for the checks and every process they start (shims, conmand).
     WORKSHOP_SLOW: String(SLOW),
+    WORKSHOP_BAIL_PER_FILE: options.bailPerFile ? '1' : '0',
   };
   const log = fs.openSync(logFile, 'w');
   let cancelled = false;
