@@ -125,7 +125,8 @@ async function benchHang(): Promise<Record<string, string | number>> {
     case: '02 create without stdio (hangs)',
     'first verdict (s)': seconds(timing.firstVerdictMs),
     'whole check (s)': seconds(timing.wholeMs),
-    'says timed out': /timed out/.test(timing.firstMessage ?? '') ? 'yes' : 'NO',
+    // The watchdog's "timed out after N s: `create` never returned", or chapter 02's own pipe check ("create did not return within N ms ...").
+    'says it hangs': /timed out|never returned|did not return/.test(timing.firstMessage ?? '') ? 'yes' : 'NO',
     'within 15 s': timing.firstVerdictMs <= 15_000 ? 'yes' : 'NO',
     'first message': (timing.firstMessage ?? '').slice(0, 90),
   };
