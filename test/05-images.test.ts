@@ -201,18 +201,97 @@ describe('digests', () => {
     const { DigestVerifier } = await importTarget<Store>('05-images/content-store.ts');
     const good = Buffer.from('hello, layer');
     const right = new DigestVerifier({ digest: sha256(good), size: good.length }, 'blob');
-    right.update(good.subarray(0, 5));
-    right.update(good.subarray(5));
-    right.finish();
+    expect(() => {
+      right.update(good.subarray(0, 5));
+      right.update(good.subarray(5));
+      right.finish();
+    }, 'a blob of exactly its size and digest, in two chunks, is accepted').not.toThrow();
     const claimed = sha256('something else!');
     const wrong = new DigestVerifier({ digest: claimed, size: good.length }, 'blob');
     wrong.update(good);
     expect(() => wrong.finish()).toThrow(new RegExp(`expected ${claimed}, got ${sha256(good)}`));
     const short = new DigestVerifier({ digest: sha256(good), size: 3 }, 'blob');
-    expect(() => short.update(good)).toThrow(/bytes than its descriptor's size: expected 3/);
+    expect(() => short.update(good), 'a 12-byte chunk for a 3-byte descriptor, refused as it arrives').toThrow(/bytes than its descriptor's size: expected 3/);
     const truncated = new DigestVerifier({ digest: sha256(good), size: good.length }, 'blob');
     truncated.update(good.subarray(0, 4));
     expect(() => truncated.finish()).toThrow(/expected 12, got 4/);
+  });
+});
+
+describe('each piece alone, before the registry', () => {
+  test('resolveInRoot: symlinks resolved as if the image\'s root were "/", never above it; loops, missing folders and files on the way', async () => {
+    const { resolveInRoot } = await importTarget<Unpack>('05-images/unpack.ts');
+    const root = fs.mkdtempSync(path.join(hostRun().dir, 'resolve-'));
+    for (const dir of ['usr/lib', 'etc', 'a/b']) fs.mkdirSync(path.join(root, dir), { recursive: true });
+    fs.writeFileSync(path.join(root, 'file'), 'a file');
+    const links: [string, string][] = [['lib', 'usr/lib'], ['hostetc', '/etc'], ['a/b/abs', '/usr/lib'], ['a/b/rel', '../../usr'], ['up', '../../../../../../..'], ['loop1', 'loop2'], ['loop2', 'loop1']];
+    for (const [name, target] of links) fs.symlinkSync(target, path.join(root, name));
+    const inRoot = async (name: string, options?: { followLast?: boolean; createParents?: boolean }) => path.relative(root, await resolveInRoot(root, name, options)) || '.';
+    expect(await inRoot('hostetc/passwd'), 'hostetc/passwd (hostetc -> /etc)').toBe('etc/passwd');
+    expect(await inRoot('lib/libc.so'), 'lib/libc.so (lib -> usr/lib)').toBe('usr/lib/libc.so');
+    expect(await inRoot('a/b/abs/libc.so'), 'a/b/abs/libc.so (a/b/abs -> /usr/lib: an absolute target starts again at the root)').toBe('usr/lib/libc.so');
+    expect(await inRoot('a/b/rel/lib'), 'a/b/rel/lib (a/b/rel -> ../../usr)').toBe('usr/lib');
+    expect(await inRoot('up/etc/shadow'), 'up/etc/shadow (up -> ../../../../../../..)').toBe('etc/shadow');
+    expect(await inRoot('usr/../../../etc/shadow'), 'usr/../../../etc/shadow').toBe('etc/shadow');
+    expect(await inRoot('./usr//lib/.'), './usr//lib/.').toBe('usr/lib');
+    expect(await inRoot('lib'), 'lib, a symlink as the last part, without followLast').toBe('lib');
+    expect(await inRoot('lib', { followLast: true }), 'lib with followLast').toBe('usr/lib');
+    expect(await caught(resolveInRoot(root, 'loop1/x')), 'loop1/x (loop1 -> loop2 -> loop1)').toMatchObject({ name: 'UnsafeLayerError', message: expect.stringMatching(/too many levels of symbolic links/) });
+    expect(await caught(resolveInRoot(root, 'file/x')), 'file/x (a file on the way)').toMatchObject({ name: 'UnsafeLayerError', message: expect.stringMatching(/not a directory/) });
+    expect(await caught(resolveInRoot(root, 'missing/x')), 'missing/x without createParents').toMatchObject({ code: 'ENOENT' });
+    expect(fs.existsSync(path.join(root, 'missing')), 'a folder made without createParents').toBe(false);
+    expect(await inRoot('new/deep/x', { createParents: true }), 'new/deep/x with createParents').toBe('new/deep/x');
+    expect((fs.statSync(path.join(root, 'new/deep')).mode & 0o777).toString(8), 'the mode of a folder made on the way').toBe('755');
+    expect(await inRoot('hostetc/made/x', { createParents: true }), 'hostetc/made/x with createParents: made inside the image').toBe('etc/made/x');
+    expect(fs.existsSync(path.join(root, 'etc/made')), 'etc/made, made in the image\'s /etc').toBe(true);
+  });
+
+  test('whiteout: ".wh.NAME" deletes NAME (a symlink, not what it points at); ".wh..wh..opq" hides what the lower layers had in its folder, not what this layer adds', async () => {
+    const { applyLayer } = await importTarget<Unpack>('05-images/unpack.ts');
+    const dir = fs.mkdtempSync(path.join(hostRun().dir, 'whiteout-'));
+    const target = path.join(dir, 'rootfs');
+    const victim = path.join(dir, 'victim');
+    // The lower layers, as they would be on disk.
+    for (const folder of ['app/cache', 'app/data', 'gone/sub', victim]) fs.mkdirSync(path.isAbsolute(folder) ? folder : path.join(target, folder), { recursive: true });
+    for (const file of ['app/config', 'app/cache/old', 'app/scratch', 'app/data/keep', 'gone/sub/file']) fs.writeFileSync(path.join(target, file), file);
+    fs.writeFileSync(path.join(victim, 'secret'), 'outside the image');
+    fs.symlinkSync(victim, path.join(target, 'app/link'));
+    fs.symlinkSync('/app', path.join(target, 'applink'));
+    const layer = path.join(dir, 'layer.tar');
+    const apply = (entries: TarEntry[]) => (fs.writeFileSync(layer, tarOf(entries)), applyLayer(layer, target));
+    const stats = await apply([
+      { path: 'app/', type: 'Directory' },
+      { path: 'app/.wh.scratch' },
+      { path: 'app/cache/', type: 'Directory' },
+      { path: 'app/cache/new', body: 'this layer' },
+      { path: 'app/cache/.wh..wh..opq' },
+      { path: 'app/.wh.link' },
+      { path: '.wh.gone' },
+      { path: 'nowhere/.wh.x' },
+      { path: 'applink/.wh.config' },
+    ]);
+    const tree = (folder: string): string[] => fs.readdirSync(folder, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [`${e.name}/`, ...tree(path.join(folder, e.name)).map((n) => `${e.name}/${n}`)] : [e.name])).sort();
+    expect(tree(target), 'the tree after the layer (app/scratch, app/link, gone, app/config through applink -> /app and app/cache/old deleted; no marker written)').toEqual(['app/', 'app/cache/', 'app/cache/new', 'app/data/', 'app/data/keep', 'applink'].sort());
+    expect(fs.readFileSync(path.join(victim, 'secret'), 'utf8'), 'the file a deleted symlink pointed at').toBe('outside the image');
+    expect(stats.whiteouts, 'whiteouts counted').toBe(6);
+    for (const name of ['.wh.', '.wh..', '.wh...']) {
+      const error = await caught(apply([{ path: `app/${name}` }]));
+      expect(error?.message, `a whiteout "app/${name}"`).toMatch(/names no file/);
+    }
+  });
+
+  test('commandLine: docker\'s rules for Entrypoint, Cmd and --entrypoint; environment: the image\'s Env, then ours', async () => {
+    const { commandLine, environment, NoCommandError } = await importTarget<ImageConfigModule>('05-images/image-config.ts');
+    const config = { Entrypoint: ['/entry.sh'], Cmd: ['serve', '--port', '80'] };
+    expect(commandLine(config), 'Entrypoint + Cmd').toEqual(['/entry.sh', 'serve', '--port', '80']);
+    expect(commandLine(config, { command: ['debug'] }), 'a typed command replaces Cmd').toEqual(['/entry.sh', 'debug']);
+    expect(commandLine(config, { entrypoint: 'sh' }), '--entrypoint drops the image Cmd').toEqual(['sh']);
+    expect(commandLine(config, { entrypoint: 'sh', command: ['-c', 'id'] }), '--entrypoint and a typed command').toEqual(['sh', '-c', 'id']);
+    expect(() => commandLine({ Cmd: ['sh'] }, { entrypoint: '' }), '--entrypoint "" clears both').toThrow(NoCommandError);
+    expect(commandLine({ Entrypoint: null, Cmd: ['sh'] }), 'a null Entrypoint').toEqual(['sh']);
+    expect(() => commandLine({}), 'no command at all').toThrow(NoCommandError);
+    expect(environment({ Env: ['PATH=/bin', 'A=1'] }, { A: '2', B: '3' }), 'ours override the image\'s').toEqual(['PATH=/bin', 'A=2', 'B=3']);
+    expect(environment({}), 'an image without Env gets the default PATH').toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 });
 
@@ -396,19 +475,6 @@ describe('pull from a real registry', () => {
     expect(fs.readdirSync(path.join(store.root, 'active'))).toEqual([]);
   });
 
-  test('image config -> process: docker\'s rules for Entrypoint, Cmd, --entrypoint, Env', async () => {
-    const { commandLine, environment, NoCommandError } = await importTarget<ImageConfigModule>('05-images/image-config.ts');
-    const config = { Entrypoint: ['/entry.sh'], Cmd: ['serve', '--port', '80'] };
-    expect(commandLine(config)).toEqual(['/entry.sh', 'serve', '--port', '80']);
-    expect(commandLine(config, { command: ['debug'] }), 'a typed command replaces Cmd').toEqual(['/entry.sh', 'debug']);
-    expect(commandLine(config, { entrypoint: 'sh' }), '--entrypoint drops the image Cmd').toEqual(['sh']);
-    expect(commandLine(config, { entrypoint: 'sh', command: ['-c', 'id'] })).toEqual(['sh', '-c', 'id']);
-    expect(() => commandLine({ Cmd: ['sh'] }, { entrypoint: '' }), '--entrypoint "" clears both').toThrow(NoCommandError);
-    expect(commandLine({ Entrypoint: null, Cmd: ['sh'] })).toEqual(['sh']);
-    expect(() => commandLine({})).toThrow(NoCommandError);
-    expect(environment({ Env: ['PATH=/bin', 'A=1'] }, { A: '2', B: '3' })).toEqual(['PATH=/bin', 'A=2', 'B=3']);
-    expect(environment({})).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
-  });
 });
 
 describe('a broken download', () => {

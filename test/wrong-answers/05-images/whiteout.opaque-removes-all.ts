@@ -1,5 +1,5 @@
 // wrong: an opaque folder loses everything, the files this same layer added to it included
-// caught by: whiteouts and opaque
+// caught by: whiteout: ".wh.NAME"
 this.stats.whiteouts++;
 const dir = path.posix.dirname(relative);
 let folder: string;
