@@ -212,6 +212,14 @@ describe('runContainer, on a bundle the check makes itself', () => {
     expect((await runTiny('tiny-old-log', ['true'], { oldLog: old })).exitCode, 'a run after a failed one').toBe(0);
   });
 
+  test('runContainer: the container\'s stdin is closed, so a command that reads it ends at once', async () => {
+    requireCommand('runc', 'runc');
+    // An open pipe as stdin (execa's default) keeps `cat` waiting: `timeout` stops it (exit 143).
+    const seconds = Math.ceil(scaled(2000) / 1000);
+    const result = await runTiny('tiny-stdin', ['sh', '-c', `/bin/busybox timeout ${seconds} /bin/busybox cat; echo "cat exited $?"`]);
+    expect(result.stdout, `a \`cat\` in the container: 0 when its stdin is closed (stdin: 'ignore'), 143 when it waited ${seconds} s on an open pipe`).toBe('cat exited 0');
+  });
+
   test("a runtime failure is a RuntimeError with the runtime's own words, not an exit code", async () => {
     requireCommand('runc', 'runc');
     const { RuntimeError } = await importTarget<Run>('01-bundle/run.ts');

@@ -151,7 +151,7 @@ describe('each method alone, the rest done with runc itself', () => {
         return 'returned' as const;
       });
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), limit)));
-      expect(await Promise.race([settled, late]), `exec of \`sleep 30\` with timeoutMs ${timeoutMs}, ${limit} ms later (pass timeoutMs to execa's timeout)`).toBe('returned');
+      expect(await Promise.race([settled, late]), `exec of \`sleep 30\` with timeoutMs ${timeoutMs}: returned within ${limit} ms, or still waiting (give timeoutMs to execa as its timeout)`).toBe('returned');
       const pids = JSON.parse(rawRuntime(runtime.stateRoot, ['ps', '--format', 'json', id])) as number[];
       expect(pids.length, 'processes left in the container (its own sleep 60 only: the exec\'d sleep 30 is stopped)').toBe(1);
     } finally {
