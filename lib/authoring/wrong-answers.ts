@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { killTree } from '../host/processes.ts';
 import { testFile, type ChapterInfo } from '../manifest.ts';
 import { REPO_ROOT, SCRATCH_TREES_DIR, TEST_DIR } from '../paths.ts';
 import { SLOW } from '../slow.ts';
@@ -103,7 +104,7 @@ export async function runFilteredChecks(chapter: ChapterInfo, targetDir: string,
     });
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
-    const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGTERM'), options.timeoutMs) : undefined;
+    const timer = options.timeoutMs ? setTimeout(() => killTree(child.pid!), options.timeoutMs) : undefined;
     child.on('error', reject);
     child.on('exit', (exit) => {
       clearTimeout(timer);
@@ -193,7 +194,7 @@ export default defineConfig({
       );
       child.stdout.on('data', (chunk) => (output += chunk));
       child.stderr.on('data', (chunk) => (output += chunk));
-      const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGTERM'), options.timeoutMs) : undefined;
+      const timer = options.timeoutMs ? setTimeout(() => killTree(child.pid!), options.timeoutMs) : undefined;
       child.on('error', reject);
       child.on('exit', (code) => {
         clearTimeout(timer);

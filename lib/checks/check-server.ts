@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { stopProcessGroup } from '../host/processes.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { scaled } from '../slow.ts';
 import type { CheckEvent } from './reporter.ts';
@@ -125,18 +126,8 @@ export class CheckServer {
 
   /** End the server and everything it started (its process group). */
   stop(): void {
-    const pgid = this.pgid;
     this.ready = undefined;
-    if (!pgid) return;
-    const signal = (name: NodeJS.Signals) => {
-      try {
-        process.kill(-pgid, name);
-      } catch {
-        // gone
-      }
-    };
-    signal('SIGTERM');
-    setTimeout(() => signal('SIGKILL'), 1500).unref();
+    if (this.pgid) stopProcessGroup(this.pgid);
   }
 
   /** Close the server gracefully: its global teardown runs, as at the end of a one-shot run. */

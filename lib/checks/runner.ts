@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { exercisesOf, type Exercise } from '../authoring/starters.ts';
 import { removeStaleRuns } from '../host/hygiene.ts';
+import { endProcessGroup, stopProcessGroup } from '../host/processes.ts';
 import { testFile, type ChapterInfo } from '../manifest.ts';
 import { CHAPTERS_DIR, REPO_ROOT, SOLUTIONS_DIR, TEST_DIR, WORKSHOP_STATE_DIR } from '../paths.ts';
 import { SLOW } from '../slow.ts';
@@ -166,7 +167,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
       options.signal?.removeEventListener('abort', cancel);
       fs.closeSync(log);
     }
-    if (cancelled) await endGroup(server.pgid);
+    if (cancelled) await endProcessGroup(server.pgid);
     // A one-shot run sweeps the host for the leftovers of earlier runs when it starts; the
     // server's workers end with each run, so sweep after it (off the way of the next verdict).
     else void removeStaleRuns().catch(() => {});
@@ -204,7 +205,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
       });
       const cancel = () => {
         cancelled = true;
-        stopGroup(child.pid!);
+        stopProcessGroup(child.pid!);
       };
       options.signal?.addEventListener('abort', cancel, { once: true });
       child.on('error', reject);
@@ -217,7 +218,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
     });
     fs.closeSync(log);
     // Workers that outlive vitest (a hung one, or a cancel): end the whole group, and wait until it is gone.
-    await endGroup(group);
+    await endProcessGroup(group);
   }
 
   if (cancelled) {
@@ -231,35 +232,6 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
     throw new Error(`the checks did not run (vitest exited ${exitCode}); its output ends with:\n${tail}\nfull log: ${logFile}`);
   }
   return chapters.map((chapter) => summaries.get(testFile(chapter))!.finish(events, Date.now() - started));
-}
-
-/** SIGTERM a process group now, SIGKILL it a moment later. */
-function stopGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGTERM');
-  } catch {
-    return; // the group is gone
-  }
-  setTimeout(() => {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }, 1500).unref();
-}
-
-/** SIGKILL what is left of a process group and wait (up to 5 s) until none of it remains. */
-async function endGroup(pgid: number): Promise<void> {
-  if (!pgid) return;
-  for (let round = 0; round < 100; round++) {
-    try {
-      process.kill(-pgid, round === 0 ? 'SIGKILL' : 0);
-    } catch {
-      return; // no process left in the group
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** One chapter's failures, summarised as they arrive (exported for the workshop's own tests). */

@@ -2,7 +2,7 @@
  * Host hygiene: leaks are seen, and the leftovers of a crashed run (a running container, its
  * cgroups, a mount, a network's lease, rules and bridge) are removed by the next run.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,8 @@ import { cgroupDirs } from '../../lib/host/cgroups.ts';
 import { HostRun, removeOrphanRuntimeLogs, removeRun, removeStaleRuns, RUN_STATE_DIR, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { mountsUnder } from '../../lib/host/mountinfo.ts';
 import { IPAM_DIR } from '../../lib/host/networks.ts';
+import { killTree } from '../../lib/host/processes.ts';
+import { eventually } from '../../lib/harness/eventually.ts';
 import { writeTinyBundle } from '../../lib/host/tiny-bundle.ts';
 import { requireRoot } from '../../lib/harness/require.ts';
 import { CGROUP_PARENT, WORKSHOP_PREFIX } from '../../lib/paths.ts';
@@ -125,3 +127,35 @@ test('a run being made (its folders, no owner.pid yet) and its cgroup are left a
     await removeRun(id);
   }
 });
+
+test('killTree ends a nested run out of time with all it started: a grandchild that ignores SIGTERM too', async () => {
+  // A stand-in for a nested vitest and its workers: a child that ignores SIGTERM, and its own child.
+  const parent = spawn('sh', ['-c', "trap '' TERM; sh -c \"trap '' TERM; sleep 60\" & sleep 60 & wait"], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => parent.on('exit', () => resolve()));
+  const tree = await eventually('the stand-in has started its children', () => {
+    const pids = processTree(parent.pid!);
+    return pids.length >= 4 && pids;
+  });
+  killTree(parent.pid!, 200);
+  await exited;
+  await eventually('every process of the tree is gone', () => tree.every((pid) => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')), { timeoutMs: 3000 });
+});
+
+/** A process and its descendants, by parent pid. */
+function processTree(root: number): number[] {
+  const parentOf = (pid: string) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return 0;
+    }
+  };
+  const all = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  const tree = [root];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const pid of all) if (!tree.includes(Number(pid)) && tree.includes(parentOf(pid))) (tree.push(Number(pid)), (grew = true));
+  }
+  return tree;
+}
