@@ -13,6 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
 import { parseLog } from '../lib/cri-log.ts';
+import { caught } from '../lib/harness/caught.ts';
 import { eventually as waitFor } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
 import { importTarget, targetPath } from '../lib/harness/target.ts';
@@ -221,6 +222,14 @@ describe('the pieces, one at a time', () => {
     // b1 ran while a1 waited; a2 began only after a1 ended, though a1 failed.
     expect(events.indexOf('b1-')).toBeLessThan(events.indexOf('a1-'));
     expect(events.indexOf('a2+')).toBeGreaterThan(events.indexOf('a1-'));
+    // A queue of three: once c1 ends, c3 (queued while c2 runs) still waits for c2.
+    const c1 = step('c', 'c1', 20);
+    const c2 = step('c', 'c2', 60);
+    await c1;
+    await sleep(5);
+    const c3 = step('c', 'c3', 1);
+    await Promise.all([c2, c3]);
+    expect(events.indexOf('c3+'), 'c3 began after c2 ended (the key was forgotten while c2 still ran?)').toBeGreaterThan(events.indexOf('c2-'));
     await sleep(0);
     expect(lock.busyKeys, 'keys are forgotten once their queue is empty').toEqual([]);
     await sleep(10);
@@ -237,28 +246,29 @@ describe('the pieces, one at a time', () => {
     for (const bad of ['sometimes', 'on-failure:', 'on-failure:x', 'on-failure:0', 'always:2']) {
       expect(() => policy.parseRestartPolicy(bad), bad).toThrow(/restart policy|on-failure/);
     }
-    expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 1, false)).toBe(true);
-    expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 2, false)).toBe(false);
-    expect(policy.shouldRestart({ name: 'on-failure' }, 0, 0, false)).toBe(false);
+    expect(policy.shouldRestart({ name: 'no' }, 1, 0, false), 'policy no, exit 1').toBe(false);
+    expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 1, false), 'on-failure:2, exit 1 after 1 restart').toBe(true);
+    expect(policy.shouldRestart({ name: 'on-failure', maxRetries: 2 }, 1, 2, false), 'on-failure:2, exit 1 after 2 restarts (the limit is reached)').toBe(false);
+    expect(policy.shouldRestart({ name: 'on-failure' }, 0, 0, false), 'on-failure, exit 0').toBe(false);
     expect(policy.shouldRestart({ name: 'on-failure' }, 1, 99, false), 'on-failure without a limit, exit 1 after 99 restarts (no maxRetries: no limit)').toBe(true);
-    expect(policy.shouldRestart({ name: 'always' }, 0, 50, false)).toBe(true);
-    expect(policy.shouldRestart({ name: 'always' }, 1, 0, true)).toBe(false);
-    expect([0, 1, 2, 3, 20].map(policy.restartDelayMs)).toEqual([100, 200, 400, 800, policy.MAX_DELAY_MS]);
+    expect(policy.shouldRestart({ name: 'always' }, 0, 50, false), 'always, exit 0 after 50 restarts').toBe(true);
+    expect(policy.shouldRestart({ name: 'always' }, 1, 0, true), 'always, but stopped by the user').toBe(false);
+    expect([0, 1, 2, 3, 20].map(policy.restartDelayMs), 'the back-off after 0, 1, 2, 3 and 20 restarts').toEqual([100, 200, 400, 800, policy.MAX_DELAY_MS]);
   });
 
   test('reconcile: the shim folder wins over the record', async () => {
     const { reconcile } = await importTarget<typeof import('../solutions/04-manager/recovery.ts')>('04-manager/recovery.ts');
     const exit = { exitCode: 7, oomKilled: false, finishedAt: '2026-01-01T00:00:00.000Z' };
     const record = (status: string) => ({ status }) as Parameters<typeof reconcile>[0];
-    expect(reconcile(record('running'), { shimAlive: true })).toEqual({ status: 'running' });
+    expect(reconcile(record('running'), { shimAlive: true }), 'running, shim alive').toEqual({ status: 'running' });
     expect(reconcile(record('running'), { shimAlive: true, exit }), 'a lingering shim whose container exited').toEqual({ status: 'exited', exit });
-    expect(reconcile(record('running'), { shimAlive: false, exit })).toEqual({ status: 'exited', exit });
-    expect(reconcile(record('running'), { shimAlive: false })).toEqual({ status: 'unknown' });
-    expect(reconcile(record('created'), { shimAlive: false })).toEqual({ status: 'created' });
+    expect(reconcile(record('running'), { shimAlive: false, exit }), 'running, shim gone, exit.json').toEqual({ status: 'exited', exit });
+    expect(reconcile(record('running'), { shimAlive: false }), 'running, shim gone, no exit.json').toEqual({ status: 'unknown' });
+    expect(reconcile(record('created'), { shimAlive: false }), 'created, no shim').toEqual({ status: 'created' });
     expect(reconcile(record('created'), { shimAlive: true }), 'started just before the crash').toEqual({ status: 'running' });
-    expect(reconcile(record('exited'), { shimAlive: false })).toEqual({ status: 'exited' });
-    expect(reconcile(record('restarting'), { shimAlive: false })).toEqual({ status: 'restarting' });
-    expect(reconcile(record('removing'), { shimAlive: true })).toEqual({ status: 'removing' });
+    expect(reconcile(record('exited'), { shimAlive: false }), 'exited, no shim').toEqual({ status: 'exited' });
+    expect(reconcile(record('restarting'), { shimAlive: false }), 'restarting, no shim').toEqual({ status: 'restarting' });
+    expect(reconcile(record('removing'), { shimAlive: true }), 'removing, shim alive').toEqual({ status: 'removing' });
   });
 
   test('stopContainer: SIGTERM (or the signal given), then SIGKILL only once the grace period is over; the exit is asked for first', async () => {
@@ -309,6 +319,20 @@ describe('the pieces, one at a time', () => {
     await gone.shim.kill('SIGTERM');
     expect(await stopContainer(gone.shim, 300), 'a container that exited just before').toMatchObject({ exitCode: 143 });
 
+    // The shim is gone: wait and kill both fail. stopContainer fails with it, and leaves no rejection unhandled meanwhile (conmand would die of one).
+    const unhandled: string[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(String(reason));
+    process.on('unhandledRejection', onUnhandled);
+    const vanished = {
+      wait: () => Promise.reject(new Error('cannot reach the shim')),
+      kill: () => sleep(20).then(() => Promise.reject(new Error('cannot reach the shim'))),
+    } as unknown as Shim;
+    const lost = await caught(stopContainer(vanished, 300));
+    await sleep(10);
+    process.off('unhandledRejection', onUnhandled);
+    expect(lost?.message, 'what stopContainer says when the shim is gone').toMatch(/cannot reach the shim/);
+    expect(unhandled, 'rejections nobody handled while stopping (give shim.wait()\'s promise a .catch(() => {}) until it is awaited)').toEqual([]);
+
     // An image's StopSignal (chapter 05) comes first in place of SIGTERM.
     const quitting = fakeShim(['SIGQUIT']);
     await stopContainer(quitting.shim, 2000, 'SIGQUIT');
@@ -319,8 +343,8 @@ describe('the pieces, one at a time', () => {
     const { checkCreateRequest } = await importTarget<typeof import('../solutions/04-manager/requests.ts')>('04-manager/requests.ts');
     const good = { rootfs: '/tmp/rootfs', args: ['true'] };
     expect(checkCreateRequest(good)).toEqual(good);
-    expect(() => checkCreateRequest({ ...good, nmae: 'web' })).toThrow(/unknown field "nmae"/);
-    expect(() => checkCreateRequest({ ...good, constructor: 'x' }), 'a key every object has').toThrow(/unknown field "constructor"/);
+    expect(() => checkCreateRequest({ ...good, nmae: 'web' }), 'a misspelt field, and the known ones listed').toThrow(/unknown field "nmae" in a create request \(known: rootfs, args, name, /);
+    expect(() => checkCreateRequest({ ...good, constructor: 'x' }), 'a field named constructor, a key every object has').toThrow(/unknown field "constructor"/);
     expect(() => checkCreateRequest({ rootfs: '/tmp/rootfs' })).toThrow(/missing field "args"/);
     expect(() => checkCreateRequest({ ...good, args: 'true' })).toThrow(/"args"/);
     expect(() => checkCreateRequest({ ...good, tty: 'yes' })).toThrow(/"tty"/);
