@@ -300,12 +300,21 @@ describe('the pieces, one at a time', () => {
     expect(polite.calls, 'calls for a container that ends on SIGTERM').toEqual(['wait', 'kill SIGTERM']);
 
     // A fast exit leaves no grace timer behind: `conman --no-daemon stop -t 60` would wait the minute out.
-    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
-    await sleep(30);
-    const before = timers();
-    await stopContainer(fakeShim(['SIGTERM']).shim, 60_000);
-    await sleep(30);
-    expect(timers(), 'timers still pending once stopContainer returned (clearTimeout the grace period\'s timer)').toBe(before);
+    const graceTimers = new Set<unknown>();
+    const { setTimeout: realSet, clearTimeout: realClear } = globalThis;
+    globalThis.setTimeout = ((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const timer: unknown = realSet(() => (graceTimers.delete(timer), callback(...args)), ms);
+      if (ms === 60_000) graceTimers.add(timer);
+      return timer;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((timer: Parameters<typeof clearTimeout>[0]) => (graceTimers.delete(timer), realClear(timer))) as typeof clearTimeout;
+    try {
+      await stopContainer(fakeShim(['SIGTERM']).shim, 60_000);
+    } finally {
+      Object.assign(globalThis, { setTimeout: realSet, clearTimeout: realClear });
+    }
+    for (const timer of graceTimers) realClear(timer as NodeJS.Timeout);
+    expect(graceTimers.size, 'timers of the 60 s grace period still pending once the container had exited (clearTimeout it)').toBe(0);
 
     const stubborn = fakeShim(['SIGKILL']);
     const at = Date.now();
