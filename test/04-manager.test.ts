@@ -237,7 +237,7 @@ describe('the pieces, one at a time', () => {
     expect(unhandled, 'rejections nobody handled, left by the lock (keep a tail that never rejects: result.catch(() => {}))').toEqual([]);
   });
 
-  test('restart policies: parsing, when to restart, back-off doubling from 100 ms', async () => {
+  test('shouldRestart: Docker\'s rules for no, on-failure[:N] and always; parsing the policies; back-off doubling from 100 ms', async () => {
     const policy = await importTarget<typeof import('../solutions/04-manager/restart-policy.ts')>('04-manager/restart-policy.ts');
     expect(policy.parseRestartPolicy('no')).toEqual({ name: 'no' });
     expect(policy.parseRestartPolicy('always')).toEqual({ name: 'always' });
@@ -348,7 +348,7 @@ describe('the pieces, one at a time', () => {
     expect(quitting.calls, 'calls with signal SIGQUIT').toEqual(['wait', 'kill SIGQUIT']);
   });
 
-  test('request checks name the bad field', async () => {
+  test('checkFields: a request that is not exactly what the API accepts gets a 400 naming the bad field', async () => {
     const { checkCreateRequest } = await importTarget<typeof import('../solutions/04-manager/requests.ts')>('04-manager/requests.ts');
     const good = { rootfs: '/tmp/rootfs', args: ['true'] };
     expect(checkCreateRequest(good)).toEqual(good);

@@ -1,5 +1,5 @@
 // wrong: on-failure:N allows N + 1 restarts
-// caught by: restart policies
+// caught by: shouldRestart: 
 if (stoppedByUser) return false;
 switch (policy.name) {
   case 'no':

@@ -1,5 +1,5 @@
 // wrong: restarts a container the user stopped when the policy is "always"
-// caught by: restart policies
+// caught by: shouldRestart: 
 switch (policy.name) {
   case 'no':
     return false;

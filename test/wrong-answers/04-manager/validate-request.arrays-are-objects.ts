@@ -1,5 +1,5 @@
 // wrong: typeof [] is "object": an array body gets through the first check
-// caught by: request checks
+// caught by: checkFields: 
 if (typeof body !== 'object' || body === null) throw badRequest(`${what} must be a JSON object`);
 const fields = body as Record<string, unknown>;
 for (const key of Object.keys(fields)) {

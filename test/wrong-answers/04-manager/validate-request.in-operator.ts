@@ -1,5 +1,5 @@
 // wrong: `key in schema` finds "constructor" (and every other key of Object.prototype) in every schema
-// caught by: request checks
+// caught by: checkFields: 
 if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(`${what} must be a JSON object`);
 const fields = body as Record<string, unknown>;
 for (const key of Object.keys(fields)) {

@@ -1,5 +1,5 @@
 // wrong: typeof null is "object": a body of null slips past the first test and Object.keys(null) throws a TypeError (a 500, not a 400)
-// caught by: request checks
+// caught by: checkFields: 
 if (typeof body !== 'object' || Array.isArray(body)) {
   throw badRequest(`${what} must be a JSON object`);
 }
