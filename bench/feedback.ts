@@ -6,6 +6,7 @@
  *   npm run bench:feedback              every available chapter
  *   npm run bench:feedback -- 00 02     some of them (02 adds the hanging case)
  *   npm run bench:feedback -- hang      only the hanging case
+ *   npm run bench:feedback -- --first   only the first verdict with one exercise left (minutes, not a quarter of an hour)
  *
  * It works on scratch trees (.workshop/trees/bench-feedback-*), never on chapters/, and drives
  * the dashboard's own pieces: the folder poll (lib/cli/watch.ts, once a second), the quick run
@@ -17,7 +18,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { exercisesOf, writeStarters } from '../lib/authoring/starters.ts';
 import { CheckServer } from '../lib/checks/check-server.ts';
-import type { ChapterResult } from '../lib/checks/runner.ts';
+import { checksAboutFiles } from '../lib/checks/locate.ts';
+import { runChecks, type ChapterResult, type CheckFailure } from '../lib/checks/runner.ts';
 import { ChapterWatch, checkAfterSave } from '../lib/cli/watch.ts';
 import { availableChapters, findChapter, type ChapterInfo } from '../lib/manifest.ts';
 import { SCRATCH_TREES_DIR, WORKSHOP_STATE_DIR } from '../lib/paths.ts';
@@ -38,7 +40,7 @@ const seconds = (ms: number) => (ms / 1000).toFixed(1);
  * Save `file` (rewrite it as it is, with a fresh modification time), then do what the dashboard
  * does: poll once a second, check the changed chapter, show the first failure as it comes.
  */
-async function saveAndWatch(tree: string, chapter: ChapterInfo, file: string, server: CheckServer): Promise<Timing> {
+async function saveAndWatch(tree: string, chapter: ChapterInfo, file: string, server: CheckServer, focusOnly = false): Promise<Timing> {
   // The dashboard starts its vitest when it opens, before any save.
   await server.start();
   const watch = new ChapterWatch(tree, [chapter]);
@@ -51,12 +53,14 @@ async function saveAndWatch(tree: string, chapter: ChapterInfo, file: string, se
   await new Promise((resolve) => setTimeout(resolve, phase));
   while (watch.changes().length === 0) await new Promise((resolve) => setTimeout(resolve, 1000));
   let first: { at: number; message: string } | undefined;
-  // What the dashboard does after a save: the saved exercises' own checks first, then the whole chapter.
-  const result = await checkAfterSave(chapter, watch.changedFiles.get(chapter.folder) ?? [], {
-    targetDir: tree,
-    server,
-    onFirstVerdict: (failure) => (first ??= { at: Date.now(), message: failure.message.split('\n')[0] }),
-  });
+  const onFirstVerdict = (failure: CheckFailure) => (first ??= { at: Date.now(), message: failure.message.split('\n')[0] });
+  const changed = watch.changedFiles.get(chapter.folder) ?? [];
+  // What the dashboard does after a save: the saved exercises' own checks first, then the whole
+  // chapter (--first: only the first part, which gives the first verdict).
+  const pattern = checksAboutFiles(changed);
+  const result = focusOnly && pattern
+    ? (await runChecks([chapter], { targetDir: tree, server, testNamePattern: pattern, onFailure: (_chapter, failure) => onFirstVerdict(failure) }))[0]
+    : await checkAfterSave(chapter, changed, { targetDir: tree, server, onFirstVerdict });
   const done = Date.now();
   return { firstVerdictMs: (first?.at ?? done) - saved, wholeMs: done - saved, result, firstMessage: first?.message };
 }
@@ -102,6 +106,37 @@ async function benchChapter(chapter: ChapterInfo): Promise<Record<string, string
   };
 }
 
+/**
+ * --first: only the first verdict with one exercise left, twice: after the dashboard's vitest
+ * has just started (cold), and on a second save (warm, as every later save is). Minutes for
+ * every chapter, where the whole checks take a quarter of an hour.
+ */
+async function benchFirstVerdict(chapter: ChapterInfo): Promise<Record<string, string | number>> {
+  const tree = path.join(SCRATCH_TREES_DIR, `bench-feedback-${chapter.number}`);
+  fs.rmSync(tree, { recursive: true, force: true });
+  const last = lastExercise(chapter);
+  const server = new CheckServer(tree, false);
+  try {
+    writeStarters(chapter.folder, tree, (id) => id === last.id);
+    const file = path.join(tree, chapter.folder, last.file);
+    const cold = await saveAndWatch(tree, chapter, file, server, true);
+    const warm = await saveAndWatch(tree, chapter, file, server, true);
+    const goal = chapter.number <= '02' ? 5000 : 10_000;
+    return {
+      chapter: chapter.folder,
+      'one left': last.id.split('/')[1],
+      'first verdict, cold (s)': seconds(cold.firstVerdictMs),
+      'first verdict, warm (s)': seconds(warm.firstVerdictMs),
+      [`goal (s)`]: goal / 1000,
+      met: warm.firstVerdictMs <= goal ? 'yes' : 'NO',
+      'first message': (warm.firstMessage ?? '(none)').slice(0, 70),
+    };
+  } finally {
+    server.close();
+    fs.rmSync(tree, { recursive: true, force: true });
+  }
+}
+
 /** Chapter 02's `create` without its stdio options: the pipe trap the lesson warns about; it hangs. */
 async function benchHang(): Promise<Record<string, string | number>> {
   const chapter = findChapter('02');
@@ -133,13 +168,14 @@ async function benchHang(): Promise<Record<string, string | number>> {
 }
 
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2).filter((arg) => arg !== 'hang');
+  const firstOnly = process.argv.includes('--first');
+  const wanted = process.argv.slice(2).filter((arg) => arg !== 'hang' && arg !== '--first');
   const onlyHang = process.argv.includes('hang') && wanted.length === 0;
   const chapters = onlyHang ? [] : wanted.length ? wanted.map(findChapter) : availableChapters();
   console.log(`feedback bench: slow factor ${SLOW}; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; results also in ${path.join(WORKSHOP_STATE_DIR, 'bench-feedback.json')}`);
   const rows: Record<string, string | number>[] = [];
   for (const chapter of chapters) {
-    const row = await benchChapter(chapter);
+    const row = await (firstOnly ? benchFirstVerdict(chapter) : benchChapter(chapter));
     console.log(JSON.stringify(row));
     rows.push(row);
   }
