@@ -63,38 +63,15 @@ function exists(pid: number): boolean {
 }
 
 
-describe('exit status', () => {
+describe('each piece alone, before the shim', () => {
   test('decodeWaitStatus: exit codes, and 128 + N for a signal', async () => {
     const { decodeWaitStatus } = await importTarget<WaitStatus>('03-shim/wait-status.ts');
-    expect(decodeWaitStatus(3 << 8)).toEqual({ exitCode: 3 });
-    expect(decodeWaitStatus(0)).toEqual({ exitCode: 0 });
-    expect(decodeWaitStatus(9)).toEqual({ exitCode: 137, signal: 'SIGKILL' });
-    expect(decodeWaitStatus(15 | 0x80)).toEqual({ exitCode: 143, signal: 'SIGTERM' }); // with a core-dump bit
+    expect(decodeWaitStatus(3 << 8), 'status 0x0300: exit 3').toEqual({ exitCode: 3 });
+    expect(decodeWaitStatus(0), 'status 0: exit 0').toEqual({ exitCode: 0 });
+    expect(decodeWaitStatus(9), 'status 9: killed by signal 9, SIGKILL (128 + 9)').toEqual({ exitCode: 137, signal: 'SIGKILL' });
+    expect(decodeWaitStatus(15 | 0x80), 'status 0x8f: SIGTERM with the core-dump bit 0x80 (mask 0x7f)').toEqual({ exitCode: 143, signal: 'SIGTERM' });
   });
 
-  test('exit 3, SIGKILL (137) and an OOM kill (137, OOM-killed) are recorded in exit.json', async () => {
-    const { readExitStatus } = await importTarget<typeof import('../solutions/03-shim/exit-status.ts')>('03-shim/exit-status.ts');
-    const three = await startContainer('exit3', { args: ['sh', '-c', 'exit 3'] });
-    const killed = await startContainer('killed', { args: ['sleep', '60'] });
-    const oom = await startContainer('oom', { args: ['tail', '/dev/zero'], memoryLimitBytes: 16 * 1024 * 1024 });
-    await killed.client.kill('SIGKILL');
-    expect(await three.client.wait()).toMatchObject({ exitCode: 3, oomKilled: false });
-    expect(await killed.client.wait()).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: false });
-    expect(await oom.client.wait()).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: true });
-    const onDisk = readExitStatus(three.dir);
-    expect(onDisk?.exitCode, 'exit.json').toBe(3);
-    expect(Date.parse(onDisk!.finishedAt)).toBeGreaterThan(Date.now() - 60_000);
-    for (const c of [three, killed, oom]) await c.client.delete();
-  });
-
-  test('a container that exits at once still reports its status', async () => {
-    const quick = await startContainer('quick', { args: ['true'] });
-    expect(await quick.client.wait()).toMatchObject({ exitCode: 0 });
-    await quick.client.delete();
-  });
-});
-
-describe('each piece alone, before the shim', () => {
   test('reapZombies: every orphan handed to a subreaper is reaped with its status, in one call; Node\'s own children are left to Node', async () => {
     const dir = fs.mkdtempSync(path.join(hostRun().dir, 'reaper-'));
     const output = await runProgram(
@@ -125,7 +102,7 @@ describe('each piece alone, before the shim', () => {
     const { first, second, exits, ownCode, zombies } = JSON.parse(output) as { first: { exitCode: number; signal?: string }[]; second: number; exits: unknown[]; ownCode: number | string | null; zombies: number };
     expect(ownCode, "the exit code Node's own child reported (a reaper that takes it leaves Node without it)").toBe(7);
     expect(first.map((e) => e.exitCode).sort((a, b) => a - b), 'the statuses one call reaped (one SIGCHLD may stand for several exits)').toEqual([0, 5, 137]);
-    expect(first.find((e) => e.exitCode === 137)?.signal).toBe('SIGKILL');
+    expect(first.find((e) => e.exitCode === 137)?.signal, 'the signal of the orphan killed by SIGKILL').toBe('SIGKILL');
     expect(exits, "the 'exit' events").toEqual(first);
     expect(second, 'reaped by a second call').toBe(0);
     expect(zombies, 'zombies left').toBe(0);
@@ -142,18 +119,19 @@ describe('each piece alone, before the shim', () => {
     expect(records(), 'an unfinished line waits for its end').toEqual(['stdout F one']);
     writer.write('stdout', Buffer.from('o\n\nthree\nfo'));
     writer.write('stderr', Buffer.from('or\n'));
-    expect(records()).toEqual(['stdout F one', 'stdout F two', 'stdout F ', 'stdout F three', 'stderr F error']);
+    expect(records(), 'the records after the next chunks: whole lines, an empty one, per stream').toEqual(['stdout F one', 'stdout F two', 'stdout F ', 'stdout F three', 'stderr F error']);
     const euro = Buffer.from('€ and €\n');
     writer.write('stdout', Buffer.concat([Buffer.from('ur '), euro.subarray(0, 1)]));
     writer.write('stdout', euro.subarray(1));
     const long = Buffer.alloc(MAX_RECORD_BYTES * 2 + 100, 'y');
     writer.write('stdout', long.subarray(0, 1000));
     writer.write('stdout', long.subarray(1000));
+    expect(records().filter((r) => r.startsWith('stdout P')).length, 'P records written before the long line ends (a line without its newline yet must not grow in memory)').toBe(2);
     writer.write('stdout', Buffer.from('\nexactly'));
     writer.write('stdout', Buffer.alloc(MAX_RECORD_BYTES - 'exactly'.length, 'z'));
     writer.write('stdout', Buffer.from('\nlast, no newline'));
     writer.close();
-    expect(records().slice(5)).toEqual([
+    expect(records().slice(5), 'then: a split character, a line of 2 × 16 KiB + 100, one of exactly 16 KiB, the end without a newline').toEqual([
       'stdout F four € and €',
       `stdout P yx${MAX_RECORD_BYTES}`,
       `stdout P yx${MAX_RECORD_BYTES}`,
@@ -172,12 +150,17 @@ describe('each piece alone, before the shim', () => {
     try {
       const first = { exitCode: 3, oomKilled: false, finishedAt: '2026-01-01T00:00:00.000Z' };
       const second = { exitCode: 137, signal: 'SIGKILL', oomKilled: true, finishedAt: '2026-01-01T00:00:01.000Z' };
+      const fds = () => fs.readdirSync('/proc/self/fd').length;
+      const open = fds();
       writeExitStatus(disk.dir, first);
-      expect(readExitStatus(disk.dir)).toEqual(first);
+      expect(fds(), 'descriptors left open by writeExitStatus (close the temporary file)').toBe(open);
+      expect(readExitStatus(disk.dir), 'exit.json, read back').toEqual(first);
+      expect(fs.readFileSync(path.join(disk.dir, 'exit.json'), 'utf8'), 'exit.json: the JSON and a newline').toBe(JSON.stringify(first) + '\n');
+      expect((fs.statSync(path.join(disk.dir, 'exit.json')).mode & 0o777).toString(8), 'the mode of exit.json').toBe('644');
       // A reader that opened the old file keeps the old whole content: a rename replaces it, a write in place changes it under the reader.
       fs.linkSync(path.join(disk.dir, 'exit.json'), path.join(disk.dir, 'reader.json'));
       writeExitStatus(disk.dir, second);
-      expect(readExitStatus(disk.dir)).toEqual(second);
+      expect(readExitStatus(disk.dir), 'exit.json after a second write').toEqual(second);
       expect(JSON.parse(fs.readFileSync(path.join(disk.dir, 'reader.json'), 'utf8')), 'the file a reader had open (written in place, not renamed?)').toEqual(first);
       expect(fs.readdirSync(disk.dir).sort(), 'files left in the folder').toEqual(['exit.json', 'reader.json']);
       // A full disk: an error, and no half-written file left behind.
@@ -198,30 +181,59 @@ describe('each piece alone, before the shim', () => {
       state: () => ({ id: 'c1', status: 'running' as const, pid: 42 }),
       wait: async () => (calls.push('wait'), exit),
       start: async () => void calls.push('start'),
-      kill: async (signal: string) => void calls.push(`kill ${signal}`),
+      kill: async (signal: string) => {
+        calls.push(`kill ${signal}`);
+        await new Promise((resolve) => setTimeout(resolve, 5)); // runc takes a moment, and refuses a bad name
+        if (!String(signal).startsWith('SIG')) throw new Error(`runc kill: unknown signal ${signal}`);
+      },
       resize: (rows: number, cols: number) => void calls.push(`resize ${rows}x${cols}`),
       closeStdin: () => void calls.push('close-stdin'),
       delete: async () => {
         throw new Error('the container is still running');
       },
     };
-    expect(await handleRequest(api, { op: 'state' })).toEqual({ ok: true, id: 'c1', status: 'running', pid: 42 });
-    expect(await handleRequest(api, { op: 'wait' })).toEqual({ ok: true, exit });
-    expect(await handleRequest(api, { op: 'start' })).toEqual({ ok: true });
+    expect(await handleRequest(api, { op: 'state' }), 'state').toEqual({ ok: true, id: 'c1', status: 'running', pid: 42 });
+    expect(await handleRequest(api, { op: 'wait' }), 'wait').toEqual({ ok: true, exit });
+    expect(await handleRequest(api, { op: 'start' }), 'start').toEqual({ ok: true });
     expect(await handleRequest(api, { op: 'kill' }), 'kill without a signal').toEqual({ ok: true });
-    expect(await handleRequest(api, { op: 'kill', signal: 'SIGKILL' })).toEqual({ ok: true });
-    expect(await handleRequest(api, { op: 'resize', rows: 40, cols: 120 })).toEqual({ ok: true });
-    expect(await handleRequest(api, { op: 'close-stdin' })).toEqual({ ok: true });
-    expect(calls).toEqual(['wait', 'start', 'kill SIGTERM', 'kill SIGKILL', 'resize 40x120', 'close-stdin']);
+    expect(await handleRequest(api, { op: 'kill', signal: 'SIGKILL' }), 'kill SIGKILL').toEqual({ ok: true });
+    expect(await handleRequest(api, { op: 'resize', rows: 40, cols: 120 }), 'resize 40x120').toEqual({ ok: true });
+    expect(await handleRequest(api, { op: 'close-stdin' }), 'close-stdin').toEqual({ ok: true });
+    expect(calls, 'the api calls made, in order').toEqual(['wait', 'start', 'kill SIGTERM', 'kill SIGKILL', 'resize 40x120', 'close-stdin']);
     const refused = async (request: { op: string; [key: string]: unknown }, why: RegExp) => {
       const reply = await handleRequest(api, request);
       expect(reply, JSON.stringify(request)).toMatchObject({ ok: false, error: expect.stringMatching(why) });
     };
     await refused({ op: 'kill', signal: 9 }, /signal/);
+    await refused({ op: 'kill', signal: 'TERM' }, /unknown signal TERM/); // api.kill fails: await it, or its rejection ends the shim
+    calls.pop(); // (that one reached the api, which refused it)
     for (const [rows, cols] of [[0, 80], [24, -1], [24.5, 80], ['24', 80], [24, undefined]]) await refused({ op: 'resize', rows, cols }, /positive integers/);
     await refused({ op: 'delete' }, /still running/);
     await refused({ op: 'explode' }, /unknown op "explode"/);
     expect(calls.length, 'the api was not called for a refused request').toBe(6);
+  });
+});
+
+describe('exit status', () => {
+  test('exit 3, SIGKILL (137) and an OOM kill (137, OOM-killed) are recorded in exit.json', async () => {
+    const { readExitStatus } = await importTarget<typeof import('../solutions/03-shim/exit-status.ts')>('03-shim/exit-status.ts');
+    const three = await startContainer('exit3', { args: ['sh', '-c', 'exit 3'] });
+    const killed = await startContainer('killed', { args: ['sleep', '60'] });
+    const oom = await startContainer('oom', { args: ['tail', '/dev/zero'], memoryLimitBytes: 16 * 1024 * 1024 });
+    await killed.client.kill('SIGKILL');
+    expect(await three.client.wait()).toMatchObject({ exitCode: 3, oomKilled: false });
+    expect(await killed.client.wait()).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: false });
+    expect(await oom.client.wait()).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: true });
+    const onDisk = readExitStatus(three.dir);
+    expect(onDisk?.exitCode, 'exit.json').toBe(3);
+    expect(Date.parse(onDisk!.finishedAt)).toBeGreaterThan(Date.now() - 60_000);
+    for (const c of [three, killed, oom]) await c.client.delete();
+  });
+
+  test('a container that exits at once still reports its status', async () => {
+    const quick = await startContainer('quick', { args: ['true'] });
+    expect(await quick.client.wait()).toMatchObject({ exitCode: 0 });
+    await quick.client.delete();
   });
 });
 
