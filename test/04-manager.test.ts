@@ -204,6 +204,7 @@ describe('the pieces, one at a time', () => {
     const unhandled: string[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(String(reason));
     process.on('unhandledRejection', onUnhandled);
+    onTestFinished(() => void process.off('unhandledRejection', onUnhandled)); // also when the check fails early
     const events: string[] = [];
     const step = (key: string, name: string, ms: number, fail = false) =>
       lock.run(key, async () => {
@@ -332,6 +333,7 @@ describe('the pieces, one at a time', () => {
     const unhandled: string[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(String(reason));
     process.on('unhandledRejection', onUnhandled);
+    onTestFinished(() => void process.off('unhandledRejection', onUnhandled)); // also when the check fails early
     const vanished = {
       wait: () => Promise.reject(new Error('cannot reach the shim')),
       kill: () => sleep(20).then(() => Promise.reject(new Error('cannot reach the shim'))),
