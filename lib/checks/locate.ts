@@ -155,19 +155,25 @@ export function stackFrames(stack: string): Frame[] {
   return frames;
 }
 
-/** The name of the function, method or class a line sits in (the nearest definition above it, less indented). */
-function enclosingDefinition(lines: string[], line: number): string | undefined {
+/**
+ * The names of the functions, methods and classes a line sits in, innermost first (each a
+ * definition above it, less indented): a region in `write` of `class CriLogWriter` gives
+ * ['write', 'CriLogWriter'].
+ */
+function enclosingDefinitions(lines: string[], line: number): string[] {
   const indent = (text: string) => text.length - text.trimStart().length;
+  const names: string[] = [];
   let limit = indent(lines[line - 1] ?? '');
-  for (let i = line - 2; i >= 0; i--) {
+  for (let i = line - 2; i >= 0 && limit > 0; i--) {
     const text = lines[i];
     if (!text.trim() || indent(text) >= limit) continue;
-    const match = /^\s*(?:export\s+)?(?:default\s+)?(?:(?:async\s+)?function\*?\s+([\w$]+)|(?:abstract\s+)?class\s+([\w$]+)|(?:(?:public|private|protected|static|async|override)\s+)*([\w$]+)\s*(?:<[^>]*>)?\(.*\)\s*(?::[^{]*)?\{\s*$|(?:const|let)\s+([\w$]+)\s*=)/.exec(text);
+    // (a method's return type may hold braces: `reapZombies(): { pid: number }[] {`)
+    const match = /^\s*(?:export\s+)?(?:default\s+)?(?:(?:async\s+)?function\*?\s+([\w$]+)|(?:abstract\s+)?class\s+([\w$]+)|(?:(?:public|private|protected|static|async|override)\s+)*([\w$]+)\s*(?:<[^>]*>)?\(.*\)\s*(?::.*)?\{\s*$|(?:const|let)\s+([\w$]+)\s*=)/.exec(text);
     const name = match?.[1] ?? match?.[2] ?? match?.[3] ?? match?.[4];
-    if (name && !['if', 'for', 'while', 'switch', 'catch', 'function'].includes(name)) return name;
+    if (name && !['if', 'for', 'while', 'switch', 'catch', 'function'].includes(name)) names.push(name);
     limit = indent(text);
   }
-  return undefined;
+  return names;
 }
 
 /**
@@ -182,8 +188,7 @@ export function checksAboutFiles(files: string[]): string | undefined {
     for (const region of regionsIn(file)) {
       words.add(region.name);
       words.add(region.name.replace(/-/g, ' '));
-      const holder = enclosingDefinition(lines, region.start);
-      if (holder) words.add(holder);
+      for (const holder of enclosingDefinitions(lines, region.start)) words.add(holder);
     }
   }
   if (words.size === 0) return undefined;
