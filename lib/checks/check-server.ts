@@ -14,7 +14,7 @@ import path from 'node:path';
 import { stopProcessGroup } from '../host/processes.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { scaled } from '../slow.ts';
-import type { CheckEvent } from './reporter.ts';
+import { onEventLines, type CheckEvent } from './reporter.ts';
 
 /** What the server writes besides the reporter's events. */
 type ServerEvent = CheckEvent | { type: 'ready' } | { type: 'done'; id: number; error?: string };
@@ -67,31 +67,18 @@ export class CheckServer {
       const output = (chunk: Buffer) => this.current?.run.onOutput(chunk);
       child.stdout!.on('data', output);
       child.stderr!.on('data', output);
-      let buffered = '';
-      child.stdio[3]!.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          let event: ServerEvent;
-          try {
-            event = JSON.parse(line) as ServerEvent;
-          } catch {
-            continue;
-          }
-          if (event.type === 'ready') {
-            clearTimeout(starting);
-            resolve();
-          } else if (event.type === 'done') {
-            const current = this.current;
-            if (current?.id !== event.id) continue;
-            this.current = undefined;
-            if (event.error) current.reject(new Error(`the check server could not run the checks: ${event.error.split('\n')[0]}`));
-            else current.resolve();
-          } else {
-            this.current?.run.onEvent(event);
-          }
+      onEventLines<ServerEvent>(child.stdio[3]!, (event) => {
+        if (event.type === 'ready') {
+          clearTimeout(starting);
+          resolve();
+        } else if (event.type === 'done') {
+          const current = this.current;
+          if (current?.id !== event.id) return;
+          this.current = undefined;
+          if (event.error) current.reject(new Error(`the check server could not run the checks: ${event.error.split('\n')[0]}`));
+          else current.resolve();
+        } else {
+          this.current?.run.onEvent(event);
         }
       });
       child.on('error', reject);

@@ -25,6 +25,26 @@ export type CheckEvent =
   | { type: 'module'; file: string; state: string; durationMs: number; errors: EventError[] }
   | { type: 'end'; reason: string; errors: EventError[] };
 
+/** Read events as the reporter writes them: one JSON value per line, over a stream (a line that is not JSON is skipped). */
+export function onEventLines<T>(stream: { on(event: 'data', listener: (chunk: Buffer) => void): unknown }, handle: (event: T) => void): void {
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      let event: T;
+      try {
+        event = JSON.parse(line) as T;
+      } catch {
+        continue;
+      }
+      handle(event);
+    }
+  });
+}
+
 function plain(error: SerializedError & { expected?: unknown; actual?: unknown; diff?: unknown; call?: unknown }): EventError {
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   const call = error.call as EventError['call'];

@@ -18,7 +18,7 @@ import { CHAPTERS_DIR, REPO_ROOT, SOLUTIONS_DIR, TEST_DIR, WORKSHOP_STATE_DIR } 
 import { SLOW } from '../slow.ts';
 import { exerciseAt, exerciseInDefinition, exerciseLocation, exerciseNamedBy, findExercise, stackFrames } from './locate.ts';
 import type { CheckServer } from './check-server.ts';
-import type { CheckEvent, EventError } from './reporter.ts';
+import { onEventLines, type CheckEvent, type EventError } from './reporter.ts';
 
 export type FailureKind = 'not-implemented' | 'timeout' | 'wrong-result' | 'loading';
 
@@ -187,22 +187,7 @@ export async function runChecks(chapters: ChapterInfo[], options: RunChecksOptio
         // Its own process group: a cancel ends vitest and its workers together.
         detached: true,
       });
-      let buffered = '';
-      child.stdio[3]!.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          let event: CheckEvent;
-          try {
-            event = JSON.parse(line) as CheckEvent;
-          } catch {
-            continue;
-          }
-          onEvent(event);
-        }
-      });
+      onEventLines<CheckEvent>(child.stdio[3]!, onEvent);
       const cancel = () => {
         cancelled = true;
         stopProcessGroup(child.pid!);
