@@ -130,13 +130,16 @@ describe('each piece alone, before the shim', () => {
     writer.write('stdout', Buffer.from('\nexactly'));
     writer.write('stdout', Buffer.alloc(MAX_RECORD_BYTES - 'exactly'.length, 'z'));
     writer.write('stdout', Buffer.from('\nlast, no newline'));
+    writer.write('stderr', Buffer.concat([Buffer.alloc(MAX_RECORD_BYTES + 5, 'w'), Buffer.from('\n')])); // a long line and its end in one chunk
     writer.close();
-    expect(records().slice(5), 'then: a split character, a line of 2 × 16 KiB + 100, one of exactly 16 KiB, the end without a newline').toEqual([
+    expect(records().slice(5), 'then: a split character, a line of 2 × 16 KiB + 100, one of exactly 16 KiB, a 16 KiB + 5 line with its newline in one chunk, the end without a newline').toEqual([
       'stdout F four € and €',
       `stdout P yx${MAX_RECORD_BYTES}`,
       `stdout P yx${MAX_RECORD_BYTES}`,
       'stdout F yx100',
       `stdout F ex${MAX_RECORD_BYTES}`,
+      `stderr P wx${MAX_RECORD_BYTES}`,
+      'stderr F wwwww',
       'stdout F last, no newline',
     ]);
     const times = parseLog(fs.readFileSync(file, 'utf8')).map((r) => r.time);

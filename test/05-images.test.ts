@@ -190,6 +190,7 @@ describe('references', () => {
       const parsed = parseReference(input);
       expect({ ...parsed }, input).toEqual(Object.fromEntries(Object.entries({ tag: undefined, digest: undefined, ...expected }).filter(([, v]) => v !== undefined)));
     }
+    expect(() => parseReference(' busybox'), 'a reference with a space before it').toThrow(/empty or has spaces around it/);
     for (const bad of ['', 'Busybox', 'busybox:', 'a//b', 'busybox@sha256:123', 'busybox:bad tag', '-x/y']) {
       expect(() => parseReference(bad), `"${bad}" must be refused`).toThrow(/invalid image reference/);
     }
@@ -211,7 +212,7 @@ describe('digests', () => {
     wrong.update(good);
     expect(() => wrong.finish()).toThrow(new RegExp(`expected ${claimed}, got ${sha256(good)}`));
     const short = new DigestVerifier({ digest: sha256(good), size: 3 }, 'blob');
-    expect(() => short.update(good), 'a 12-byte chunk for a 3-byte descriptor, refused as it arrives').toThrow(/bytes than its descriptor's size: expected 3/);
+    expect(() => short.update(good), 'a 12-byte chunk for a 3-byte descriptor, refused as it arrives, with the count it would reach').toThrow(/bytes than its descriptor's size: expected 3, got 12 or more/);
     const truncated = new DigestVerifier({ digest: sha256(good), size: good.length }, 'blob');
     truncated.update(good.subarray(0, 4));
     expect(() => truncated.finish()).toThrow(/expected 12, got 4/);
@@ -234,6 +235,10 @@ describe('each piece alone, before the registry', () => {
     expect(await inRoot('up/etc/shadow'), 'up/etc/shadow (up -> ../../../../../../..)').toBe('etc/shadow');
     expect(await inRoot('usr/../../../etc/shadow'), 'usr/../../../etc/shadow').toBe('etc/shadow');
     expect(await inRoot('./usr//lib/.'), './usr//lib/.').toBe('usr/lib');
+    expect(await inRoot('usr/./../etc/x'), 'usr/./../etc/x (a "." is nothing: the ".." after it leaves usr)').toBe('etc/x');
+    // 40 links in a row (MAX_SYMLINKS, Linux's own limit) still resolve; the loop above is refused.
+    for (let i = 1; i <= 40; i++) fs.symlinkSync(i < 40 ? `chain${i + 1}` : 'usr', path.join(root, `chain${i}`));
+    expect(await inRoot('chain1/lib'), 'chain1/lib through 40 links (chain1 -> chain2 -> ... -> chain40 -> usr)').toBe('usr/lib');
     expect(await inRoot('lib'), 'lib, a symlink as the last part, without followLast').toBe('lib');
     expect(await inRoot('lib', { followLast: true }), 'lib with followLast').toBe('usr/lib');
     expect(await caught(resolveInRoot(root, 'loop1/x')), 'loop1/x (loop1 -> loop2 -> loop1)').toMatchObject({ name: 'UnsafeLayerError', message: expect.stringMatching(/too many levels of symbolic links/) });
@@ -268,12 +273,15 @@ describe('each piece alone, before the registry', () => {
       { path: 'app/.wh.link' },
       { path: '.wh.gone' },
       { path: 'nowhere/.wh.x' },
+      { path: 'nowhere/deeper/.wh.x' },
       { path: 'applink/.wh.config' },
     ]);
     const tree = (folder: string): string[] => fs.readdirSync(folder, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [`${e.name}/`, ...tree(path.join(folder, e.name)).map((n) => `${e.name}/${n}`)] : [e.name])).sort();
     expect(tree(target), 'the tree after the layer (app/scratch, app/link, gone, app/config through applink -> /app and app/cache/old deleted; no marker written)').toEqual(['app/', 'app/cache/', 'app/cache/new', 'app/data/', 'app/data/keep', 'applink'].sort());
     expect(fs.readFileSync(path.join(victim, 'secret'), 'utf8'), 'the file a deleted symlink pointed at').toBe('outside the image');
-    expect(stats.whiteouts, 'whiteouts counted').toBe(6);
+    expect(stats.whiteouts, 'whiteouts counted').toBe(7);
+    const throughFile = await caught(apply([{ path: 'app/data/keep/sub/.wh.x' }]));
+    expect(throughFile?.message, 'a whiteout in a folder whose path goes through a file (an error other than ENOENT is not swallowed)').toMatch(/not a directory/);
     for (const name of ['.wh.', '.wh..', '.wh...']) {
       const error = await caught(apply([{ path: `app/${name}` }]));
       expect(error?.message, `a whiteout "app/${name}"`).toMatch(/names no file/);
