@@ -41,7 +41,7 @@ type DesiredPod = import('../solutions/09-orchestration/sync-plan.ts').DesiredPo
 
 describe('the pieces, each alone', () => {
   test('validatePod: a good pod passes; every error of a bad one is found, at its field path, in the API server\'s words', async () => {
-    const { validatePod, formatFieldError } = await importTarget<Validate>('09-orchestration/validate.ts');
+    const { validatePod, formatFieldError, DNS_LABEL_MESSAGE } = await importTarget<Validate>('09-orchestration/validate.ts');
     const good = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -102,6 +102,47 @@ describe('the pieces, each alone', () => {
     );
     const duplicate = validatePod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { initContainers: [{ name: 'a', image: 'i' }], containers: [{ name: 'a', image: 'i' }] } }).map(formatFieldError);
     expect(duplicate, 'names are unique across init and app containers').toEqual(['spec.containers[0].name: Duplicate value: "a"']);
+    // Every field of a container, each wrong in its own way (one error each, at its own path).
+    const longest = 'a'.repeat(63);
+    expect(validatePod({ ...good, spec: { containers: [{ name: longest, image: 'busybox' }] } }), 'a name of 63 characters is a DNS label').toEqual([]);
+    const worse = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'worse' },
+      spec: {
+        volumes: [{ name: 'data', emptyDir: {} }],
+        containers: [
+          { image: 'busybox', command: 'sh -c date', args: ['-x', 1], env: [null, { name: '1ST' }, { name: 'FROM', valueFrom: { fieldRef: {} } }, { name: '' }] },
+          { name: '', image: 5, ports: [null, { hostPort: 8081 }, { containerPort: 53, protocol: 'HTTP' }] },
+          { name: 'a'.repeat(64), image: 'busybox', resources: { limits: { 'nvidia.com/gpu': '1', cpu: '1' } }, volumeMounts: [null, { mountPath: '/y' }, { name: 'data' }] },
+        ],
+      },
+    };
+    const at = (i: number, rest: string) => `spec.containers[${i}].${rest}`;
+    expect(validatePod(worse).map(formatFieldError).sort(), 'every error of every field, each in kubectl\'s words at its full path').toEqual(
+      [
+        at(0, 'name: Required value'),
+        at(0, 'command: Invalid value: "sh -c date": must be a list of strings'),
+        at(0, 'args: Invalid value: ["-x",1]: must be a list of strings'),
+        at(0, 'env[0].name: Required value'),
+        at(0, 'env[1].name: Invalid value: "1ST": a valid environment variable name must consist of alphabetic characters, digits, \'_\', \'-\', or \'.\', and must not start with a digit'),
+        at(0, 'env[2].valueFrom: Forbidden: not supported by conman-agent'),
+        at(0, 'env[3].name: Required value'),
+        at(1, 'name: Required value'),
+        at(1, 'image: Invalid value: 5: must be a string'),
+        at(1, 'ports[0].containerPort: Required value'),
+        at(1, 'ports[1].containerPort: Required value'),
+        at(1, 'ports[2].protocol: Unsupported value: "HTTP": supported values: "TCP", "UDP", "SCTP"'),
+        at(2, `name: Invalid value: "${'a'.repeat(64)}": ${DNS_LABEL_MESSAGE}`),
+        at(2, 'resources.limits[nvidia.com/gpu]: Forbidden: not supported by conman-agent'),
+        at(2, 'volumeMounts[0].name: Required value'),
+        at(2, 'volumeMounts[0].mountPath: Required value'),
+        at(2, 'volumeMounts[1].name: Required value'),
+        at(2, 'volumeMounts[2].mountPath: Required value'),
+      ].sort(),
+    );
+    const notLists = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'a', image: 'i', env: 'A=1', ports: 80, volumeMounts: { name: 'data' } }] } };
+    expect(() => validatePod(notLists), 'env, ports or volumeMounts that are not lists: no exception (an agent must not die of one bad manifest)').not.toThrow();
   });
 
   test('nextBackoff: 10 s doubling to 5 min (kubelet\'s), the first exit waits the base, a long run starts over; other bases and caps', async () => {
@@ -117,6 +158,10 @@ describe('the pieces, each alone', () => {
     const quick: number[] = [];
     for (let i = 0, delay = 0; i < 5; i++) quick.push((delay = nextBackoff(delay, 50, small)));
     expect(quick, 'base 300 ms, cap 1 s').toEqual([300, 600, 1000, 1000, 1000]);
+    const tiny = { baseMs: 1, capMs: 8, resetMs: 16 };
+    const fastest: number[] = [];
+    for (let i = 0, delay = 0; i < 5; i++) fastest.push((delay = nextBackoff(delay, 0, tiny)));
+    expect(fastest, 'base 1 ms, cap 8 ms: only a previous delay of 0 is a first exit').toEqual([1, 2, 4, 8, 8]);
     const first = afterExit(undefined, 'c1', 1000, 2000, small);
     expect(first).toEqual({ containerId: 'c1', delayMs: 300, until: 2300 });
     expect(afterExit(first, 'c1', 1000, 2000, small), 'the same exit seen again is not counted twice').toBe(first);
@@ -127,8 +172,10 @@ describe('the pieces, each alone', () => {
     const { httpGetProbe } = await importTarget<ProbeModule>('09-orchestration/probe.ts');
     const sockets = new Set<net.Socket>();
     const agents: string[] = [];
+    const custom: string[] = [];
     const server = http.createServer((request, response) => {
       agents.push(request.headers['user-agent'] ?? '');
+      custom.push(String(request.headers['x-probe'] ?? ''));
       const code = Number(request.url!.slice(1));
       if (request.url === '/hang') return; // accepts, never answers
       if (code === 302) response.setHeader('Location', 'http://127.0.0.1:1/elsewhere');
@@ -147,6 +194,9 @@ describe('the pieces, each alone', () => {
         expect(result.message).toContain(String(code));
       }
       expect(agents[0], 'kubelet\'s probes say who they are').toMatch(/^kube-probe\//);
+      custom.length = 0;
+      expect(await httpGetProbe({ host: '127.0.0.1', port, path: '/200', headers: [{ name: 'X-Probe', value: 'from-manifest' }] }, 2000), 'a probe with headers').toMatchObject({ ok: true });
+      expect(custom, 'the manifest\'s httpHeaders are sent').toEqual(['from-manifest']);
       const started = Date.now();
       const hung = await probe('/hang', 500);
       expect(hung, 'no answer within the timeout: a failure').toMatchObject({ ok: false });
@@ -175,36 +225,50 @@ describe('the pieces, each alone', () => {
     const sandbox = (containers: ActualContainer[], more: Partial<ActualSandbox> = {}): ActualSandbox => ({ id: 's1', uid: 'u1', attempt: 0, ready: true, hash: 'sh1', createdAt: 500, containers, ...more });
 
     expect(planPod(pod('Always'), []), 'no sandbox: make one').toMatchObject([{ kind: 'createSandbox', uid: 'u1', attempt: 0 }]);
-    expect(planPod(pod('Always', ['one', 'two']), [sandbox([])]), 'the first init container only').toMatchObject([{ kind: 'startContainer', name: 'one', init: true, attempt: 0, sandboxId: 's1' }]);
+    const firstInit = planPod(pod('Always', ['one', 'two']), [sandbox([])]);
+    expect(firstInit, 'the first init container only, at once (no back-off for a first start)').toMatchObject([{ kind: 'startContainer', name: 'one', init: true, attempt: 0, sandboxId: 's1', backoff: false }]);
+    expect('previous' in firstInit[0], 'a first start replaces no container: no `previous` key at all').toBe(false);
     expect(planPod(pod('Always', ['one', 'two']), [sandbox([container('one', 'CONTAINER_RUNNING')])]), 'an init container still runs: wait').toEqual([]);
     expect(planPod(pod('Always', ['one', 'two']), [sandbox([container('one', 'CONTAINER_EXITED')])]), 'the first succeeded: the second').toMatchObject([{ kind: 'startContainer', name: 'two', init: true }]);
-    expect(planPod(pod('Always', ['one']), [sandbox([container('one', 'CONTAINER_EXITED')])]), 'all init containers succeeded: the app').toMatchObject([{ kind: 'startContainer', name: 'app', init: false, attempt: 0, restartCount: 0 }]);
+    expect(planPod(pod('Always', ['one']), [sandbox([container('one', 'CONTAINER_EXITED')])]), 'all init containers succeeded: the app, at once').toMatchObject([{ kind: 'startContainer', name: 'app', init: false, attempt: 0, restartCount: 0, backoff: false }]);
     const failedInit = [sandbox([container('one', 'CONTAINER_EXITED', { exitCode: 1 })])];
     expect(planPod(pod('OnFailure', ['one']), failedInit), 'a failed init container again, after its back-off').toMatchObject([{ kind: 'startContainer', name: 'one', init: true, attempt: 1, restartCount: 1, backoff: true, previous: { id: 'one-0' } }]);
     expect(planPod(pod('Never', ['one']), failedInit), 'Never: a failed init container fails the pod').toEqual([]);
     expect(planPod(pod('Always', ['one']), [sandbox([container('app', 'CONTAINER_RUNNING')])]), 'an app container runs: the init containers are done (even once removed)').toEqual([]);
 
     const exited = (exitCode: number) => [sandbox([container('app', 'CONTAINER_EXITED', { exitCode, attempt: 2 })])];
-    expect(planPod(pod('Always'), exited(0)), 'Always: even a success is restarted').toMatchObject([{ kind: 'startContainer', name: 'app', attempt: 3, restartCount: 3, backoff: true, previous: { id: 'app-2' } }]);
+    expect(planPod(pod('Always'), exited(0)), 'Always: even a success is restarted (an app container, after its back-off)').toMatchObject([{ kind: 'startContainer', name: 'app', init: false, attempt: 3, restartCount: 3, backoff: true, previous: { id: 'app-2' } }]);
     expect(planPod(pod('OnFailure'), exited(0)), 'OnFailure: a success is done').toEqual([]);
     expect(planPod(pod('OnFailure'), exited(2)), 'OnFailure: a failure is restarted').toMatchObject([{ kind: 'startContainer', name: 'app', attempt: 3, backoff: true }]);
     expect(planPod(pod('Never'), exited(2)), 'Never: never').toEqual([]);
     expect(planPod(pod('Always'), [sandbox([container('app', 'CONTAINER_RUNNING', { hash: 'old' })])]), 'a running container of another spec: killed, then its successor started at once').toMatchObject([
-      { kind: 'killContainer', containerId: 'app-0', name: 'app' },
-      { kind: 'startContainer', name: 'app', attempt: 1, restartCount: 1, backoff: false },
+      { kind: 'killContainer', containerId: 'app-0', name: 'app', reason: expect.stringMatching(/spec changed/) },
+      { kind: 'startContainer', name: 'app', init: false, attempt: 1, restartCount: 1, backoff: false },
     ]);
+    expect(planPod(pod('Always'), [sandbox([container('app', 'CONTAINER_CREATED')])]), 'a container created and never started (same spec): replaced at once, saying why').toMatchObject([
+      { kind: 'killContainer', containerId: 'app-0', reason: expect.stringMatching(/CONTAINER_CREATED/) },
+      { kind: 'startContainer', name: 'app', init: false, attempt: 1, backoff: false },
+    ]);
+    const two: DesiredPod = { ...pod('Always'), containers: [{ name: 'a', hash: 'h-a' }, { name: 'b', hash: 'h-b' }] };
+    expect(planPod(two, [sandbox([container('b', 'CONTAINER_RUNNING', { hash: 'old' })])]).map((a) => `${a.kind} ${'name' in a ? a.name : ''}`), 'kills before starts, whatever the order the containers come in').toEqual(['killContainer b', 'startContainer a', 'startContainer b']);
     expect(planPod(pod('Always'), [sandbox([container('app', 'CONTAINER_RUNNING'), container('old', 'CONTAINER_RUNNING')])]), 'a container the manifest does not name').toMatchObject([{ kind: 'killContainer', containerId: 'old-0' }]);
+    expect(planPod(pod('Always'), [sandbox([container('app', 'CONTAINER_RUNNING'), container('old', 'CONTAINER_EXITED')])]), 'one the manifest does not name that has exited: nothing to kill').toEqual([]);
+    expect(planPod(pod('Always'), [sandbox([container('app', 'CONTAINER_RUNNING', { attempt: 1, id: 'app-1' }), container('app', 'CONTAINER_EXITED', { attempt: 0 })])]), 'the latest attempt by its number, not by its place in the list').toMatchObject([{ kind: 'removeContainer', containerId: 'app-0' }]);
+    expect(planPod(pod('Always'), [sandbox([container('app', 'CONTAINER_RUNNING', { attempt: 0 }), container('app', 'CONTAINER_RUNNING', { attempt: 1, id: 'app-1' })])]), 'an older attempt still running is killed, not removed').toMatchObject([{ kind: 'killContainer', containerId: 'app-0', reason: expect.stringMatching(/older attempt/) }]);
     expect(planPod(pod('Always'), [sandbox([container('app', 'CONTAINER_EXITED', { attempt: 0 }), container('app', 'CONTAINER_RUNNING', { attempt: 1, id: 'app-1' })])]), 'only the latest attempt is kept').toMatchObject([{ kind: 'removeContainer', containerId: 'app-0' }]);
 
     const running = [container('app', 'CONTAINER_RUNNING')];
     expect(planPod(pod('Always'), [sandbox(running, { hash: 'other', attempt: 1 })]), 'a sandbox of another spec: killed, and the next attempt made').toMatchObject([
-      { kind: 'killSandbox', sandboxId: 's1' },
+      { kind: 'killSandbox', sandboxId: 's1', reason: expect.stringMatching(/changed/) },
       { kind: 'createSandbox', attempt: 2 },
     ]);
-    expect(planPod(pod('Always'), [sandbox(running, { ready: false })]), 'a sandbox that is not ready: the same').toMatchObject([{ kind: 'killSandbox' }, { kind: 'createSandbox', attempt: 1 }]);
+    expect(planPod(pod('Always'), [sandbox(running, { ready: false })]), 'a sandbox that is not ready: the same').toMatchObject([{ kind: 'killSandbox', reason: expect.stringMatching(/not ready/) }, { kind: 'createSandbox', attempt: 1 }]);
     expect(planPod(pod('Never'), [sandbox([container('app', 'CONTAINER_EXITED', { exitCode: 1 })], { ready: false })]), 'a pod that ran to its end is left so').toEqual([]);
     const older = planPod(pod('Always'), [sandbox([], { id: 's0', attempt: 0, ready: false }), sandbox(running, { id: 's9', attempt: 3 }), sandbox(running, { id: 's2', attempt: 1 })]);
     expect(older.map((a) => `${a.kind} ${'sandboxId' in a ? a.sandboxId : ''}`).sort(), 'older sandboxes of the pod go; the latest stays').toEqual(['killSandbox s0', 'killSandbox s2']);
+    const sameAttempt = planPod(pod('Always'), [sandbox(running, { id: 'early', createdAt: 100 }), sandbox(running, { id: 'late', createdAt: 900 })]);
+    expect(sameAttempt, 'two sandboxes of one attempt: the one created last stays').toMatchObject([{ kind: 'killSandbox', sandboxId: 'early' }]);
+    expect(sameAttempt, 'two sandboxes of one attempt: only the older goes').toHaveLength(1);
 
     const plan = syncPlan([pod('Always')], [sandbox(running), sandbox([], { id: 'gone', uid: 'u2' })]);
     expect(plan, 'a sandbox whose pod has no manifest: the pod is killed; the wanted one is left alone').toMatchObject([{ kind: 'killPod', uid: 'u2', sandboxIds: ['gone'] }]);
