@@ -202,11 +202,14 @@ describe('digests', () => {
     const { DigestVerifier } = await importTarget<Store>('05-images/content-store.ts');
     const good = Buffer.from('hello, layer');
     const right = new DigestVerifier({ digest: sha256(good), size: good.length }, 'blob');
-    expect(() => {
+    try {
       right.update(good.subarray(0, 5));
       right.update(good.subarray(5));
       right.finish();
-    }, 'a blob of exactly its size and digest, in two chunks, is accepted').not.toThrow();
+    } catch (error) {
+      if (/not implemented yet/.test((error as Error).message)) throw error;
+      throw new Error(`a blob of exactly its size and digest, in two chunks, must be accepted; it was refused: ${(error as Error).message}`);
+    }
     const claimed = sha256('something else!');
     const wrong = new DigestVerifier({ digest: claimed, size: good.length }, 'blob');
     wrong.update(good);
