@@ -284,10 +284,10 @@ describe('each piece alone, before the registry', () => {
     expect(fs.readFileSync(path.join(victim, 'secret'), 'utf8'), 'the file a deleted symlink pointed at').toBe('outside the image');
     expect(stats.whiteouts, 'whiteouts counted').toBe(7);
     const throughFile = await caught(apply([{ path: 'app/data/keep/sub/.wh.x' }]));
-    expect(throughFile?.message, 'a whiteout in a folder whose path goes through a file (an error other than ENOENT is not swallowed)').toMatch(/not a directory/);
+    expect(throughFile?.message ?? 'no error: the layer was applied', 'a whiteout in a folder whose path goes through a file (an error other than ENOENT is not swallowed)').toMatch(/not a directory/);
     for (const name of ['.wh.', '.wh..', '.wh...']) {
       const error = await caught(apply([{ path: `app/${name}` }]));
-      expect(error?.message, `a whiteout "app/${name}"`).toMatch(/names no file/);
+      expect(error?.message ?? 'no error: the layer was applied', `a whiteout "app/${name}"`).toMatch(/names no file/);
     }
   });
 
