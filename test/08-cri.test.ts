@@ -116,7 +116,7 @@ describe('the pieces, each alone', () => {
     const halfPeriod = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, security_context: null, resources: { cpu_period: '50000', cpu_quota: '100000', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0' } } });
     expect(halfPeriod.cpus, 'quota / period: 100000 µs of every 50000 is 2 CPUs').toBe(2);
     expect(halfPeriod.memory, 'no memory limit asked').toBeUndefined();
-    expect(await caught(Promise.resolve().then(() => podRequestOf({ ...base, metadata: null }))), 'a sandbox without a name').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect(await caught(Promise.resolve().then(() => podRequestOf({ ...base, metadata: null }))), 'a sandbox without a name, said so').toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/name/) });
     const hostNetwork = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD', target_id: '' } } } });
     expect(hostNetwork).toMatchObject({ network: 'host', share: ['network', 'ipc', 'uts'] });
     expect(hostNetwork.host, 'nothing of the host\'s but its network').toBeUndefined();
@@ -126,12 +126,23 @@ describe('the pieces, each alone', () => {
     expect(podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'NODE', ipc: 'POD', target_id: '' } } } }), 'hostPID alone').toMatchObject({ share: ['network', 'ipc', 'uts'], host: ['pid'] });
     const target = await caught(Promise.resolve().then(() => podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'abc' } } } })));
     expect(target, 'TARGET is for containers').toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    const options = (namespace_options: object) => ({ ...base, linux: { cgroup_parent: '', sysctls: {}, resources: null, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: 'abc', ...namespace_options } } } }) as never;
+    for (const type of ['network', 'ipc']) {
+      expect(await caught(Promise.resolve().then(() => podRequestOf(options({ [type]: 'TARGET' })))), `${type} TARGET is refused too`).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    }
+    expect(podRequestOf(base), 'nothing asked: the name, no ports, the usual namespaces shared, and no other key at all (no hostname, dns, host, cpus or memory)').toStrictEqual({ name: podNameOf(metadata), publish: [], share: ['network', 'ipc', 'uts'] });
+    const noProtocol = podRequestOf({ ...base, port_mappings: [{ protocol: '', container_port: 80, host_port: 8081, host_ip: '' }, { protocol: 'TCP', container_port: 81, host_port: 1, host_ip: '' }] } as never);
+    expect(noProtocol.publish, 'no protocol given: TCP, the CRI\'s zero value; host port 1 is a port').toEqual(['8081:80/tcp', '1:81/tcp']);
+    const quotaOnly = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, security_context: null, resources: { cpu_period: '100000', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0' } } });
+    expect('cpus' in quotaOnly, 'a period without a quota is no CPU limit').toBe(false);
+    const periodOnly = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, security_context: null, resources: { cpu_period: '0', cpu_quota: '50000', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0' } } });
+    expect('cpus' in periodOnly, 'a quota without a period is no CPU limit').toBe(false);
   });
 
   test('securityEditor: user, group and supplemental groups, read-only rootfs, no_new_privs, capabilities dropped then added in every set, privileged, masked paths; what cannot be done refused before any edit', async () => {
-    const { securityEditor } = await importTarget<SecurityContextModule>('08-cri/security-context.ts');
+    const { securityEditor, ALL_CAPABILITIES } = await importTarget<SecurityContextModule>('08-cri/security-context.ts');
     const { generateConfig } = await import('#lower/01-bundle/config.ts');
-    const { DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS } = await import('#lib/oci-spec.ts');
+    const { DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } = await import('#lib/oci-spec.ts');
     const edited = (security: object) => {
       const spec = generateConfig({ args: ['sh'] });
       securityEditor(security as never)(spec);
@@ -157,8 +168,32 @@ describe('the pieces, each alone', () => {
     expect(plain.root.readonly).toBe(false);
     expect(plain.process.noNewPrivileges, 'no_new_privs not asked: false, the CRI\'s default (chapter 01\'s is true)').toBe(false);
     expect(edited({}).linux.maskedPaths, 'no masked paths given: the defaults stay').toEqual(DEFAULT_MASKED_PATHS);
-    for (const bad of [{ capabilities: { add_capabilities: ['NO_SUCH'] } }, { capabilities: { drop_capabilities: ['CAP_NOPE'] } }, { seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }, { run_as_user: { value: '-1' } }, { run_as_group: { value: '100' } }]) {
-      expect(await caught(Promise.resolve().then(() => securityEditor(bad as never))), `refused when asked, not when applied: ${JSON.stringify(bad)}`).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect(edited({}).linux.readonlyPaths, 'no read-only paths given: the defaults stay').toEqual(DEFAULT_READONLY_PATHS);
+    expect(edited({}).process.user, 'no supplemental groups asked: no additionalGids key').toEqual({ uid: 0, gid: 0 });
+    expect(edited({ run_as_user: { value: '1' }, supplemental_groups: ['7'] }).process.user.additionalGids, 'one supplemental group is a list of one').toEqual([7]);
+    expect(edited({ run_as_username: 'www-data', run_as_group: { value: '33' } }).process.user.gid, 'a group with a user name (looked up later) is fine').toBe(33);
+    const everything = edited({ capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['ALL'] } });
+    expect(everything.process.capabilities?.permitted?.slice().sort(), 'add ALL: every capability the kernel has').toEqual([...ALL_CAPABILITIES].sort());
+    // Drop from what the spec had, not from the defaults: an earlier edit (or a narrower image) stays narrower.
+    const narrow = generateConfig({ args: ['sh'] });
+    narrow.process.capabilities = { bounding: ['CAP_CHOWN', 'CAP_KILL'], effective: ['CAP_CHOWN', 'CAP_KILL'], permitted: ['CAP_CHOWN', 'CAP_KILL'] };
+    securityEditor({ capabilities: { drop_capabilities: ['KILL'] } })(narrow);
+    expect(narrow.process.capabilities.bounding, 'the spec\'s own set, less KILL').toEqual(['CAP_CHOWN']);
+    const none = generateConfig({ args: ['sh'] });
+    delete (none.process as { capabilities?: unknown }).capabilities;
+    securityEditor({ capabilities: { drop_capabilities: ['NET_RAW'] } })(none);
+    expect(none.process.capabilities?.bounding?.slice().sort(), 'a spec with no capabilities yet: the defaults, less NET_RAW').toEqual(DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_NET_RAW').sort());
+    const refusals: [object, RegExp][] = [
+      [{ capabilities: { add_capabilities: ['NO_SUCH'] } }, /CAP_NO_SUCH/],
+      [{ capabilities: { drop_capabilities: ['CAP_NOPE'] } }, /CAP_NOPE/],
+      [{ seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }, /Localhost/],
+      [{ run_as_user: { value: '-1' } }, /run_as_user/],
+      [{ run_as_group: { value: '100' } }, /run_as_group/],
+      [{ run_as_user: { value: '1' }, run_as_group: { value: 'wheel' } }, /run_as_group/],
+      [{ run_as_user: { value: '1' }, supplemental_groups: ['5', '1.5'] }, /supplemental_groups/],
+    ];
+    for (const [bad, words] of refusals) {
+      expect(await caught(Promise.resolve().then(() => securityEditor(bad as never))), `refused when asked, not when applied, naming the field: ${JSON.stringify(bad)}`).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(words) });
     }
   });
 
@@ -210,7 +245,10 @@ describe('the pieces, each alone', () => {
       grpc.status.RESOURCE_EXHAUSTED,
       grpc.status.RESOURCE_EXHAUSTED,
     ]);
-    expect(toGrpcError(new Error('boom'))).toMatchObject({ code: grpc.status.UNKNOWN, details: 'boom' });
+    expect(toGrpcError(new Error('boom')), 'an error without a status: UNKNOWN, with its message').toMatchObject({ code: grpc.status.UNKNOWN, details: 'boom' });
+    expect(toGrpcError('a plain string thrown'), 'a thrown value that is no Error: UNKNOWN, with the value in words').toMatchObject({ code: grpc.status.UNKNOWN, details: 'a plain string thrown' });
+    expect(toGrpcError(Object.assign(new Error('gone'), { status: 404, details: 'from elsewhere' })), 'details without a gRPC code is no gRPC error: its status counts').toMatchObject({ code: grpc.status.NOT_FOUND, details: 'gone' });
+    expect(toGrpcError(Object.assign(new Error('errno'), { code: 5 })), 'a numeric code without details is no gRPC error either').toMatchObject({ code: grpc.status.UNKNOWN, details: 'errno' });
     const deadline = grpcError(grpc.status.DEADLINE_EXCEEDED, 'too slow');
     expect(toGrpcError(deadline)).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, details: 'too slow' });
   });
