@@ -35,7 +35,7 @@ export const CHAPTERS: ChapterInfo[] = [
       'read-ns': [
         'await fs.readdir(`/proc/${pid}/ns`) gives the names (cgroup, ipc, mnt, net, pid, ...).',
         'await fs.readlink(`/proc/${pid}/ns/net`) gives "net:[4026531840]": store it under "net".',
-        'Wrap both in try/catch and rethrow new Error(`no process ${pid}: ...`) when the code is ENOENT.',
+        'Wrap both in try/catch and rethrow new Error(`no process ${pid}: ...`) when the code is ENOENT; any other code (EACCES) is not "no process": rethrow it with the path and the code.',
       ],
       'compare-ns': [
         'new Set([...a.keys(), ...b.keys()]) is every type either process has.',
@@ -61,7 +61,7 @@ export const CHAPTERS: ChapterInfo[] = [
         'capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] }',
       ],
       'config-isolation': [
-        'The mounts are the ones `runc spec` prints, plus /sys/fs/cgroup (type cgroup, ro) and a tmpfs on /tmp for a read-only root.',
+        'The mounts are exactly the ones `runc spec` prints, options too (the checks compare them), plus a tmpfs on /tmp (nosuid, nodev, mode=1777) for a read-only root.',
         'Copy the namespaces (options.namespaces ?? DEFAULT_NAMESPACES): a caller may change the spec afterwards.',
         'linux: { namespaces, cgroupsPath: options.cgroupsPath, maskedPaths: DEFAULT_MASKED_PATHS, readonlyPaths: DEFAULT_READONLY_PATHS }',
       ],
@@ -89,7 +89,7 @@ export const CHAPTERS: ChapterInfo[] = [
       state: ["const { stdout } = await this.invoke(['state', id]); return JSON.parse(stdout) as ContainerState;"],
       exec: [
         "Build ['exec', ...(--env K=V for each), ...(--cwd D), ...(--user U:G), id, ...options.args].",
-        'this.invoke(args, { timeout }) resolves with { exitCode, stdout, stderr }: return them.',
+        'this.invoke(args, { timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS }) resolves with { exitCode, stdout, stderr }: return them.',
       ],
       'console-socket': [
         "connection.on('readable', () => { const message = connection.read(0, 1); ... }) -- read(0, 1) asks for no data bytes and one descriptor.",

@@ -75,6 +75,9 @@ export interface RunChecksOptions {
   bailPerFile?: boolean;
 }
 
+/** The title of a failure no check owns (an error thrown in an event handler, a crashed worker): shown in full wherever it comes. */
+export const OUTSIDE_ANY_CHECK = 'an error outside any check';
+
 export class CheckCancelled extends Error {
   constructor() {
     super('check cancelled');
@@ -279,7 +282,8 @@ export class ChapterSummary {
 
     const notImplemented = /not implemented yet: .*\(exercise ([\w/-]+)\)/.exec(event.errors.map((e) => e.message).join('\n'));
     const timeout = event.errors.find((e) => e.name === 'CheckTimeoutError' || /^timed out after /.test(e.message));
-    const syntax = /Transform failed|PARSE_ERROR|SyntaxError/.test(`${error.name}: ${error.message}`);
+    // A file that does not parse (esbuild's or Node's words); JSON.parse's SyntaxError is a wrong result of the learner's code, not that.
+    const syntax = /Transform failed|PARSE_ERROR/.test(error.message) || (error.name === 'SyntaxError' && !/\bJSON\b/.test(`${error.message}\n${error.stack ?? ''}`));
     if (notImplemented) {
       failure.kind = 'not-implemented';
       this.pointAt(failure, notImplemented[1], 'not implemented yet');
@@ -389,7 +393,17 @@ export class ChapterSummary {
       // e.g. "Worker exited unexpectedly": the checks after it never ran; say so rather than count only those that did.
       result.failed += 1;
       const cause = unhandled[0].message.includes('Worker') ? ' (the process running the checks crashed: the checks after this point did not run)' : '';
-      result.failures.push({ test: `an error outside any check${cause}`, message: errorText(unhandled[0]), note: `the whole output: ${LAST_CHECK_LOG}` });
+      const failure: CheckFailure = { test: `${OUTSIDE_ANY_CHECK}${cause}`, message: errorText(unhandled[0]), note: `the whole output: ${LAST_CHECK_LOG}` };
+      // Thrown by the learner's code in an event handler, say: its place in the stack is where to look.
+      for (const frame of stackFrames(unhandled[0].stack ?? '')) {
+        const root = this.learnerRoots().find((r) => frame.file.startsWith(r.dir + path.sep));
+        if (!root) continue;
+        const name = exerciseAt(frame.file, frame.line);
+        if (name) this.pointAt(failure, `${root.chapter}/${name}`, 'your code in the stack');
+        failure.code = `${path.relative(REPO_ROOT, frame.file)}:${frame.line}`;
+        break;
+      }
+      result.failures.push(failure);
     }
     result.ok = result.failed === 0 && result.passed > 0;
     return result;

@@ -1,6 +1,6 @@
 /** How check results are shown: to a learner on a terminal, and as JSON for instructors. */
 import path from 'node:path';
-import { LAST_CHECK_LOG, type ChapterResult } from '../checks/runner.ts';
+import { LAST_CHECK_LOG, OUTSIDE_ANY_CHECK, type ChapterResult } from '../checks/runner.ts';
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (useColor ? `\u001b[${code}m${text}\u001b[0m` : text);
@@ -50,7 +50,7 @@ export function formatResult(result: ChapterResult, options: { verbose?: boolean
   const hint = `./workshop hint ${result.chapter.slice(0, 2)}`;
   result.failures.forEach((failure, i) => {
     lines.push(...wrap(`${red('✗')} ${failure.test}`, cols, '  '));
-    if (i > 0 && !options.verbose) return;
+    if (i > 0 && !options.verbose && !failure.test.startsWith(OUTSIDE_ANY_CHECK)) return;
     lines.push(...wrap(failure.message, cols, '      '));
     if (failure.expectation) {
       lines.push(`      ${dim('what the check expected (-) and what it got (+):')}`);

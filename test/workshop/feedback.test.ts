@@ -8,9 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterAll, describe, expect, test } from 'vitest';
 import { exercisesOf, writeStarters } from '../../lib/authoring/starters.ts';
-import { checksAboutFiles, regionsIn } from '../../lib/checks/locate.ts';
+import { checksAboutFiles, exerciseNamedBy, regionsIn } from '../../lib/checks/locate.ts';
 import type { CheckEvent } from '../../lib/checks/reporter.ts';
 import { CheckServer } from '../../lib/checks/check-server.ts';
 import { ChapterSummary, runChecks, type ChapterResult } from '../../lib/checks/runner.ts';
@@ -19,7 +20,7 @@ import { ChapterWatch, chaptersToCheck } from '../../lib/cli/watch.ts';
 import { CheckTimeoutError, watchModule } from '../../lib/harness/watchdog.ts';
 import { RUN_STATE_DIR, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { cgroupDirs } from '../../lib/host/cgroups.ts';
-import { findChapter } from '../../lib/manifest.ts';
+import { availableChapters, findChapter, testFile } from '../../lib/manifest.ts';
 import { CGROUP_PARENT, CHAPTERS_DIR, REPO_ROOT, SCRATCH_TREES_DIR, SOLUTIONS_DIR } from '../../lib/paths.ts';
 import { scaled } from '../../lib/slow.ts';
 
@@ -201,6 +202,43 @@ describe('2. blame in the right file', () => {
   });
 });
 
+describe('2b. errors the learner\'s code throws, in the learner\'s words', () => {
+  const tree = scratchTree('thrown', ['02-lifecycle']);
+
+  test('JSON.parse of nothing in `state` is a wrong result at the state exercise, not "your file does not load"', () => {
+    const summary = new ChapterSummary(findChapter('02'), { targetDir: tree });
+    const runtime = path.join(tree, '02-lifecycle/runtime.ts');
+    const inState = regionLine(runtime, 'state').start + 1;
+    const failure = summary.add(
+      failed(['each method alone, the rest done with runc itself', 'state: parses `runc state` of a container runc created'], {
+        name: 'SyntaxError',
+        message: '"undefined" is not valid JSON',
+        stack: `SyntaxError: "undefined" is not valid JSON\n    at JSON.parse (<anonymous>)\n    at OciRuntime.state (${runtime}:${inState}:17)\n    at ${path.join(REPO_ROOT, 'test/02-lifecycle.test.ts')}:120:5`,
+      }),
+    );
+    expect(failure.kind, 'a wrong result, not a file that does not load').toBe('wrong-result');
+    expect(failure.exercise?.id).toBe('02-lifecycle/state');
+  });
+
+  test('an error thrown outside any check (in an event handler of the learner\'s) points at the exercise it came from', () => {
+    const summary = new ChapterSummary(findChapter('02'), { targetDir: tree });
+    const socket = path.join(tree, '02-lifecycle/console-socket.ts');
+    const inRegion = regionLine(socket, 'console-socket').start + 2;
+    const events: CheckEvent[] = [
+      { type: 'module', file: path.join(REPO_ROOT, 'test/02-lifecycle.test.ts'), state: 'failed', durationMs: 1, errors: [] },
+      { type: 'test', file: path.join(REPO_ROOT, 'test/02-lifecycle.test.ts'), titles: ['x'], state: 'passed', durationMs: 1, errors: [] },
+      { type: 'end', reason: 'failed', errors: [{ name: 'TypeError', message: "Cannot read properties of null (reading 'fds')", stack: `TypeError: Cannot read properties of null (reading 'fds')\n    at Socket.<anonymous> (${socket}:${inRegion}:30)\n    at Socket.emit (node:events:517:28)` }] },
+    ];
+    summary.add(failed(['console socket: a check that failed first'], { name: 'AssertionError', message: 'expected 1 to be 2' }));
+    const result = summary.finish(events, 1000);
+    const outside = result.failures.find((f) => f.test.startsWith('an error outside any check'));
+    expect(outside?.message, 'the error in words').toContain("reading 'fds'");
+    expect(outside?.exercise?.id, 'the exercise whose code threw it').toBe('02-lifecycle/console-socket');
+    expect(outside?.code).toBe(`${path.relative(REPO_ROOT, socket)}:${inRegion}`);
+    expect(formatResult(result), 'shown in full, though not the first failure').toMatch(/reading 'fds'[\s\S]*→ edit \S*console-socket\.ts/);
+  });
+});
+
 describe('3. "→ edit file:line" is found in the learner\'s current file', () => {
   test('code written above the gap moves the line the report gives', () => {
     const tree = path.join(SCRATCH_TREES_DIR, `feedback-lines-${process.pid}`);
@@ -240,6 +278,40 @@ describe('8. layers own with an unfinished earlier chapter', () => {
     expect(text).toMatch(/→ edit chapters\/02-lifecycle\/runtime\.ts:\d+ .*hint 02 create/);
     expect(text).toContain('./workshop layers reference');
     expect(text).not.toMatch(/03-shim\/client\.ts/);
+  });
+});
+
+describe('4. every exercise has checks of its own that a save runs first', () => {
+  /** A test file's checks, read from its source: each one's titles (describes', then its own) and its full name as vitest -t sees it. */
+  function checkNames(file: string): { name: string; titles: string[] }[] {
+    const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
+    const names: { name: string; titles: string[] }[] = [];
+    const visit = (node: ts.Node, chain: string[]) => {
+      if (ts.isCallExpression(node)) {
+        const callee = node.expression.getText(source);
+        const title = node.arguments[0];
+        // test(...), describe(...), test.each(...)(...), and a file's own wrappers (agentTest).
+        if (/^(test|it|describe|\w+Test)(\.\w+)*$/.test(callee) && title && (ts.isStringLiteral(title) || ts.isNoSubstitutionTemplateLiteral(title) || ts.isTemplateExpression(title))) {
+          const text = ts.isTemplateExpression(title) ? title.getText(source).slice(1, -1) : title.text;
+          const next = [...chain, text];
+          if (!callee.startsWith('describe')) names.push({ name: [path.relative(REPO_ROOT, file), ...next].join(' '), titles: next });
+          ts.forEachChild(node, (child) => visit(child, next));
+          return;
+        }
+      }
+      ts.forEachChild(node, (child) => visit(child, chain));
+    };
+    visit(source, []);
+    return names;
+  }
+
+  test.each(availableChapters().map((chapter) => [chapter.folder, chapter] as const))('%s: a check titled after each exercise (its name or a function holding it), for the quick first verdict and the blame', (_folder, chapter) => {
+    const names = checkNames(testFile(chapter));
+    const without = exercisesOf(chapter.folder).filter((exercise) => {
+      const pattern = new RegExp(checksAboutFiles([path.join(SOLUTIONS_DIR, chapter.folder, exercise.file)])!);
+      return !names.some(({ name, titles }) => pattern.test(name) && exerciseNamedBy(titles, chapter.folder, SOLUTIONS_DIR) === exercise.id.split('/')[1]);
+    });
+    expect(without.map((e) => `${e.id} (${e.file}): no check's title starts with "${e.id.split('/')[1]}:" or a function holding it`), 'exercises a save cannot check first').toEqual([]);
   });
 });
 
