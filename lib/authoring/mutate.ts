@@ -19,6 +19,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import type { ChapterInfo } from '../manifest.ts';
 import { SCRATCH_TREES_DIR } from '../paths.ts';
+import { scaled } from '../slow.ts';
 import { exercisesOf, regionBody } from './starters.ts';
 import { runVariants, writeVariantTree, wrongAnswersOf, type Variant } from './wrong-answers.ts';
 
@@ -101,32 +102,52 @@ export interface MutationReport {
   mutants: number;
   killed: number;
   survivors: Mutant[];
+  /** Mutants no check gave a verdict on: their batch ran out of time (a mutant that loops forever), or none of their checks ran. */
+  hung: Mutant[];
   durationMs: number;
 }
+
+/** Mutants per vitest run: a batch that hangs (a mutant looping forever blocks its worker) loses only these. */
+const BATCH = 8;
 
 /** Run every mutant of `chapter`'s exercises; report the survivors. */
 export async function mutateChapter(chapter: ChapterInfo, options: { full?: boolean; limit?: number; onProgress?: (line: string) => void } = {}): Promise<MutationReport> {
   const started = Date.now();
   const mutants = exercisesOf(chapter.folder).flatMap((e) => mutantsOf(e.id).slice(0, options.limit ?? Infinity));
   options.onProgress?.(`${chapter.folder}: ${mutants.length} mutants`);
+  const hung = new Set<Mutant>();
   const run = async (list: Mutant[], own: boolean) => {
-    const variants: Variant[] = list.map((mutant, i) => ({
-      name: `m${i}`,
-      chapter,
-      tree: writeVariantTree(path.join(SCRATCH_TREES_DIR, `mutant-${chapter.number}-${i}`), chapter.folder, mutant.exercise, mutant.body),
-      pattern: own ? (ownChecksPattern(mutant.exercise) ?? '.') : '.',
-    }));
-    try {
-      const results = await runVariants(variants);
-      return list.filter((_, i) => (results.get(`m${i}`)?.failed ?? 0) === 0);
-    } finally {
-      for (const v of variants) fs.rmSync(v.tree, { recursive: true, force: true });
+    const survivors: Mutant[] = [];
+    for (let first = 0; first < list.length; first += BATCH) {
+      const batch = list.slice(first, first + BATCH);
+      const variants: Variant[] = batch.map((mutant, i) => ({
+        name: `m${first + i}`,
+        chapter,
+        tree: writeVariantTree(path.join(SCRATCH_TREES_DIR, `mutant-${chapter.number}-${first + i}`), chapter.folder, mutant.exercise, mutant.body),
+        pattern: own ? (ownChecksPattern(mutant.exercise) ?? '.') : '.',
+      }));
+      try {
+        const results = await runVariants(variants, { timeoutMs: scaled(own ? 300_000 : 900_000) });
+        batch.forEach((mutant, i) => {
+          const result = results.get(`m${first + i}`);
+          if (!result || result.passed + result.failed === 0) hung.add(mutant);
+          else if (result.failed === 0) survivors.push(mutant);
+          else hung.delete(mutant);
+        });
+      } catch (error) {
+        options.onProgress?.(`${chapter.folder}: mutants ${first}-${first + batch.length - 1} gave no verdict (${(error as Error).message.split('\n')[0]})`);
+        batch.forEach((mutant) => hung.add(mutant));
+      } finally {
+        for (const v of variants) fs.rmSync(v.tree, { recursive: true, force: true });
+      }
+      options.onProgress?.(`${chapter.folder}: ${Math.min(first + BATCH, list.length)}/${list.length} run, ${survivors.length} survived so far, ${hung.size} without a verdict`);
     }
+    return survivors;
   };
   let survivors = await run(mutants, true);
   if (options.full && survivors.length) {
     options.onProgress?.(`${chapter.folder}: ${survivors.length} survive the exercises' own checks; trying them against the whole chapter`);
     survivors = await run(survivors, false);
   }
-  return { chapter: chapter.folder, mutants: mutants.length, killed: mutants.length - survivors.length, survivors, durationMs: Date.now() - started };
+  return { chapter: chapter.folder, mutants: mutants.length, killed: mutants.length - survivors.length - hung.size, survivors, hung: [...hung], durationMs: Date.now() - started };
 }
