@@ -140,6 +140,13 @@ describe('calling a plugin', () => {
       expect(env).toEqual({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/x/ns', CNI_IFNAME: 'eth0', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web', CNI_PATH: '/usr/lib/cni:/opt/cni/bin', PATH: process.env.PATH });
       expect(pluginEnvironment('DEL', { containerId: 'c2', netns: '/y', ifname: 'lo' }, CNI_PATH).CNI_ARGS, 'no arguments: an empty CNI_ARGS').toBe('');
       expect(pluginEnvironment('VERSION', undefined, CNI_PATH)).toEqual({ CNI_COMMAND: 'VERSION', CNI_PATH: '/usr/lib/cni', PATH: process.env.PATH });
+      const savedPath = process.env.PATH;
+      delete process.env.PATH;
+      try {
+        expect(pluginEnvironment('ADD', undefined, CNI_PATH).PATH, 'a runtime started without PATH still gives plugins one (they run iptables)').toMatch(/\/sbin/);
+      } finally {
+        process.env.PATH = savedPath;
+      }
     } finally {
       delete process.env.WORKSHOP_SECRET_FOR_THE_CHECK;
     }
@@ -277,6 +284,14 @@ describe('ADD and DEL with the real plugins', () => {
       expect(await traces(network)).toEqual([]);
       expect(await vethsOn(network.bridge)).toEqual([]);
       expect(cache.read(), 'nothing left to undo: no cache').toBeUndefined();
+
+      // The undoing fails too: both errors in words, and the cache kept for a later DEL to try again.
+      const twice = new AttachmentCache(path.join(hostRun().dir, 'cache', 'failing-twice.json'));
+      const plugins = [{ type: 'del-failer', tag: 'undo' }, { type: 'failer', tag: 'add' }];
+      const both = await caught(cni(() => addNetwork({ ...base, plugins }, { containerId: `${hostRun().id}-fail2`, netns, ifname: 'eth0' }, twice, [fake.dir])));
+      expect(both?.message, 'the ADD failure, then the DEL failure of the undoing').toMatch(/CNI plugin failer failed in ADD[\s\S]*CNI plugin del-failer failed in DEL/);
+      expect(twice.read(), 'the undoing failed: the cache stays, so that a later DEL tries again').toBeDefined();
+      twice.remove();
     } finally {
       await removeNetns(netns);
     }
@@ -286,7 +301,7 @@ describe('ADD and DEL with the real plugins', () => {
 describe('-p: port mappings', () => {
   test('parsePublish: [hostIP:]hostPort:containerPort[/tcp|udp]; anything else refused, naming the part', async () => {
     const { parsePublish, parsePublishList } = await importTarget<Ports>('06-networking/port-mappings.ts');
-    expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+    expect(parsePublish('8080:80'), 'no host address given: no hostIP key at all').toStrictEqual({ hostPort: 8080, containerPort: 80, protocol: 'tcp' });
     expect(parsePublish('127.0.0.1:8080:80/udp')).toEqual({ hostIP: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'udp' });
     expect(parsePublish('1:65535/tcp')).toEqual({ hostPort: 1, containerPort: 65535, protocol: 'tcp' });
     expect(() => parsePublish('80'), 'one port only').toThrow(/-p 80:/);
@@ -296,7 +311,7 @@ describe('-p: port mappings', () => {
     expect(() => parsePublish('0x50:80')).toThrow(/host port "0x50"/);
     expect(() => parsePublish('8080:')).toThrow(/container port ""/);
     expect(() => parsePublish('localhost:8080:80')).toThrow(/host address "localhost"/);
-    expect(() => parsePublish('1.2.3.4:5:6:7')).toThrow(/-p 1\.2\.3\.4:5:6:7: give/);
+    expect(() => parsePublish('1.2.3.4:5:6:7'), 'four parts: the error shows the form').toThrow(/-p 1\.2\.3\.4:5:6:7: give \[hostIP:\]hostPort:containerPort\[\/tcp\|udp\]/);
     expect(() => parsePublishList(['8080:80', '8080:81'])).toThrow(/host port 8080\/tcp is already published by -p 8080:80/);
     expect(parsePublishList(['8080:80', '8080:80/udp'])).toHaveLength(2);
   });
