@@ -155,15 +155,21 @@ function snapshotTree(dir: string): Record<string, string> {
 
 const BUSYBOX_TAGS = { oci: 'test/busybox:oci', docker: 'test/busybox:v2s2' };
 
-beforeAll(async () => {
-  registry = await startRegistry(hostRun());
-  const { Pusher } = await importTarget<Push>('05-images/push.ts');
-  pusher = new Pusher({ insecureRegistries: [registry.host] });
-  // busybox by real tools: an OCI layout by umoci (its layer from chapter 01's rootfs), pushed by skopeo.
-  await pushBusyboxImage(path.join(hostRun().dir, 'umoci'), registry.host, [['oci', BUSYBOX_TAGS.oci], ['v2s2', BUSYBOX_TAGS.docker]], [
-    '--config.cmd', 'sh', '--config.env', 'GREETING=from-the-image', '--config.workingdir', '/home/learner', '--config.user', 'learner',
-  ]);
-}, scaled(120_000));
+/**
+ * The registry, with busybox pushed to it, for the checks that pull: started by the first of
+ * them, not before the file's unit checks (which then give their verdict in a second or two).
+ */
+let registryReady: Promise<void> | undefined;
+const withRegistry = () =>
+  (registryReady ??= (async () => {
+    registry = await startRegistry(hostRun());
+    const { Pusher } = await importTarget<Push>('05-images/push.ts');
+    pusher = new Pusher({ insecureRegistries: [registry.host] });
+    // busybox by real tools: an OCI layout by umoci (its layer from chapter 01's rootfs), pushed by skopeo.
+    await pushBusyboxImage(path.join(hostRun().dir, 'umoci'), registry.host, [['oci', BUSYBOX_TAGS.oci], ['v2s2', BUSYBOX_TAGS.docker]], [
+      '--config.cmd', 'sh', '--config.env', 'GREETING=from-the-image', '--config.workingdir', '/home/learner', '--config.user', 'learner',
+    ]);
+  })());
 
 afterAll(async () => {
   await pusher?.close();
@@ -307,6 +313,7 @@ describe('each piece alone, before the registry', () => {
 });
 
 describe('pull from a real registry', () => {
+  beforeAll(withRegistry, scaled(120_000));
   test('busybox pushed by skopeo (OCI): pulled, every blob matches its digest, unpacked as in the image', async () => {
     const store = await newStore();
     const events: string[] = [];
@@ -489,6 +496,7 @@ describe('pull from a real registry', () => {
 });
 
 describe('a broken download', () => {
+  beforeAll(withRegistry, scaled(120_000));
   test('resumes with a Range request where the cut left it, and the result still matches its digest', async () => {
     const layer = tarOf([{ path: 'noise', body: randomBytes(384 * 1024).toString('base64') }]);
     const reference = await pushImage('test/resume:v1', [layer]);
@@ -534,6 +542,7 @@ describe('a broken download', () => {
 });
 
 describe('big and unusual layers', () => {
+  beforeAll(withRegistry, scaled(120_000));
   test('a 128 MiB layer of zeros (a compression bomb in small) is streamed: memory does not grow with it', async () => {
     const { MediaTypes, hostPlatform } = await importTarget<Registry>('05-images/registry.ts');
     const size = 128 * 1024 * 1024;
@@ -662,6 +671,7 @@ describe('big and unusual layers', () => {
 });
 
 describe('refused: wrong digests and hostile layers, with nothing written outside the store', () => {
+  beforeAll(withRegistry, scaled(120_000));
   test('a layer whose bytes do not match its digest: both digests named, nothing kept, no image', async () => {
     const layer = tarOf([{ path: 'hello', body: 'the real content' }]);
     const reference = await pushImage('test/corrupt:v1', [layer]);
@@ -811,6 +821,7 @@ describe('refused: wrong digests and hostile layers, with nothing written outsid
 });
 
 describe('authentication: a registry that wants bearer tokens', () => {
+  beforeAll(withRegistry, scaled(120_000));
   test('the challenge, a token from the realm with the auth.json credentials, the retry; no credentials: a clear refusal', async () => {
     const dir = path.join(hostRun().dir, 'token');
     const tokens = await startTokenServer(dir, { learner: 's3cret' });
@@ -860,6 +871,7 @@ describe('authentication: a registry that wants bearer tokens', () => {
 });
 
 describe('run IMAGE: containers from images, through conmand and with --no-daemon', () => {
+  beforeAll(withRegistry, scaled(120_000));
   let worlds = 0;
 
   /** A private conman world (roots, daemon, CLI): chapter 05's conman and conmand. */
