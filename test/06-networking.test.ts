@@ -132,7 +132,7 @@ function calls(log: string): { command: string; tag: string; prev: string | null
 // ------------------------------------------------------------------------------------------
 
 describe('calling a plugin', () => {
-  test('the environment: the CNI_ variables of the call, PATH, and nothing else of the runtime\'s', async () => {
+  test('pluginEnvironment: the CNI_ variables of the call, PATH, and nothing else of the runtime\'s', async () => {
     const { pluginEnvironment } = await importTarget<Plugin>('06-networking/plugin.ts');
     process.env.WORKSHOP_SECRET_FOR_THE_CHECK = 'not for plugins';
     try {
@@ -152,7 +152,7 @@ describe('calling a plugin', () => {
     }
   });
 
-  test('the stdin: the plugin\'s own config, the list\'s version and name, prevResult, and runtimeConfig only for what it declared', async () => {
+  test('pluginStdin: the plugin\'s own config, the list\'s version and name, prevResult, and runtimeConfig only for what it declared', async () => {
     const { pluginStdin } = await importTarget<Plugin>('06-networking/plugin.ts');
     const list = { cniVersion: '1.0.0', name: 'net1', plugins: [] };
     const prev = { cniVersion: '1.0.0', ips: [{ address: '10.1.0.2/24' }] };

@@ -1,5 +1,5 @@
 // wrong: CNI_ARGS pairs joined with "," (the spec says ";")
-// caught by: the environment
+// caught by: pluginEnvironment
 const env: Record<string, string> = { CNI_COMMAND: command, CNI_PATH: cniPath.join(path.delimiter), PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
 if (attachment) {
   env.CNI_CONTAINERID = attachment.containerId;

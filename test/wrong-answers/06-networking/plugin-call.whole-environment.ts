@@ -1,5 +1,5 @@
 // wrong: the plugin gets all of conman's environment (secrets and stray CNI_ variables included)
-// caught by: the environment
+// caught by: pluginEnvironment
 const env: Record<string, string> = { ...(process.env as Record<string, string>), CNI_COMMAND: command, CNI_PATH: cniPath.join(path.delimiter) };
 if (attachment) {
   env.CNI_CONTAINERID = attachment.containerId;

@@ -1,5 +1,5 @@
 // wrong: every plugin gets every capability offered, declared or not
-// caught by: the stdin
+// caught by: pluginStdin
 return {
   ...plugin,
   cniVersion: list.cniVersion,
