@@ -7,7 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { caught, rethrowChildFailure } from '../lib/harness/caught.ts';
 import { eventually as waitFor } from '../lib/harness/eventually.ts';
 import { useHostRun } from '../lib/harness/host-run.ts';
@@ -25,6 +25,17 @@ type TerminalModule = typeof import('../solutions/02-lifecycle/terminal.ts');
 type RuntimeName = import('../solutions/02-lifecycle/runtime.ts').RuntimeName;
 
 const hostRun = useHostRun();
+// runc resolves a relative path (a pid file) against its working directory, which is ours: a
+// folder of this run's, so a wrong answer's `--pid-file undefined` lands there, never in the
+// repository, where a check running beside this one would see it.
+let repositoryCwd = '';
+beforeAll(() => {
+  repositoryCwd = process.cwd();
+  const dir = path.join(hostRun().dir, 'cwd');
+  fs.mkdirSync(dir, { recursive: true });
+  process.chdir(dir);
+});
+afterAll(() => process.chdir(repositoryCwd));
 
 /** A bundle (built with the reference chapter 01) and an OciRuntime of the learner's. */
 async function prepare(label: string, options: ContainerOptions, runtimeName: RuntimeName = 'runc') {
@@ -52,7 +63,7 @@ function rawRuntime(stateRoot: string, args: string[], runtimeName: RuntimeName 
 describe('each method alone, the rest done with runc itself', () => {
   test('create: returns at once with no stdio and no pid file given, while the container lives on', async () => {
     const { id, bundle, runtime } = await prepare('create-pipes', { args: ['sleep', '60'] });
-    // runc writes a pid file relative to its working directory: `--pid-file undefined` leaves one here.
+    // runc writes a pid file relative to its working directory (this run's): `--pid-file undefined` leaves one there.
     const stray = path.join(process.cwd(), 'undefined');
     const limit = scaled(5000);
     let timer: NodeJS.Timeout | undefined;
