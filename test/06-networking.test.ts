@@ -220,46 +220,69 @@ describe('ADD and DEL with the real plugins', () => {
     expect(await vethsOn(network.bridge), 'the veths went with the namespaces').toEqual([]);
   }, scaled(120_000));
 
-  test('the chain: each ADD gets the result before it, DEL runs last to first with the cached result and the same runtimeConfig', async () => {
-    const { addNetwork, deleteNetwork } = await importTarget<Cni>('06-networking/cni.ts');
+  /** A bridge list with two recording plugins after it, and a namespace to attach: for the chain's own checks. */
+  async function chainSetUp(tag: string) {
+    const { addNetwork } = await importTarget<Cni>('06-networking/cni.ts');
     const { AttachmentCache } = await importTarget<Cache>('06-networking/cache.ts');
-    const { removeNetns } = await importTarget<Netns>('06-networking/netns.ts');
     const fake = fakePluginDir();
-    const network = runNetwork('a');
+    const network = runNetwork(tag);
     const base = await bridgeList(network);
     const list = { ...base, plugins: [base.plugins[0], { type: 'recorder', tag: 'one' }, { type: 'recorder', tag: 'two', capabilities: { portMappings: true } }] };
     const netns = await newNetns();
-    const cache = new AttachmentCache(path.join(hostRun().dir, 'cache', 'chain.json'));
+    const cache = new AttachmentCache(path.join(hostRun().dir, 'cache', `chain-${tag}.json`));
     const ports = [{ hostPort: 18_000, containerPort: 80, protocol: 'tcp' as const }];
+    const containerId = `${hostRun().id}-chain-${tag}`;
+    const add = () => cni(() => addNetwork(list, { containerId, netns, ifname: 'eth0', capabilities: { portMappings: ports } }, cache, [fake.dir, ...CNI_PATH]));
+    return { fake, network, list, netns, cache, ports, containerId, add, AttachmentCache };
+  }
+
+  async function chainTearDown(chain: Awaited<ReturnType<typeof chainSetUp>>) {
+    const { deleteNetwork } = await importTarget<Cni>('06-networking/cni.ts');
+    const { removeNetns } = await importTarget<Netns>('06-networking/netns.ts');
+    await cni(() => deleteNetwork(chain.cache, [chain.fake.dir, ...CNI_PATH])).catch(() => {});
+    await removeNetns(chain.netns);
+  }
+
+  test('addNetwork: each ADD gets the result before it, and runtimeConfig only for the plugin that declared it', async () => {
+    const chain = await chainSetUp('a');
     try {
-      const result = await cni(() => addNetwork(list, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0', capabilities: { portMappings: ports } }, cache, [fake.dir, ...CNI_PATH]));
+      const result = await chain.add();
       const address = result.ips![0].address;
-      expect(calls(fake.log).map((c) => [c.command, c.tag, c.prev])).toEqual([
+      expect(calls(chain.fake.log).map((c) => [c.command, c.tag, c.prev]), 'the recorders\' calls: ADD in order, each with the result so far (its first address)').toEqual([
         ['ADD', 'one', address],
         ['ADD', 'two', address],
       ]);
-      expect(calls(fake.log)[1].runtimeConfig, 'portMappings to the plugin that declared it').toEqual({ portMappings: ports });
-      expect(calls(fake.log)[0].runtimeConfig).toBeNull();
-      fs.rmSync(fake.log);
-      await cni(() => deleteNetwork(new AttachmentCache(cache.file), [fake.dir, ...CNI_PATH])); // a new reader: as after a restart
-      expect(calls(fake.log).map((c) => [c.command, c.tag, c.prev, c.containerId, c.ifname])).toEqual([
-        ['DEL', 'two', address, `${hostRun().id}-chain`, 'eth0'],
-        ['DEL', 'one', address, `${hostRun().id}-chain`, 'eth0'],
+      expect(calls(chain.fake.log)[1].runtimeConfig, 'portMappings to the plugin that declared it').toEqual({ portMappings: chain.ports });
+      expect(calls(chain.fake.log)[0].runtimeConfig, 'nothing to a plugin that declared no capability').toBeNull();
+    } finally {
+      await chainTearDown(chain);
+    }
+  }, scaled(120_000));
+
+  test('deletePlugins: DEL runs last to first with the cached result and the same runtimeConfig; a DEL that fails does not stop the others', async () => {
+    const { deleteNetwork, deletePlugins } = await importTarget<Cni>('06-networking/cni.ts');
+    const chain = await chainSetUp('d');
+    try {
+      const result = await chain.add();
+      const address = result.ips![0].address;
+      fs.rmSync(chain.fake.log);
+      await cni(() => deleteNetwork(new chain.AttachmentCache(chain.cache.file), [chain.fake.dir, ...CNI_PATH])); // a new reader: as after a restart
+      expect(calls(chain.fake.log).map((c) => [c.command, c.tag, c.prev, c.containerId, c.ifname]), 'the recorders\' calls: DEL last to first, with what ADD returned').toEqual([
+        ['DEL', 'two', address, chain.containerId, 'eth0'],
+        ['DEL', 'one', address, chain.containerId, 'eth0'],
       ]);
-      expect(calls(fake.log)[0].runtimeConfig, 'DEL gets what ADD got').toEqual({ portMappings: ports });
-      expect(await traces(network)).toEqual([]);
+      expect(calls(chain.fake.log)[0].runtimeConfig, 'DEL gets what ADD got').toEqual({ portMappings: chain.ports });
+      expect(await traces(chain.network), 'what the bridge plugin made, after DEL').toEqual([]);
 
       // A plugin whose DEL fails: the others are still asked, the first error comes at the end; the caller's list is as it was.
-      const { deletePlugins } = await importTarget<Cni>('06-networking/cni.ts');
       const plugins = [{ type: 'recorder', tag: 'a' }, { type: 'del-failer', tag: 'b' }, { type: 'recorder', tag: 'c' }];
-      fs.rmSync(fake.log);
-      const error = await caught(cni(() => deletePlugins({ ...list, plugins }, plugins, { containerId: `${hostRun().id}-chain`, netns, ifname: 'eth0' }, undefined, [fake.dir])));
-      expect(error?.message).toMatch(/CNI plugin del-failer failed in DEL \(code 100\)/);
-      expect(calls(fake.log).map((c) => c.tag), 'every plugin asked, last to first').toEqual(['c', 'b', 'a']);
+      fs.rmSync(chain.fake.log);
+      const error = await caught(cni(() => deletePlugins({ ...chain.list, plugins }, plugins, { containerId: chain.containerId, netns: chain.netns, ifname: 'eth0' }, undefined, [chain.fake.dir])));
+      expect(error?.message, 'the failing DEL\'s error, at the end').toMatch(/CNI plugin del-failer failed in DEL \(code 100\)/);
+      expect(calls(chain.fake.log).map((c) => c.tag), 'every plugin asked, last to first').toEqual(['c', 'b', 'a']);
       expect(plugins.map((p) => p.tag), 'the list given is not turned round').toEqual(['a', 'b', 'c']);
     } finally {
-      await cni(() => deleteNetwork(cache, [fake.dir, ...CNI_PATH])).catch(() => {});
-      await removeNetns(netns);
+      await chainTearDown(chain);
     }
   }, scaled(120_000));
 

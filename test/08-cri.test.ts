@@ -253,7 +253,7 @@ describe('the pieces, each alone', () => {
     expect(toGrpcError(deadline)).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, details: 'too slow' });
   });
 
-  test('runToEnd (ExecSync): output apart and the exit code; past the timeout, the process killed and DEADLINE_EXCEEDED; 0 is no timeout; no timer left behind', async () => {
+  test('runToEnd: ExecSync\'s output apart and the exit code; past the timeout, the process killed and DEADLINE_EXCEEDED; 0 is no timeout; no timer left behind', async () => {
     const { runToEnd } = await importTarget<ExecSync>('08-cri/exec-sync.ts');
     // A real process, as the manager's exec session gives it: its output, its exit, and a kill.
     const run = (script: string) => {

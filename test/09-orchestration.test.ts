@@ -40,7 +40,7 @@ type ActualContainer = import('../solutions/09-orchestration/sync-plan.ts').Actu
 type DesiredPod = import('../solutions/09-orchestration/sync-plan.ts').DesiredPod;
 
 describe('the pieces, each alone', () => {
-  test('validatePod: a good pod passes; every error of a bad one is found, at its field path, in the API server\'s words', async () => {
+  test('validate: validatePod passes a good pod; every error of a bad one is found, at its field path, in the API server\'s words', async () => {
     const { validatePod, formatFieldError, DNS_LABEL_MESSAGE } = await importTarget<Validate>('09-orchestration/validate.ts');
     const good = {
       apiVersion: 'v1',
@@ -212,7 +212,7 @@ describe('the pieces, each alone', () => {
     }
   });
 
-  test('planPod and syncPlan: a sandbox first, init containers in order, restarts by the policy, a changed spec replaced, a pod without a manifest killed', async () => {
+  test('planPod: (and syncPlan) a sandbox first, init containers in order, restarts by the policy, a changed spec replaced, a pod without a manifest killed', async () => {
     const { planPod, syncPlan } = await importTarget<SyncPlan>('09-orchestration/sync-plan.ts');
     const pod = (restartPolicy: DesiredPod['restartPolicy'], inits: string[] = []): DesiredPod => ({
       uid: 'u1',

@@ -1,5 +1,5 @@
 // wrong: each plugin is run alone, without the result of the one before (the last one's result is kept)
-// caught by: the chain
+// caught by: addNetwork
 for (const [i, plugin] of list.plugins.entries()) {
   try {
     const own = await execPlugin(plugin.type, pluginEnvironment('ADD', attachment, cniPath), pluginStdin(list, plugin, undefined, attachment.capabilities), cniPath);

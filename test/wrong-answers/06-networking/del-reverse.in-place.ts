@@ -1,5 +1,5 @@
 // wrong: plugins.reverse() turns the caller's own list round (the cache's, the ADD's)
-// caught by: the chain
+// caught by: deletePlugins
 let first: unknown;
 for (const plugin of plugins.reverse()) {
   try {

@@ -1,5 +1,5 @@
 // wrong: DEL without the cached result (portmap and firewall then exit 0 and leave their rules)
-// caught by: the chain
+// caught by: deletePlugins
 let first: unknown;
 for (const plugin of [...plugins].reverse()) {
   try {

@@ -1,5 +1,5 @@
 // wrong: DEL in the order of ADD (the bridge goes before portmap has removed its rules)
-// caught by: the chain
+// caught by: deletePlugins
 let first: unknown;
 for (const plugin of plugins) {
   try {
