@@ -91,7 +91,7 @@ describe('the pieces, one exercise at a time', () => {
   test('pod-namespaces: a member joins the infra\'s namespaces by their /proc paths ("network" is /proc\'s "net"); a gone infra is named', async () => {
     const { infraNamespaces } = await importTarget<PodNamespaces>('07-pods/pod-namespaces.ts');
     const pid = process.pid;
-    expect(infraNamespaces(pid, ['network', 'ipc', 'uts'])).toEqual([
+    expect(infraNamespaces(pid, ['network', 'ipc', 'uts']), 'the infra\'s namespace files, by /proc\'s names (net for network)').toEqual([
       { type: 'network', path: `/proc/${pid}/ns/net` },
       { type: 'ipc', path: `/proc/${pid}/ns/ipc` },
       { type: 'uts', path: `/proc/${pid}/ns/uts` },
@@ -105,17 +105,20 @@ describe('the pieces, one exercise at a time', () => {
     }
     const gone = 2 ** 22 + 1; // above the kernel's largest PID: no such process, ever
     const error = await caught((async () => infraNamespaces(gone, ['network']))());
+    expect(error, `infraNamespaces(${gone}) returned instead of throwing: a member would join the namespaces of a process that is gone`).toBeDefined();
     expect(error?.message, 'an infra that is gone, said in words').toMatch(new RegExp(`infra container \\(pid ${gone}\\) is gone`));
+    // conmand answers it as a 409 (the pod must be started again), not as a 500 of its own.
+    expect((error as { status?: number }).status, 'the error is a conflict (409): conflict(...) of the manager, not a plain Error').toBe(409);
   });
 
   test('limit-files: the pod\'s memory and CPU limits as cgroup v2 and v1 files; a limit not asked for is "no limit"', async () => {
     const { limitFiles } = await importTarget<PodCgroup>('07-pods/pod-cgroup.ts');
     const limits = { memory: 64 * 1024 * 1024, cpus: 0.5 };
-    expect(limitFiles(limits, 'v2')).toEqual([
+    expect(limitFiles(limits, 'v2'), 'cgroup v2: memory.max in bytes, cpu.max as "quota period"').toEqual([
       { file: 'memory.max', value: '67108864' },
       { file: 'cpu.max', value: '50000 100000' },
     ]);
-    expect(limitFiles(limits, 'v1')).toEqual([
+    expect(limitFiles(limits, 'v1'), 'cgroup v1: memory.limit_in_bytes, cpu.cfs_period_us then cpu.cfs_quota_us').toEqual([
       { file: 'memory.limit_in_bytes', value: '67108864' },
       { file: 'cpu.cfs_period_us', value: '100000' },
       { file: 'cpu.cfs_quota_us', value: '50000' },

@@ -112,6 +112,7 @@ describe('the pieces, each alone', () => {
         ],
         linux: { cgroup_parent: '', sysctls: {}, security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD', target_id: '' } }, resources: { cpu_period: '100000', cpu_quota: '50000', cpu_shares: '0', memory_limit_in_bytes: '67108864', oom_score_adj: '0' } },
       }),
+      'the conmand request of a pod with a hostname, DNS, ports (a host port 0 is no mapping), shared namespaces and limits',
     ).toEqual({ name: podNameOf(metadata), hostname: 'web-0', publish: ['8080:80/tcp', '127.0.0.1:5353:53/udp'], dns: ['10.0.0.10'], share: ['network', 'ipc', 'uts', 'pid'], cpus: 0.5, memory: 67108864 });
     const halfPeriod = podRequestOf({ ...base, linux: { cgroup_parent: '', sysctls: {}, security_context: null, resources: { cpu_period: '50000', cpu_quota: '100000', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0' } } });
     expect(halfPeriod.cpus, 'quota / period: 100000 µs of every 50000 is 2 CPUs').toBe(2);
@@ -169,6 +170,9 @@ describe('the pieces, each alone', () => {
     expect(plain.process.noNewPrivileges, 'no_new_privs not asked: false, the CRI\'s default (chapter 01\'s is true)').toBe(false);
     expect(edited({}).linux.maskedPaths, 'no masked paths given: the defaults stay').toEqual(DEFAULT_MASKED_PATHS);
     expect(edited({}).linux.readonlyPaths, 'no read-only paths given: the defaults stay').toEqual(DEFAULT_READONLY_PATHS);
+    // Over gRPC an absent list arrives as [] (the loader's defaults): it must not unmask /proc/kcore and the rest.
+    expect(edited({ masked_paths: [], readonly_paths: [] }).linux.maskedPaths, 'masked_paths: [] (absent, as gRPC delivers it): the defaults stay').toEqual(DEFAULT_MASKED_PATHS);
+    expect(edited({ masked_paths: [], readonly_paths: [] }).linux.readonlyPaths, 'readonly_paths: [] (absent, as gRPC delivers it): the defaults stay').toEqual(DEFAULT_READONLY_PATHS);
     expect(edited({}).process.user, 'no supplemental groups asked: no additionalGids key').toEqual({ uid: 0, gid: 0 });
     expect(edited({ run_as_user: { value: '1' }, supplemental_groups: ['7'] }).process.user.additionalGids, 'one supplemental group is a list of one').toEqual([7]);
     expect(edited({ run_as_username: 'www-data', run_as_group: { value: '33' } }).process.user.gid, 'a group with a user name (looked up later) is fine').toBe(33);
@@ -238,19 +242,22 @@ describe('the pieces, each alone', () => {
   test('toGrpcError: the manager\'s statuses as gRPC codes; a gRPC error passes through', async () => {
     const { toGrpcError, grpcError } = await importTarget<GrpcErrors>('08-cri/grpc-errors.ts');
     const withStatus = (status: number) => Object.assign(new Error(`status ${status}`), { status });
-    expect([400, 404, 409, 429, 507].map((status) => toGrpcError(withStatus(status)).code)).toEqual([
-      grpc.status.INVALID_ARGUMENT,
-      grpc.status.NOT_FOUND,
-      grpc.status.FAILED_PRECONDITION,
-      grpc.status.RESOURCE_EXHAUSTED,
-      grpc.status.RESOURCE_EXHAUSTED,
-    ]);
+    // Compared by name: "409 → ALREADY_EXISTS" says more than "6".
+    const codeName = (code: number | undefined) => (code === undefined ? 'no code' : (grpc.status[code] ?? String(code)));
+    expect(Object.fromEntries([400, 404, 409, 429, 507].map((status) => [status, codeName(toGrpcError(withStatus(status)).code)])), 'each manager status as its gRPC code').toEqual({
+      400: 'INVALID_ARGUMENT',
+      404: 'NOT_FOUND',
+      409: 'FAILED_PRECONDITION',
+      429: 'RESOURCE_EXHAUSTED',
+      507: 'RESOURCE_EXHAUSTED',
+    });
     expect(toGrpcError(new Error('boom')), 'an error without a status: UNKNOWN, with its message').toMatchObject({ code: grpc.status.UNKNOWN, details: 'boom' });
     expect(toGrpcError('a plain string thrown'), 'a thrown value that is no Error: UNKNOWN, with the value in words').toMatchObject({ code: grpc.status.UNKNOWN, details: 'a plain string thrown' });
     expect(toGrpcError(Object.assign(new Error('gone'), { status: 404, details: 'from elsewhere' })), 'details without a gRPC code is no gRPC error: its status counts').toMatchObject({ code: grpc.status.NOT_FOUND, details: 'gone' });
     expect(toGrpcError(Object.assign(new Error('errno'), { code: 5 })), 'a numeric code without details is no gRPC error either').toMatchObject({ code: grpc.status.UNKNOWN, details: 'errno' });
     const deadline = grpcError(grpc.status.DEADLINE_EXCEEDED, 'too slow');
-    expect(toGrpcError(deadline)).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, details: 'too slow' });
+    expect(codeName(toGrpcError(deadline).code), 'a gRPC error passes through with its code').toBe('DEADLINE_EXCEEDED');
+    expect(toGrpcError(deadline), 'and its details').toMatchObject({ details: 'too slow' });
   });
 
   test('runToEnd: ExecSync\'s output apart and the exit code; past the timeout, the process killed and DEADLINE_EXCEEDED; 0 is no timeout; no timer left behind', async () => {
@@ -272,17 +279,23 @@ describe('the pieces, each alone', () => {
       return { session, kill, closed, alive: () => child.exitCode === null && child.signalCode === null, exit };
     };
 
+    /** A command that ends in time must not meet the deadline: if it does, say how a timeout in seconds goes wrong. */
+    const inTime = <T>(promise: Promise<T>, what: string) =>
+      promise.catch((error: Error) => {
+        if (error.name === 'NotImplementedError') throw error;
+        throw new Error(`${what} ended well within its timeout, yet runToEnd ended with: ${error.message} (timeoutSeconds is in seconds; setTimeout wants milliseconds)`);
+      });
     const quick = run('echo out; echo err >&2; exit 3');
     let killedLater = false;
-    expect(await runToEnd(quick.session, 1, async () => void (killedLater = true))).toEqual({ stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n'), exit_code: 3 });
+    expect(await inTime(runToEnd(quick.session, 1, async () => void (killedLater = true)), 'a command of a moment, given 1 s,'), 'its output apart and its exit code').toEqual({ stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n'), exit_code: 3 });
     expect(quick.closed.value, 'the session closed').toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 1300));
     expect(killedLater, 'no timer left behind: once the command has ended, its deadline must not kill anything (an exec id can be used again)').toBe(false);
 
     const slowButInTime = run('sleep 1.2; echo done');
-    expect((await runToEnd(slowButInTime.session, 3, slowButInTime.kill)).stdout.toString(), 'timeout is in seconds: 1.2 s is within 3').toBe('done\n');
+    expect((await inTime(runToEnd(slowButInTime.session, 3, slowButInTime.kill), 'a command of 1.2 s, given 3 s,')).stdout.toString(), 'timeout is in seconds: 1.2 s is within 3').toBe('done\n');
     const unbounded = run('sleep 1.2; echo unbounded');
-    expect((await runToEnd(unbounded.session, 0, unbounded.kill)).stdout.toString(), 'timeout 0: no bound at all').toBe('unbounded\n');
+    expect((await inTime(runToEnd(unbounded.session, 0, unbounded.kill), 'a command of 1.2 s, given 0 (no bound),')).stdout.toString(), 'timeout 0: no bound at all').toBe('unbounded\n');
 
     const hung = run('echo started; exec sleep 30');
     const started = Date.now();
