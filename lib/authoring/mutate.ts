@@ -66,8 +66,9 @@ export function mutantsOf(exercise: string): Mutant[] {
     } else if (ts.isNumericLiteral(node)) {
       const value = Number(node.text);
       edits.push({ start: at(node), end: end(node), replacement: String(value === 0 ? 1 : value + 1), what: `${node.getText(source)} → ${value === 0 ? 1 : value + 1}` });
-    } else if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) && node.text.length > 0 && !ts.isPropertyAssignment(node.parent)) {
-      edits.push({ start: at(node), end: end(node), replacement: "''", what: `${node.getText(source).slice(0, 30)} → ''` });
+    } else if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) && node.text.length > 0 && !ts.isPropertyAssignment(node.parent) && !ts.isLiteralTypeNode(node.parent) && !ts.isIndexedAccessTypeNode(node.parent.parent)) {
+      // (not a literal of a type, `PodCreateRequest['host']`: changing it changes nothing that runs)
+      edits.push({ start: at(node), end: end(node), replacement: "''", what: `${node.getText(source).slice(0, 30).trimEnd()} → ''` });
     } else if (ts.isIfStatement(node)) {
       for (const value of ['true', 'false']) edits.push({ start: at(node.expression), end: end(node.expression), replacement: value, what: `if (${node.expression.getText(source).slice(0, 40)}) → if (${value})` });
     } else if (ts.isConditionalExpression(node)) {
