@@ -5,6 +5,7 @@
  * process it started (its own process group).
  */
 import fs from 'node:fs';
+import { parentPid } from './proc-stat.ts';
 
 /** A process's command line, its words joined by spaces; '' once it is gone. */
 export function commandLine(pid: number): string {
@@ -71,23 +72,7 @@ export async function endProcessGroup(pgid: number): Promise<void> {
  * caller's process group, so a Ctrl-C of the whole suite still reaches it.
  */
 export function killTree(root: number, graceMs = 3000): void {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(parent, [...(children.get(parent) ?? []), Number(name)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const tree: number[] = [];
-  for (let queue = [root]; queue.length; ) {
-    const pid = queue.shift()!;
-    tree.push(pid);
-    queue.push(...(children.get(pid) ?? []));
-  }
+  const tree = processTree(root);
   const signal = (pid: number, name: NodeJS.Signals) => {
     try {
       process.kill(pid, name);
@@ -97,4 +82,21 @@ export function killTree(root: number, graceMs = 3000): void {
   };
   signal(root, 'SIGTERM');
   setTimeout(() => tree.forEach((pid) => signal(pid, 'SIGKILL')), graceMs).unref();
+}
+
+/** A process and its descendants (by parent pid, read from every /proc/PID/stat now), the root first. */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const parent = parentPid(Number(name));
+    if (parent) children.set(parent, [...(children.get(parent) ?? []), Number(name)]);
+  }
+  const tree: number[] = [];
+  for (let queue = [root]; queue.length; ) {
+    const pid = queue.shift()!;
+    tree.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return tree;
 }

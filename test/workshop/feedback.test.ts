@@ -20,6 +20,7 @@ import { ChapterWatch, chaptersToCheck } from '../../lib/cli/watch.ts';
 import { CheckTimeoutError, watchModule } from '../../lib/harness/watchdog.ts';
 import { RUN_STATE_DIR, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { cgroupDirs } from '../../lib/host/cgroups.ts';
+import { parentPid } from '../../lib/host/proc-stat.ts';
 import { availableChapters, findChapter, testFile } from '../../lib/manifest.ts';
 import { CGROUP_PARENT, CHAPTERS_DIR, REPO_ROOT, SCRATCH_TREES_DIR, SOLUTIONS_DIR } from '../../lib/paths.ts';
 import { scaled } from '../../lib/slow.ts';
@@ -65,8 +66,7 @@ async function runFoldersOf(ancestor: number): Promise<string[]> {
       let pid = Number(fs.readFileSync(path.join(RUNS_DIR, runId, 'owner.pid'), 'utf8'));
       for (let depth = 0; pid > 1 && depth < 12; depth++) {
         if (pid === ancestor) return true;
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        pid = parentPid(pid);
       }
     } catch {
       // gone, or not a run

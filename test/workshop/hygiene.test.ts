@@ -11,7 +11,7 @@ import { cgroupDirs } from '../../lib/host/cgroups.ts';
 import { HostRun, removeOrphanRuntimeLogs, removeRun, removeStaleRuns, RUN_STATE_DIR, RUNS_DIR } from '../../lib/host/hygiene.ts';
 import { mountsUnder } from '../../lib/host/mountinfo.ts';
 import { IPAM_DIR } from '../../lib/host/networks.ts';
-import { killTree } from '../../lib/host/processes.ts';
+import { killTree, processTree } from '../../lib/host/processes.ts';
 import { eventually } from '../../lib/harness/eventually.ts';
 import { writeTinyBundle } from '../../lib/host/tiny-bundle.ts';
 import { requireRoot } from '../../lib/harness/require.ts';
@@ -140,22 +140,3 @@ test('killTree ends a nested run out of time with all it started: a grandchild t
   await exited;
   await eventually('every process of the tree is gone', () => tree.every((pid) => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')), { timeoutMs: 3000 });
 });
-
-/** A process and its descendants, by parent pid. */
-function processTree(root: number): number[] {
-  const parentOf = (pid: string) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    } catch {
-      return 0;
-    }
-  };
-  const all = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-  const tree = [root];
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const pid of all) if (!tree.includes(Number(pid)) && tree.includes(parentOf(pid))) (tree.push(Number(pid)), (grew = true));
-  }
-  return tree;
-}
